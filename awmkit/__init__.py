@@ -1,0 +1,10 @@
+"""awmkit: learning policies by backpropagating through world models (JAX, Equinox, Diffrax)."""
+
+import importlib.metadata
+
+from . import envs as envs
+
+try:
+    __version__ = importlib.metadata.version("awmkit")
+except importlib.metadata.PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0+unknown"

@@ -1,0 +1,168 @@
+"""The ``awmkit`` command line.
+
+Each sub-command is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
+``_run_<name>(args) -> int`` runs it. Add a sub-command by writing the pair and listing it in
+``_COMMANDS``. Arguments are validated before anything is compiled.
+"""
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _env_name(text: str) -> str:
+    from .envs import registered
+
+    if text not in registered():
+        raise argparse.ArgumentTypeError(f"unknown environment {text!r}; valid names are: {', '.join(registered())}")
+    return text
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """A plain-text table with aligned columns."""
+    cells = [[str(h) for h in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _fmt_bounds(low, high) -> str:
+    if low is None and high is None:
+        return "-"
+    lows = low if low is not None else [None] * len(high)
+    highs = high if high is not None else [None] * len(low)
+    parts = []
+    for lo, hi in zip(lows, highs):
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        parts.append(f"[{lo_s}, {hi_s}]")
+    unique = sorted(set(parts), key=parts.index)
+    return unique[0] if len(unique) == 1 else " x ".join(parts)
+
+
+# --- awmkit envs -------------------------------------------------------------------------------------
+
+
+def _add_envs(subparsers) -> None:
+    p = subparsers.add_parser("envs", help="list every registered control problem")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_envs(args) -> int:
+    from .envs import describe, registered
+
+    infos = [describe(name) for name in registered()]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    rows = [
+        (
+            i["name"],
+            i["state_dim"],
+            i["action_dim"],
+            _fmt_bounds(i["control_low"], i["control_high"]),
+            _fmt_bounds(i["state_low"], i["state_high"]),
+            "-" if i["T"] is None else f"{i['T']:g}",
+            i["dt"],
+            i["reward"],
+        )
+        for i in infos
+    ]
+    print(_table(rows, ["name", "state", "action", "control bounds", "state bounds", "T", "dt", "reward"]))
+    return 0
+
+
+# --- awmkit rollout ----------------------------------------------------------------------------------
+
+
+def _add_rollout(subparsers) -> None:
+    p = subparsers.add_parser(
+        "rollout", help="roll out uniformly random actions and print return statistics"
+    )
+    p.add_argument("--env", type=_env_name, default="cancer_treatment", help="environment name")
+    p.add_argument("--horizon", type=_positive_int, default=100, help="number of steps H")
+    p.add_argument("--episodes", type=_positive_int, default=100, help="random episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_rollout(args) -> int:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from .envs import make, rollout
+
+    env = make(args.env, horizon=args.horizon)
+    key_actions, key_reset = jax.random.split(jax.random.key(args.seed))
+    actions = jax.random.uniform(
+        key_actions, (args.episodes, env.horizon, env.action_dim), minval=-1.0, maxval=1.0
+    )
+    keys = jax.random.split(key_reset, args.episodes)
+    trajs = jax.jit(jax.vmap(lambda a, k: rollout(env, a, k)))(actions, keys)
+    returns = np.asarray(trajs.total_return)
+    final = np.asarray(trajs.states[:, -1])
+    summary = {
+        "env": args.env,
+        "horizon": args.horizon,
+        "episodes": args.episodes,
+        "return_mean": float(returns.mean()),
+        "return_std": float(returns.std()),
+        "return_min": float(returns.min()),
+        "return_max": float(returns.max()),
+        "final_state_mean": final.mean(axis=0).tolist(),
+        "zero_action_return": float(rollout(env, jnp.zeros((env.horizon, env.action_dim))).total_return),
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{args.episodes} episodes of uniformly random actions on {args.env}, H = {args.horizon}")
+    rows = [(k, f"{v:.6g}" if isinstance(v, float) else v) for k, v in summary.items() if k.startswith(("return", "zero"))]
+    print(_table(rows, ["statistic", "value"]))
+    return 0
+
+
+_COMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "envs": (_add_envs, _run_envs),
+    "rollout": (_add_rollout, _run_rollout),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="awmkit", description="Learning policies by backpropagating through world models."
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"awmkit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for add, _ in _COMMANDS.values():
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``awmkit`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command][1](args)
+    except (ValueError, TypeError) as e:  # user errors get one clear line, not a traceback
+        print(f"awmkit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
