@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs
+from . import envs as envs, models as models
 
 try:
     __version__ = importlib.metadata.version("awmkit")

@@ -4,7 +4,8 @@ Single-axis shape strings carry a leading space (``" horizon"``) so that jaxtypi
 named axis. Nothing but type aliases lives here.
 """
 
-from typing import Any, Callable, TypeAlias
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray, Shaped

@@ -25,7 +25,9 @@ def _env_name(text: str) -> str:
     from .envs import registered
 
     if text not in registered():
-        raise argparse.ArgumentTypeError(f"unknown environment {text!r}; valid names are: {', '.join(registered())}")
+        raise argparse.ArgumentTypeError(
+            f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
+        )
     return text
 
 
@@ -88,9 +90,7 @@ def _run_envs(args) -> int:
 
 
 def _add_rollout(subparsers) -> None:
-    p = subparsers.add_parser(
-        "rollout", help="roll out uniformly random actions and print return statistics"
-    )
+    p = subparsers.add_parser("rollout", help="roll out uniformly random actions and print return statistics")
     p.add_argument("--env", type=_env_name, default="cancer_treatment", help="environment name")
     p.add_argument("--horizon", type=_positive_int, default=100, help="number of steps H")
     p.add_argument("--episodes", type=_positive_int, default=100, help="random episodes")
@@ -129,7 +129,11 @@ def _run_rollout(args) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"{args.episodes} episodes of uniformly random actions on {args.env}, H = {args.horizon}")
-    rows = [(k, f"{v:.6g}" if isinstance(v, float) else v) for k, v in summary.items() if k.startswith(("return", "zero"))]
+    rows = [
+        (k, f"{v:.6g}" if isinstance(v, float) else v)
+        for k, v in summary.items()
+        if k.startswith(("return", "zero"))
+    ]
     print(_table(rows, ["statistic", "value"]))
     return 0
 

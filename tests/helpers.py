@@ -1,7 +1,6 @@
 """Shared test helpers: tree comparison and float64 finite-difference gradients."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 

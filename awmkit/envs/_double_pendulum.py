@@ -90,7 +90,7 @@ class DoublePendulum(AbstractGoalProblem):
         placed = jnp.concatenate([u, jnp.zeros((3,), dtype=x.dtype)])
         x = jnp.where(jnp.asarray(k) == 0, placed, x)
         t0 = jnp.asarray(k, dtype=x.dtype) * dt
-        return integrator.integrate(self.vector_field, t0, dt, x, None)
+        return integrator.integrate(self.vector_field, t0, dt, x, u)
 
     def goal_features(self, x: Float[Array, " state_dim"]) -> Float[Array, " features"]:
         return x

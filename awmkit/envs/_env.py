@@ -1,6 +1,6 @@
 """A control problem discretised into a fixed number of steps, and rollouts through it."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -84,7 +84,9 @@ class Env(eqx.Module):
         if integrator is None:
             integrator = problem.default_integrator
         if not isinstance(integrator, Integrator):
-            raise TypeError(f"`integrator` must be an awmkit.envs.Integrator, got {type(integrator).__name__}")
+            raise TypeError(
+                f"`integrator` must be an awmkit.envs.Integrator, got {type(integrator).__name__}"
+            )
         self.integrator = integrator
         self.dt = float(problem.step_size(self.horizon))
         self.initial_state_fn = initial_state_fn
@@ -122,7 +124,9 @@ class Env(eqx.Module):
                 f"got {jnp.shape(action)}"
             )
         if not jnp.issubdtype(jnp.result_type(action), jnp.floating):
-            raise TypeError(f"`{argname}` must be a floating-point array, got dtype {jnp.result_type(action)}")
+            raise TypeError(
+                f"`{argname}` must be a floating-point array, got dtype {jnp.result_type(action)}"
+            )
 
     def reset(self, key: Key | None = None) -> Float[Array, " state_dim"]:
         """The initial state ``s_0`` (sampled from `initial_state_fn` when one was given)."""

@@ -1,6 +1,6 @@
 """How one control interval of a continuous-time problem is integrated."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import diffrax
 import equinox as eqx

@@ -234,8 +234,20 @@ class InvasivePlant(AbstractControlProblem):
     - **Differentiability**: smooth in the interior of the control box.
     """
 
-    state_names: ClassVar[tuple[str, ...]] = ("focus", "satellite_1", "satellite_2", "satellite_3", "satellite_4")
-    action_names: ClassVar[tuple[str, ...]] = ("removed_0", "removed_1", "removed_2", "removed_3", "removed_4")
+    state_names: ClassVar[tuple[str, ...]] = (
+        "focus",
+        "satellite_1",
+        "satellite_2",
+        "satellite_3",
+        "satellite_4",
+    )
+    action_names: ClassVar[tuple[str, ...]] = (
+        "removed_0",
+        "removed_1",
+        "removed_2",
+        "removed_3",
+        "removed_4",
+    )
     reward_kind: ClassVar[str] = "running + terminal"
     smoothness: ClassVar[str] = "discrete-time map; smooth for u < 1"
 

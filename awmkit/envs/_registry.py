@@ -1,6 +1,6 @@
 """Names for control problems: `make`, `register`, `registered`."""
 
-from typing import Callable
+from collections.abc import Callable
 
 from ._double_pendulum import DoublePendulum
 from ._env import Env

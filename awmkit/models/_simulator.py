@@ -1,0 +1,85 @@
+"""The true dynamics as a world model (Proposition 1)."""
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._typing import Key, PolicyFn, RealScalar
+from ..envs import Env, Trajectory
+from ._base import AbstractWorldModel, RewardFn, unroll
+
+
+class SimulatorModel(AbstractWorldModel):
+    """The environment's own differentiable dynamics behind the world-model protocol.
+
+    By Proposition 1 this is an Actions World Model whose backbone is an "f-RNN" (a recurrent network
+    whose cell is the true dynamics ``f``), and its policy gradient is exactly backpropagation through
+    the simulator. It has no parameters to learn: `loss` is zero.
+
+    **Arguments:**
+
+    - `env`: the [`awmkit.envs.Env`][] whose dynamics to use; horizons up to ``env.horizon``.
+    """
+
+    env: Env
+
+    def __init__(self, env: Env):
+        if not isinstance(env, Env):
+            raise TypeError(f"`env` must be an awmkit.envs.Env, got {type(env).__name__}")
+        self.env = env
+
+    @property
+    def state_dim(self) -> int:
+        return self.env.state_dim
+
+    @property
+    def action_dim(self) -> int:
+        return self.env.action_dim
+
+    @property
+    def max_horizon(self) -> int | None:
+        return self.env.horizon
+
+    def loss(self, trajectory: Trajectory) -> RealScalar:
+        return jnp.zeros((), dtype=trajectory.states.dtype)
+
+    def predict(
+        self,
+        s0: Float[Array, " state_dim"],
+        states: Float[Array, "horizon state_dim"],
+        actions: Float[Array, "horizon action_dim"],
+    ) -> Float[Array, "horizon state_dim"]:
+        steps = jnp.arange(actions.shape[0])
+        return jax.vmap(self.env.step)(states, actions, steps)
+
+    def rollout_actions(
+        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
+    ) -> Float[Array, "steps state_dim"]:
+        horizon = self.check_horizon(actions.shape[0])
+        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
+
+    def imagine(
+        self,
+        s0: Float[Array, " state_dim"],
+        policy: PolicyFn,
+        horizon: int,
+        key: Key,
+        *,
+        reward_fn: RewardFn | None = None,
+        stop_gradient: bool = True,
+    ) -> Trajectory:
+        self.check_horizon(horizon)
+        return unroll(self.env.step, s0, policy, horizon, key, reward_fn, stop_gradient)
+
+    def policy_objective(
+        self,
+        policy: PolicyFn,
+        s0: Float[Array, " state_dim"],
+        reward_fn: RewardFn,
+        horizon: int,
+        key: Key,
+        *,
+        stop_gradient: bool = True,
+    ) -> tuple[RealScalar, Trajectory]:
+        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
+        return trajectory.total_return, trajectory
