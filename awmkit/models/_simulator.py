@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._graph import mark_application
 from .._typing import Key, PolicyFn, RealScalar
 from ..envs import Env, Trajectory
 from ._base import AbstractWorldModel, RewardFn, unroll
@@ -58,6 +59,9 @@ class SimulatorModel(AbstractWorldModel):
         horizon = self.check_horizon(actions.shape[0])
         return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
 
+    def _transition(self, state, action, k):
+        return mark_application(self.env.step(state, action, k))
+
     def imagine(
         self,
         s0: Float[Array, " state_dim"],
@@ -69,7 +73,7 @@ class SimulatorModel(AbstractWorldModel):
         stop_gradient: bool = True,
     ) -> Trajectory:
         self.check_horizon(horizon)
-        return unroll(self.env.step, s0, policy, horizon, key, reward_fn, stop_gradient)
+        return unroll(self._transition, s0, policy, horizon, key, reward_fn, stop_gradient)
 
     def policy_objective(
         self,
