@@ -71,7 +71,7 @@ class Env(eqx.Module):
     def __init__(
         self,
         problem: AbstractControlProblem,
-        horizon: int,
+        horizon: int | np.integer,
         integrator: Integrator | None = None,
         initial_state_fn: Callable | None = None,
         name: str | None = None,

@@ -35,9 +35,12 @@ class CancerTreatment(AbstractFixedDurationProblem):
     - **Differentiability**: smooth, except where the state bound clips.
 
     ```python
+    import jax.numpy as jnp
     import awmkit
+
     env = awmkit.envs.make("cancer_treatment", horizon=100)
-    traj = awmkit.envs.rollout(env, jnp.zeros((100, 1)))
+    traj = awmkit.envs.rollout(env, jnp.full((100, 1), -0.5))  # constant dose u = 0.5
+    traj.states[-1], traj.total_return  # tumour density at T = 20 and the return (about -23)
     ```
     """
 
@@ -77,6 +80,16 @@ class Bioreactor(AbstractFixedDurationProblem):
     - **Reward**: running ``(K x - u) dt`` (Myriad maximises ``int K x - u dt``); no terminal reward.
     - **Parameters**: ``K = 2``, ``G = 1``, ``D = 1``, ``M = 1``; ``x(0) = 0.5``; ``T = 2``.
     - **Differentiability**: smooth; linear in the control, so the optimum is bang-bang.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import awmkit
+
+    env = awmkit.envs.make("bioreactor", horizon=50)
+    ret = lambda actions: awmkit.envs.rollout(env, actions).total_return
+    grad = jax.grad(ret)(jnp.zeros((50, 1)))  # d return / d a_k for every step k, shape (50, 1)
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("bacteria",)
@@ -113,6 +126,18 @@ class MouldFungicide(AbstractFixedDurationProblem):
     - **Reward**: running ``-(A x^2 + u^2) dt``; no terminal reward.
     - **Parameters**: ``r = 0.3``, ``M = 10``, ``A = 10``; ``x(0) = 1``; ``T = 5``.
     - **Differentiability**: smooth, except where the state bound clips.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import awmkit
+
+    env = awmkit.envs.make("mould_fungicide", horizon=100)
+    # Without fungicide (action -1) the mould grows to its bound 5 and stays there.
+    none = awmkit.envs.rollout(env, -jnp.ones((100, 1)))
+    some = awmkit.envs.rollout(env, jnp.zeros((100, 1)))  # u = 2.5
+    none.total_return < some.total_return  # True
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("mould",)
@@ -151,6 +176,15 @@ class Bacteria(AbstractFixedDurationProblem):
     - **Reward**: running ``-u^2 dt``; terminal ``C x(T)``.
     - **Parameters**: ``r = 1``, ``A = 1``, ``B = 12``, ``C = 1``; ``x(0) = 1``; ``T = 1``.
     - **Differentiability**: smooth, except where the state bound clips.
+
+    ```python
+    import jax.numpy as jnp
+    import awmkit
+
+    env = awmkit.envs.make("bacteria", horizon=100)
+    traj = awmkit.envs.rollout(env, jnp.full((100, 1), -0.8))  # u = 0.2
+    traj.rewards[-1]  # the last reward holds the terminal reward C x(T)
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("bacteria",)
@@ -189,6 +223,18 @@ class Harvest(AbstractFixedDurationProblem):
     - **Reward**: running ``(A (k t / (t + 1)) x u - u^2) dt`` (time-dependent); no terminal reward.
     - **Parameters**: ``A = 5``, ``k = 10``, ``m = 0.2``, ``M = 1``; ``x(0) = 0.4``; ``T = 10``.
     - **Differentiability**: smooth.
+
+    ```python
+    import jax
+    import jax.numpy as jnp
+    import awmkit
+
+    # Parameters are fields: override them in `make`, or vmap over them like any Equinox module.
+    env = awmkit.envs.make("harvest", horizon=100, m=0.3)
+    returns = jax.vmap(lambda a: awmkit.envs.rollout(env, jnp.full((100, 1), a)).total_return)(
+        jnp.linspace(-1.0, 1.0, 5)
+    )
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("population",)
@@ -227,11 +273,21 @@ class InvasivePlant(AbstractControlProblem):
     - **Dynamics** (discrete-time in Myriad, one step a year): with ``dt = T / H`` years a step,
       ``x <- (x + dt k x / (eps + x)) (1 - u)^dt``. At ``H = 10`` this is exactly Myriad's map; other
       horizons are awmkit's convention (growth by an Euler step, removal compounded over the
-      fraction of a year). ``1 - u`` is floored at ``1e-6`` so the gradient stays finite at ``u = 1``.
+      fraction of a year). At ``u = 1`` the population is removed exactly; the gradient of
+      ``(1 - u)^dt`` there is taken as zero (it is infinite for ``dt < 1``).
     - **Reward**: running ``-B sum_j u_j^2 dt``; terminal ``-sum_j x_j(T)``.
     - **Parameters**: ``B = 1``, ``k = 1``, ``eps = 0.01``; ``x(0) = (0.5, 1, 1.5, 2, 10)``; ``T = 10``
       years.
     - **Differentiability**: smooth in the interior of the control box.
+
+    ```python
+    import jax.numpy as jnp
+    import awmkit
+
+    env = awmkit.envs.make("invasive_plant", horizon=10)  # H = 10: Myriad's yearly map
+    traj = awmkit.envs.rollout(env, jnp.zeros((10, 5)))  # remove half of every population each year
+    traj.states.shape  # (11, 5)
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = (
@@ -274,7 +330,11 @@ class InvasivePlant(AbstractControlProblem):
     ) -> Float[Array, " state_dim"]:
         del k, integrator  # a discrete map: no vector field to integrate
         grown = x + dt * self.k * x / (self.eps + x)
-        kept = jnp.maximum(1.0 - u, 1e-6) ** dt
+        # (1 - u)^dt is exact (0 at u = 1, as in Myriad's map); the inner `where` keeps the power's
+        # gradient finite there (its derivative is infinite at u = 1 when dt < 1).
+        left = 1.0 - u
+        positive = left > 0
+        kept = jnp.where(positive, jnp.where(positive, left, 1.0) ** dt, 0.0)
         return self.clip_state(grown * kept)
 
     def running_reward(
@@ -303,6 +363,18 @@ class HIVTreatment(AbstractFixedDurationProblem):
       ``T = 20``.
     - **Differentiability**: smooth, except where the state bounds clip. States span 0.04 to 800:
       world models must normalise them per dimension.
+
+    ```python
+    import diffrax
+    import jax.numpy as jnp
+    import awmkit
+    from awmkit.envs import Integrator
+
+    euler = awmkit.envs.make("hiv_treatment", horizon=100)  # the paper's discretisation
+    tsit5 = awmkit.envs.make("hiv_treatment", horizon=100, integrator=Integrator(solver=diffrax.Tsit5()))
+    actions = -jnp.ones((100, 1))  # maximal therapy throughout
+    gap = awmkit.envs.rollout(euler, actions).states - awmkit.envs.rollout(tsit5, actions).states
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("uninfected_cd4", "infected_cd4", "free_virus")
@@ -357,6 +429,17 @@ class TimberHarvest(AbstractFixedDurationProblem):
     - **Parameters**: ``r = 0`` (no discounting), ``k = 1``; ``x(0) = 100``; ``T = 5``.
     - **Differentiability**: smooth; linear in the control, so the optimum is bang-bang (invest fully,
       then harvest fully).
+
+    ```python
+    import jax.numpy as jnp
+    import awmkit
+
+    env = awmkit.envs.make("timber_harvest", horizon=50)
+    t = jnp.arange(50.0) * env.dt
+    # Reinvest everything until one time unit is left, then harvest everything: about 4.5e3.
+    bang_bang = jnp.where(t < 4.0, 1.0, -1.0)[:, None]
+    ret = awmkit.envs.rollout(env, bang_bang).total_return
+    ```
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("timber",)

@@ -130,7 +130,48 @@ class AbstractODEProblem(AbstractControlProblem):
 
 class AbstractFixedDurationProblem(AbstractODEProblem):
     """An ODE problem over a fixed duration ``[0, T]``: a horizon ``H`` gives steps ``dt = T / H``
-    (the paper's convention for Myriad, Appendix F)."""
+    (the paper's convention for Myriad, Appendix F).
+
+    A new task is one such class: declare the names, bounds, ``x0`` and ``T``, and write the vector
+    field and the rewards (rates, in the problem's own control units). Everything else (integrators,
+    rollouts, batching, gradients, world models, BPO) then works unchanged. ``awmkit.envs.register``
+    makes it available to ``make`` and the command line.
+
+    ```python
+    import jax.numpy as jnp
+    import awmkit
+    from awmkit.envs import AbstractFixedDurationProblem, Env
+
+
+    class Logistic(AbstractFixedDurationProblem):
+        # Logistic growth harvested at rate u; the reward is the harvest.
+        state_names = ("population",)
+        action_names = ("harvest_rate",)
+        reward_kind = "running"
+        smoothness = "smooth"
+
+        growth: float = 1.0
+        T: float = 5.0
+        x0: tuple[float, ...] = (0.5,)
+        control_low: tuple[float, ...] = (0.0,)
+        control_high: tuple[float, ...] = (1.0,)
+        state_low: tuple[float, ...] | None = (0.0,)
+        state_high: tuple[float, ...] | None = None
+
+        def vector_field(self, t, x, u):
+            return self.growth * x * (1.0 - x) - u * x
+
+        def running_reward(self, t, x, u):
+            return u[0] * x[0]
+
+        def terminal_reward(self, x):
+            return jnp.zeros((), dtype=x.dtype)
+
+
+    env = Env(Logistic(), horizon=50)  # or awmkit.envs.register("logistic", Logistic)
+    traj = awmkit.envs.rollout(env, jnp.zeros((50, 1)))
+    ```
+    """
 
     T: eqx.AbstractVar[float]
 

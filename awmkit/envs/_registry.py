@@ -1,6 +1,9 @@
 """Names for control problems: `make`, `register`, `registered`."""
 
+import dataclasses
 from collections.abc import Callable
+
+import numpy as np
 
 from ._double_pendulum import DoublePendulum
 from ._env import Env
@@ -42,7 +45,7 @@ def check_name(name: str) -> str:
 
 def make(
     name: str,
-    horizon: int,
+    horizon: int | np.integer,
     *,
     integrator: Integrator | None = None,
     initial_state_fn: Callable | None = None,
@@ -62,7 +65,16 @@ def make(
     - `problem_kwargs`: overrides of the problem's parameters, e.g. ``make("harvest", 100, m=0.3)``.
     """
     check_name(name)
-    problem = _REGISTRY[name](**problem_kwargs)
+    factory = _REGISTRY[name]
+    if problem_kwargs and isinstance(factory, type) and dataclasses.is_dataclass(factory):
+        valid = [f.name for f in dataclasses.fields(factory) if f.init]
+        unknown = sorted(set(problem_kwargs) - set(valid))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {', '.join(map(repr, unknown))} for {name!r}; its parameters "
+                f"are: {', '.join(valid)}"
+            )
+    problem = factory(**problem_kwargs)
     return Env(problem, horizon, integrator=integrator, initial_state_fn=initial_state_fn, name=name)
 
 
