@@ -21,13 +21,15 @@ from awmkit.models import (
 LEARNED = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm")
 
 
-def small(name, state_dim, action_dim, max_horizon, key):
-    """The models at test size (the defaults are the paper's and slower)."""
+def small(name, state_dim, action_dim, max_horizon, key, remat=False):
+    """The models at test size (the defaults are the paper's and slower); remat is tested on its own."""
     kb, km = jax.random.split(key)
     if name == "markovian":
         return MarkovianModel(state_dim, action_dim, max_horizon, width_sizes=(32, 32), key=km)
     if name == "hwm-transformer":
-        return HistoryModel(state_dim, action_dim, max_horizon, embed_size=12, mlp_width=16, key=km)
+        return HistoryModel(
+            state_dim, action_dim, max_horizon, embed_size=12, mlp_width=16, remat=remat, key=km
+        )
     if name == "awm-transformer":
         backbone = TransformerBackbone(12, state_dim, max_horizon + 1, mlp_width=16, key=kb)
     elif name == "awm-rnn":
@@ -36,7 +38,9 @@ def small(name, state_dim, action_dim, max_horizon, key):
         backbone = LSTMBackbone(12, state_dim, (16, 16), key=kb)
     else:
         raise ValueError(name)
-    return ActionsModel(state_dim, action_dim, max_horizon, backbone=backbone, embed_size=12, key=km)
+    return ActionsModel(
+        state_dim, action_dim, max_horizon, backbone=backbone, embed_size=12, remat=remat, key=km
+    )
 
 
 class Policy(eqx.Module):
@@ -127,17 +131,22 @@ def test_kv_cache_generation_equals_recomputation(getkey, x64):
     actions = jax.random.uniform(getkey(), (horizon, 2), minval=-1, maxval=1)
     fixed = lambda s, k, key: actions[k]
 
-    awm = small("awm-transformer", 3, 2, horizon, getkey())
-    generated = eqx.filter_jit(lambda m: m.imagine_sequential(s0, fixed, horizon, jax.random.key(0)).states)(
-        awm
-    )
-    parallel = eqx.filter_jit(lambda m: m.rollout_actions(s0, actions))(awm)
+    @eqx.filter_jit
+    def awm_both(m):
+        return m.imagine_sequential(s0, fixed, horizon, jax.random.key(0)).states, m.rollout_actions(
+            s0, actions
+        )
+
+    generated, parallel = awm_both(small("awm-transformer", 3, 2, horizon, getkey()))
     np.testing.assert_allclose(generated, parallel, rtol=1e-10, atol=1e-10)
 
-    hwm = small("hwm-transformer", 3, 2, horizon, getkey())
-    generated = eqx.filter_jit(lambda m: m.rollout_actions(s0, actions))(hwm)
-    # Teacher forcing on the model's own generated states recomputes every prediction from scratch.
-    recomputed = eqx.filter_jit(lambda m: m.predict(s0, generated[:-1], actions))(hwm)
+    @eqx.filter_jit
+    def hwm_both(m):
+        generated = m.rollout_actions(s0, actions)
+        # Teacher forcing on the model's own generated states recomputes every prediction from scratch.
+        return generated, m.predict(s0, generated[:-1], actions)
+
+    generated, recomputed = hwm_both(small("hwm-transformer", 3, 2, horizon, getkey()))
     np.testing.assert_allclose(generated[1:], recomputed, rtol=1e-10, atol=1e-10)
 
 
@@ -163,6 +172,14 @@ def test_awm_teacher_forced_policy_gradient_equals_generation(getkey, x64):
     leaves_close(shortcut, exact, rtol=1e-9)
     assert float(jnp.linalg.norm(exact.weight)) > 1e-3
 
+
+@pytest.mark.slow
+def test_awm_full_gradient_uses_the_sequential_path(getkey, x64):
+    horizon = 8
+    model = small("awm-transformer", 2, 1, horizon, getkey())
+    policy = make_policy(2, 1, getkey())
+    s0, key = jax.random.normal(getkey(), (2,)), getkey()
+    exact = policy_grad(model, policy, s0, horizon, key, method="sequential")
     # Without the stop-gradient the shortcut does not apply: the sequential path is used, its gradient
     # is the full one (finite differences) and differs from the stop-gradient one.
     full = policy_grad(model, policy, s0, horizon, key, stop_gradient=False)
@@ -229,6 +246,20 @@ def test_proposition_1_simulator_gradient_is_backprop_through_rollout(getkey, x6
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(through_model(policy)))
 
 
+@pytest.mark.parametrize("name", ["hwm-transformer", "awm-lstm"])
+def test_remat_keeps_the_gradient(name, getkey):
+    horizon = 7  # two blocks of 2 and a remainder of 3 (remat_scan)
+    key, policy, s0 = getkey(), make_policy(2, 1, getkey()), jax.random.normal(getkey(), (2,))
+    plain = small(name, 2, 1, horizon, key)
+    remat = small(name, 2, 1, horizon, key, remat=True)
+    assert remat.remat and not plain.remat
+    leaves_close(
+        policy_grad(remat, policy, s0, horizon, key, stop_gradient=False),
+        policy_grad(plain, policy, s0, horizon, key, stop_gradient=False),
+        rtol=1e-5,
+    )
+
+
 def test_hwm_gradient_is_not_the_teacher_forced_shortcut(getkey, x64):
     horizon = 8
     model = small("hwm-transformer", 2, 1, horizon, getkey())
@@ -268,7 +299,16 @@ def harvest_data():
     return env, jax.jit(jax.vmap(lambda a: awmkit.envs.rollout(env, a)))(actions)
 
 
-@pytest.mark.parametrize("name", LEARNED)
+@pytest.mark.parametrize(
+    "name",
+    [
+        "markovian",
+        "awm-transformer",
+        pytest.param("hwm-transformer", marks=pytest.mark.slow),
+        pytest.param("awm-rnn", marks=pytest.mark.slow),
+        pytest.param("awm-lstm", marks=pytest.mark.slow),
+    ],
+)
 def test_each_model_fits_a_myriad_system(name, harvest_data, getkey):
     env, data = harvest_data
     model = awmkit.models.fit_normaliser(small(name, 1, 1, env.horizon, getkey()), data)
@@ -281,7 +321,7 @@ def test_fit_compiles_once_and_trains_windows(hiv_data, getkey):
     from awmkit.models._fit import _fit_loop
 
     env, data = hiv_data
-    model = awmkit.models.fit_normaliser(small("awm-transformer", 3, 1, env.horizon, getkey()), data)
+    model = awmkit.models.fit_normaliser(small("markovian", 3, 1, env.horizon, getkey()), data)
     optimizer = optax.adam(1e-3)
     before = eqx.debug.get_num_traces(_fit_loop)
     model, state, losses = awmkit.models.fit(model, data, 7, optimizer, key=getkey(), batch_size=4, window=5)
@@ -308,12 +348,12 @@ def test_ensemble_trains_in_one_program(hiv_data, getkey):
     def train_ensemble(keys, data):
         def one(key):
             model = awmkit.models.fit_normaliser(small("markovian", 3, 1, env.horizon, key), data)
-            return awmkit.models.fit(model, data, 100, optax.adam(3e-3), key=key, batch_size=16)
+            return awmkit.models.fit(model, data, 60, optax.adam(1e-2), key=key, batch_size=16)
 
         return eqx.filter_vmap(one)(keys)
 
     models, _, losses = train_ensemble(keys, data)
-    assert losses.shape == (3, 100)
+    assert losses.shape == (3, 60)
     assert bool(jnp.all(losses[:, -10:].mean(axis=1) < losses[:, :5].mean(axis=1) / 5))
     weights = models.dynamics.layers[0].weight
     assert weights.shape[0] == 3 and float(jnp.abs(weights[0] - weights[1]).max()) > 0
@@ -361,6 +401,7 @@ def test_make_builds_every_model_for_an_env(getkey):
     model = awmkit.models.make("awm-transformer", env, key=getkey())
     assert model.embed_size == 72 and model.backbone.transformer.depth == 2
     assert model.backbone.transformer.num_heads == 3 and model.remat
+    assert not awmkit.models.make("awm-rnn", env, key=getkey()).remat
     assert awmkit.models.make("markovian", env, key=getkey()).dynamics.width_sizes == (64, 64)
     assert isinstance(awmkit.models.make("hwm-transformer", env, key=getkey()), HistoryModel)
 
