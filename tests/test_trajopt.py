@@ -25,13 +25,13 @@ def test_bacteria_matches_recorded_optimum(getkey):
     # Spec (myriad-systems.md): free controls, 100 Heun steps, objective ~= 3.469 with u in [0.11, 1.58].
     # awmkit bounds u to [0, 2], which must not bind: then its optimum is the free one.
     env = awmkit.envs.make("bacteria", 100, integrator=awmkit.envs.Integrator(solver=diffrax.Heun()))
-    result = trajopt(env, key=getkey())
+    result = trajopt(env, LIGHT, key=getkey())
     assert result.optimal_return >= 3.469 - 1e-3  # measured: 3.468947 (|diff| = 5e-5)
     assert abs(result.optimal_return - 3.469) < 1e-3
     u = 1.0 + result.actions[:, 0]
     assert 0.05 < u.min() < 0.2 and 1.5 < u.max() < 1.65  # interior: the [0, 2] bound does not bind
     assert np.all(np.abs(result.actions) < 1.0)
-    assert result.history.shape == (result.settings.restarts, 600)
+    assert result.history.shape == (LIGHT.restarts, LIGHT.adam_steps + LIGHT.lbfgs_steps)
     assert result.returns.shape == result.initial_returns.shape == (result.settings.restarts,)
     assert np.all(result.returns >= result.initial_returns - 1e-12)
     assert abs(result.converged_change) < 1e-8
@@ -90,11 +90,14 @@ def test_goal_tasks_find_the_reference_action(name, horizon, getkey):
     # Only the first action matters; its optimum (return 0) is the problem's reference action.
     env = awmkit.envs.make(name, horizon)
     settings = TrajOptSettings(
-        adam_steps=200, lbfgs_steps=50, random_restarts=0, constant_inits=(-0.6, 0.0, 0.6), switch_inits=()
+        adam_steps=300, lbfgs_steps=0, random_restarts=0, constant_inits=(-0.6, 0.0, 0.6), switch_inits=()
     )
     result = trajopt(env, settings, key=getkey())
-    assert result.optimal_return > -1e-5
+    # Adam alone (cheap to compile) gets within ~1e-5 of the reference action (measured: 7e-6 on the
+    # double pendulum, whose final state moves ~20x faster than the action; 5e-7 on one_bounce).
     assert result.actions[0, 0] == pytest.approx(env.problem.reference_action, abs=1e-4)
+    assert result.optimal_return > -1e-3
+    assert result.optimal_return > np.max(result.initial_returns)
 
 
 def test_bad_input():
@@ -104,7 +107,7 @@ def test_bad_input():
         TrajOptSettings(constant_inits=(1.0,))
     with pytest.raises(ValueError, match="at least one restart"):
         TrajOptSettings(random_restarts=0, constant_inits=(), switch_inits=())
-    with pytest.raises(TypeError, match="awmkit.envs.Env"):
+    with pytest.raises(TypeError, match="env"):  # jaxtyping's check under pytest, ours otherwise
         trajopt("bacteria", key=jax.random.key(0))
     env = awmkit.envs.make("bacteria", 5, initial_state_fn=lambda key: jnp.ones((1,)))
     with pytest.raises(ValueError, match="fixed initial state"):
