@@ -317,3 +317,41 @@ def test_cli_results_and_references(tmp_path, capsys):
     assert [(r["env"], r["horizon"]) for r in shipped] == [("bacteria", 20), ("bacteria", 50)]
     assert main(["references", "--env", "bacteria", "--output", "x.json"]) == 2
     assert "--write" in capsys.readouterr().err
+
+
+def test_cli_references_recomputes_a_shipped_pair(tmp_path, capsys):
+    # The shipped numbers are reproducible from the recorded settings and key.
+    out = tmp_path / "refs.json"
+    assert (
+        main(
+            ["references", "--env", "bacteria", "--horizon", "20", "--json", "--write", "--output", str(out)]
+        )
+        == 0
+    )
+    computed = json.loads(capsys.readouterr().out)[0]
+    shipped = reference("bacteria", 20)
+    assert computed["optimal_return"] == pytest.approx(shipped.optimal_return, rel=1e-9)
+    assert computed["random_return"] == pytest.approx(shipped.random_return, rel=1e-9)
+    assert computed["solver"] == shipped.solver
+    assert load_references(out)[("bacteria", 20)].optimal_return == computed["optimal_return"]
+
+
+def test_event_records_and_diverged_seeds(tmp_path):
+    # BPO's NaN guard logs event lines without env_steps and writes NaN final returns.
+    finals = _returns_at("cancer_treatment", 100, [0.5, 0.7, 0.9])
+    path = _write_run(tmp_path, "nan", finals=finals + [0.0])
+    with open(path / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"chunk": 1, "seed": 3, "nan": {"quantity": "model loss"}}) + "\n")
+    result = json.loads((path / "result.json").read_text())
+    result["final_return"][3] = float("nan")
+    (path / "result.json").write_text(json.dumps(result))
+    run = load_run(path)
+    summary = results_summary([run], n_resamples=200)
+    group = summary["groups"][0]
+    assert group["seeds"] == 3 and group["diverged"] == 1
+    assert group["iqm"]["estimate"] == pytest.approx(0.7)
+    assert "| 3 (+1 NaN) |" in results_table([run], n_resamples=200)
+    with pytest.raises(
+        ValueError, match="1 seed\\(s\\) of bpo/actions_transformer on cancer_treatment H=100"
+    ):
+        results_summary([run], nan_policy="raise")

@@ -87,7 +87,7 @@ class Run:
         """Per seed, the ``(env_steps, eval_return)`` arrays of every evaluation in ``metrics.jsonl``."""
         curves: dict[int, tuple[list, list]] = {}
         for record in self.metrics:
-            if "eval_return" in record:
+            if "eval_return" in record and "seed" in record:
                 steps, returns = curves.setdefault(record["seed"], ([], []))
                 steps.append(record["env_steps"])
                 returns.append(record["eval_return"])
@@ -161,9 +161,12 @@ def _read_metrics(path: pathlib.Path, problems: list[str]) -> list[dict]:
             problems.append(f"metrics.jsonl line {number} must be a JSON object")
             continue
         before = len(problems)
-        _check_keys(record, _METRIC_KEYS, f"metrics.jsonl line {number}", problems)
-        if "eval_return" in record and not _is_type(record["eval_return"], (int, float)):
-            problems.append(f"metrics.jsonl line {number}['eval_return'] must be a number")
+        # An evaluation record must say when and for which seed; other records (training statistics,
+        # events such as a NaN guard firing) are free-form.
+        if "eval_return" in record:
+            _check_keys(record, _METRIC_KEYS, f"metrics.jsonl line {number}", problems)
+            if not _is_type(record["eval_return"], (int, float)):
+                problems.append(f"metrics.jsonl line {number}['eval_return'] must be a number")
         if len(problems) > before + 5:  # one broken writer would otherwise flood the report
             problems.append("metrics.jsonl: further lines not checked")
             break
@@ -175,9 +178,11 @@ def load_run(path: str | pathlib.Path) -> Run:
     """Reads and validates one run directory in the shared format.
 
     A run directory holds ``config.json`` (with at least the keys of
-    ``awmkit.evaluation.CONFIG_KEYS``), ``metrics.jsonl`` (one JSON object per line with ``env_steps``,
-    ``seed`` and, for evaluations, ``eval_return``), and, once finished, ``result.json`` (with the keys
-    of ``awmkit.evaluation.RESULT_KEYS`` and one ``final_return`` per seed).
+    ``awmkit.evaluation.CONFIG_KEYS``), ``metrics.jsonl`` (one JSON object per line; every evaluation
+    record, i.e. every line with ``eval_return``, also has integer ``env_steps`` and ``seed``; other
+    lines are free-form training or event records), and, once finished, ``result.json`` (with the keys
+    of ``awmkit.evaluation.RESULT_KEYS`` and one ``final_return`` per seed; ``NaN`` marks a seed that
+    diverged).
 
     **Raises:** [`awmkit.evaluation.RunDirectoryError`][] naming the path and everything missing or
     malformed in it.
@@ -260,6 +265,7 @@ def results_summary(
     seed: int = 0,
     references: str | pathlib.Path | None = None,
     allow_unfinished: bool = False,
+    nan_policy: str = "drop",
 ) -> dict[str, Any]:
     """The numbers behind [`awmkit.evaluation.results_table`][] as a JSON-serialisable dict.
 
@@ -269,7 +275,12 @@ def results_summary(
     ``"overall"`` has one entry per (algo, model): the IQM of the pooled scores of all its tasks
     (env, horizon) with a stratified-bootstrap interval (only with ``normalise=True``; raw returns of
     different systems are not comparable).
+
+    Seeds whose final return is not finite (a run's NaN guard stopped them) are left out of every
+    statistic and counted in ``"diverged"`` with ``nan_policy="drop"`` (default); ``"raise"`` refuses.
     """
+    if nan_policy not in ("drop", "raise"):
+        raise ValueError(f"`nan_policy` must be 'drop' or 'raise', got {nan_policy!r}")
     runs = list(runs)
     if not runs:
         raise ValueError("`runs` is empty")
@@ -292,7 +303,18 @@ def results_summary(
 
     out_groups, by_method = [], {}
     for (algo, model, env, horizon), group in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
-        returns = np.concatenate(group["returns"])
+        all_returns = np.concatenate(group["returns"])
+        diverged = int(np.count_nonzero(~np.isfinite(all_returns)))
+        if diverged and nan_policy == "raise":
+            raise ValueError(
+                f"{diverged} seed(s) of {algo}/{model} on {env} H={horizon} have a non-finite final return "
+                f"(runs: {', '.join(group['paths'])}); pass nan_policy='drop' to leave them out"
+            )
+        returns = all_returns[np.isfinite(all_returns)]
+        if returns.size == 0:
+            raise ValueError(
+                f"every seed of {algo}/{model} on {env} H={horizon} diverged (runs: {', '.join(group['paths'])})"
+            )
         scores = normalised_return(returns, env, horizon, references=references) if normalise else returns
         scores = np.atleast_1d(np.asarray(scores, dtype=np.float64))
         ci = interval([scores])
@@ -304,6 +326,7 @@ def results_summary(
                 "horizon": horizon,
                 "runs": len(group["paths"]),
                 "seeds": int(returns.shape[0]),
+                "diverged": diverged,
                 "return_mean": float(returns.mean()),
                 "return_std": float(returns.std()),
                 "returns": returns.tolist(),
@@ -353,6 +376,7 @@ def results_table(
     seed: int = 0,
     references: str | pathlib.Path | None = None,
     allow_unfinished: bool = False,
+    nan_policy: str = "drop",
 ) -> str:
     """A results table for a set of runs, aggregated per (algo, model, env, horizon), with the overall
     IQM per (algo, model) and stratified-bootstrap confidence intervals (Agarwal et al., 2021).
@@ -367,6 +391,7 @@ def results_table(
       [`awmkit.evaluation.stratified_bootstrap_ci`][]).
     - `references`: an additional references file for (env, horizon) pairs that are not shipped.
     - `allow_unfinished`: use the latest evaluations of runs without ``result.json``.
+    - `nan_policy`: ``"drop"`` diverged seeds (shown as ``+N NaN`` in the seeds column) or ``"raise"``.
 
     **Returns:** the table as a string.
     """
@@ -380,6 +405,7 @@ def results_table(
         seed=seed,
         references=references,
         allow_unfinished=allow_unfinished,
+        nan_policy=nan_policy,
     )
     if format == "json":
         return json.dumps(summary, indent=2)
@@ -395,7 +421,7 @@ def results_table(
                 g["env"],
                 str(g["horizon"]),
                 str(g["runs"]),
-                str(g["seeds"]),
+                str(g["seeds"]) + (f" (+{g['diverged']} NaN)" if g["diverged"] else ""),
                 f"{_fmt(g['return_mean'])} ± {_fmt(g['return_std'])}",
                 f"{_fmt(ci['estimate'])} [{_fmt(ci['low'])}, {_fmt(ci['high'])}]",
             ]
