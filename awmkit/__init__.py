@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs, models as models, nn as nn
+from . import baselines as baselines, envs as envs, evaluation as evaluation, models as models, nn as nn
 
 try:
     __version__ = importlib.metadata.version("awmkit")
