@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs, models as models
+from . import bpo as bpo, envs as envs, models as models, policies as policies
 
 try:
     __version__ = importlib.metadata.version("awmkit")
