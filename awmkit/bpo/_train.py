@@ -256,7 +256,7 @@ def _policy_updates(program: Program, state: TrainState, model, ok, code, key: K
 def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[TrainState, dict]:
     """One pass of Algorithm 1's loop for one seed: collect an episode with the stochastic policy,
     update the model, update the policy, and evaluate when ``i`` is an evaluation iteration."""
-    config, env = program.config, program.env
+    env = program.env
     collect_key, model_key, policy_key, eval_key = jax.random.split(
         jax.random.fold_in(_wrap(state.key), i), 4
     )
@@ -314,7 +314,7 @@ def run_chunk(program: Program, state: TrainState, chunk: Int[Array, ""]) -> tup
     Iterations past the end of the run are skipped (every chunk has the same shape, so the program
     compiles once)."""
     size = program.config.chunk_size
-    indices = chunk * size + jnp.arange(size)
+    indices = chunk * size + jnp.arange(size, dtype=chunk.dtype)
 
     # Only arrays may cross scan and cond boundaries; static parts (activation functions...) stay out.
     arrays, static = eqx.partition(state, eqx.is_array)
