@@ -23,7 +23,16 @@ from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
 from ..policies import AbstractPolicy, TanhGaussianPolicy
 from ._config import BPOConfig
-from ._train import METRIC_KEYS, NAN_QUANTITIES, Program, TrainState, cast_floats, make_programs
+from ._train import (
+    METRIC_KEYS,
+    NAN_QUANTITIES,
+    Program,
+    TrainState,
+    cast_floats,
+    chunk_program,
+    chunk_traced,
+    init_program,
+)
 
 #: The world-model names accepted by ``train`` and the command line.
 MODEL_NAMES = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "simulator")
@@ -67,7 +76,8 @@ class BPOResult:
     - `final_return`: the last evaluation of each seed, ``(seeds,)``.
     - `wall_time_s`: seconds of this call (compilation included).
     - `nan_reports`: the seeds the NaN guard stopped.
-    - `num_traces`: how often the chunk program was traced in this call (1 unless nothing ran).
+    - `num_traces`: how often this call traced (compiled) the chunk program: 1, or 0 when an earlier
+      run in this process with an equal program and the same shapes had compiled it.
     - `out`: the run directory, or ``None``.
     """
 
@@ -448,7 +458,6 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         )
 
     program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
-    init_fn, chunk_fn, chunk_traced = make_programs(program)
     num_chunks = config.num_chunks(horizon)
     model_name = _model_name(model)
     run_config = {
@@ -468,7 +477,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     def initial_state():
         models = eqx.filter_vmap(build_model_for)(model_keys)
         policies = eqx.filter_vmap(build_policy_for)(policy_keys)
-        return init_fn(models, policies, state_keys)
+        return init_program(program, models, policies, state_keys)
 
     state_shape, _ = eqx.filter_eval_shape(initial_state)
     header_base = {
@@ -505,6 +514,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         run_dir.root.mkdir(parents=True, exist_ok=True)
         run_dir.write_json(run_dir.config, run_config)
 
+    traces_before = eqx.debug.get_num_traces(chunk_traced)
     reported: set[int] = set()
     reports: list[NaNReport] = []
 
@@ -540,7 +550,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     last_return = float(np.nanmean(evals[-1][1])) if evals else float("nan")
     rate_t0, rate_steps0 = None, None
     for c in range(completed, num_chunks):
-        state, metrics = chunk_fn(state, jnp.asarray(c, jnp.int32))
+        state, metrics = chunk_program(program, state, jnp.asarray(c, jnp.int32))
         metrics = jax.tree.map(np.asarray, metrics)
         rows = _eval_rows(metrics, c, config, horizon, seed_ids)
         for steps, returns in _eval_points(metrics, c, config, horizon):
@@ -582,7 +592,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         final_return=final_return,
         wall_time_s=wall,
         nan_reports=tuple(reports),
-        num_traces=eqx.debug.get_num_traces(chunk_traced) if completed else 0,
+        num_traces=eqx.debug.get_num_traces(chunk_traced) - traces_before,
         out=None if run_dir is None else run_dir.root,
     )
     if run_dir is not None:

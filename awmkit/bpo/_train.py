@@ -1,6 +1,6 @@
 """Algorithm 1 (BPO) as one compiled program: ``lax.scan`` over iterations, ``vmap`` over seeds."""
 
-from collections.abc import Callable
+import dataclasses
 
 import equinox as eqx
 import jax
@@ -61,23 +61,30 @@ class TrainState(eqx.Module):
 
 
 class Program(eqx.Module):
-    """The static description of a BPO run that the compiled functions close over: the environment,
-    the configuration and the optimisers."""
+    """The static description of a BPO run that the compiled functions take: the environment and
+    the configuration. Two runs with equal programs (and state shapes) share one compilation."""
 
     env: Env
     config: BPOConfig = eqx.field(static=True)
-    model_optimiser: optax.GradientTransformation = eqx.field(static=True)
-    policy_optimiser: optax.GradientTransformation = eqx.field(static=True)
     learn_model: bool = eqx.field(static=True)
 
     def __init__(self, env: Env, config: BPOConfig, learn_model: bool):
         self.env = env
-        self.config = config
-        self.model_optimiser = optax.adam(config.dynamics_lr)
-        self.policy_optimiser = optax.chain(
-            optax.clip_by_global_norm(config.policy_grad_clip), optax.adam(config.policy_lr)
-        )
+        # Host-only fields must not key the compilation cache.
+        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy)
         self.learn_model = learn_model and config.dynamics_replay_ratio > 0
+
+    # Built on demand (inside the trace) rather than stored: fresh optax closures would defeat the
+    # jit cache across runs of the same program.
+    @property
+    def model_optimiser(self) -> optax.GradientTransformation:
+        return optax.adam(self.config.dynamics_lr)
+
+    @property
+    def policy_optimiser(self) -> optax.GradientTransformation:
+        return optax.chain(
+            optax.clip_by_global_norm(self.config.policy_grad_clip), optax.adam(self.config.policy_lr)
+        )
 
     @property
     def horizon(self) -> int:
@@ -92,6 +99,12 @@ class Program(eqx.Module):
         return self.config.eval_every(self.horizon)
 
 
+def _optax_promotion():
+    # Optax's Adam mixes its int32 step count with float decay rates, which strict dtype promotion
+    # (our test-suite's setting, and some users') refuses; the arithmetic is safe under "standard".
+    return jax.numpy_dtype_promotion("standard")
+
+
 def _wrap(key_data) -> Key:
     return jax.random.wrap_key_data(key_data)
 
@@ -102,7 +115,7 @@ def _all_finite(tree) -> Bool[Array, ""]:
 
 
 def _global_norm(tree) -> RealScalar:
-    return optax.global_norm(eqx.filter(tree, eqx.is_inexact_array))
+    return optax.tree.norm(eqx.filter(tree, eqx.is_inexact_array))
 
 
 def _select(pred, new, old):
@@ -179,7 +192,8 @@ def _model_updates(program: Program, state: TrainState, key: Key):
         params, opt_state, ok, code = carry
         batch = buffer.sample(step_key, config.dynamics_batch_size)
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-        updates, new_opt = program.model_optimiser.update(grads, opt_state, params)
+        with _optax_promotion():
+            updates, new_opt = program.model_optimiser.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
         step_ok = loss_ok & grad_ok & param_ok
@@ -235,7 +249,8 @@ def _policy_updates(program: Program, state: TrainState, model, ok, code, key: K
         s0 = state.buffer.sample_initial_states(state_key, config.policy_batch_size)
         keys = jax.random.split(rollout_key, config.policy_batch_size)
         (loss, (objective, entropy)), grads = grad_fn(params, s0, keys)
-        updates, new_opt = program.policy_optimiser.update(grads, opt_state, params)
+        with _optax_promotion():
+            updates, new_opt = program.policy_optimiser.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
         step_ok = loss_ok & grad_ok & param_ok
@@ -334,22 +349,21 @@ def run_chunk(program: Program, state: TrainState, chunk: Int[Array, ""]) -> tup
     return eqx.combine(arrays, static), metrics
 
 
-def make_programs(program: Program) -> tuple[Callable, Callable, Callable]:
-    """The jitted, seed-vmapped ``init(models, policies, keys)`` and ``chunk(state, index)``, and the
-    traced function inside ``chunk`` (for ``eqx.debug.get_num_traces``).
+def _init_impl(program: Program, models, policies, keys):
+    return eqx.filter_vmap(lambda m, p, k: init_state(program, m, p, k))(models, policies, keys)
 
-    ``chunk`` is wrapped in ``eqx.debug.assert_max_traces(max_traces=1)``: every chunk has the same
-    shapes, so a second trace would be a bug (and a silent recompilation)."""
 
-    @eqx.filter_jit
-    def init(models, policies, keys):
-        return eqx.filter_vmap(lambda m, p, k: init_state(program, m, p, k))(models, policies, keys)
+def _chunk_impl(program: Program, state: TrainState, index: Int[Array, ""]):
+    return eqx.filter_vmap(lambda s: run_chunk(program, s, index))(state)
 
-    @eqx.debug.assert_max_traces(max_traces=1)
-    def traced_chunk(state, index):
-        return eqx.filter_vmap(lambda s: run_chunk(program, s, index))(state)
 
-    return init, eqx.filter_jit(traced_chunk), traced_chunk
+#: The traced chunk function; ``eqx.debug.get_num_traces(chunk_traced)`` counts its compilations
+#: (one per program and state shape: every chunk of a run has the same shapes).
+chunk_traced = eqx.debug.assert_max_traces(_chunk_impl, max_traces=None)
+#: Seed-vmapped, jitted ``init(program, models, policies, keys) -> (state, initial evaluation)``.
+init_program = eqx.filter_jit(_init_impl)
+#: Seed-vmapped, jitted ``chunk(program, state, index) -> (state, metrics)``.
+chunk_program = eqx.filter_jit(chunk_traced)
 
 
 def is_float_dtype(x) -> bool:
