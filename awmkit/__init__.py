@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import bpo as bpo, envs as envs, models as models, policies as policies
+from . import bpo as bpo, envs as envs, models as models, nn as nn, policies as policies
 
 try:
     __version__ = importlib.metadata.version("awmkit")

@@ -34,8 +34,15 @@ from ._train import (
     init_program,
 )
 
+
+def _model_names() -> tuple[str, ...]:
+    from ..models import names
+
+    return names()
+
+
 #: The world-model names accepted by ``train`` and the command line.
-MODEL_NAMES = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "simulator")
+MODEL_NAMES = _model_names()
 
 _CHECKPOINT_FORMAT = "awmkit-bpo-checkpoint-v1"
 _CHECKPOINT_NAME = "checkpoint.eqx"
@@ -120,18 +127,13 @@ def _index(tree, i):
 
 
 def build_model(name: str, env: Env, *, key: Key) -> AbstractWorldModel:
-    """The world model called ``name`` (one of ``MODEL_NAMES``) for ``env``, through
-    ``awmkit.models.make``; ``"simulator"`` is always available."""
+    """The world model called ``name`` (one of ``MODEL_NAMES``) for ``env``, with the paper's
+    defaults, through [`awmkit.models.make`][]."""
     from .. import models
 
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; valid names are: {', '.join(MODEL_NAMES)}")
-    make = getattr(models, "make", None)
-    if make is not None:
-        return make(name, env, key=key)
-    if name == "simulator":
-        return SimulatorModel(env)
-    raise ValueError(f"model {name!r} needs awmkit.models.make, which this version of awmkit.models lacks")
+    return models.make(name, env, key=key)
 
 
 def _check_seeds(seeds) -> tuple[int, ...]:

@@ -10,7 +10,7 @@ from jaxtyping import Array, Bool, Float, Int, PyTree, UInt32
 
 from .._typing import Key, RealScalar
 from ..envs import Env, rollout
-from ..models import AbstractWorldModel
+from ..models import AbstractWorldModel, fit_normaliser, trainable_filter
 from ..policies import AbstractPolicy
 from ._buffer import EpisodeBuffer
 from ._config import BPOConfig
@@ -147,8 +147,6 @@ def init_state(
     """One seed's state after the warm-up (``ceil(warmup_steps / H)`` episodes of uniformly random
     actions, stored in the buffer, used to fit the model's and the policy's input normalisers), and
     the evaluation return of the untrained policy."""
-    from .. import models as models_module
-
     config, env = program.config, program.env
     horizon = program.horizon
     warm_key, eval_key, run_key = jax.random.split(key, 3)
@@ -160,13 +158,11 @@ def init_state(
     buffer = EpisodeBuffer(config.buffer_episodes(horizon), horizon, env.state_dim, env.action_dim, dtype)
     buffer = buffer.add_batch(warm)
     policy = policy.with_normaliser(*_normaliser(warm.states.reshape(-1, env.state_dim)))
-    fit_normaliser = getattr(models_module, "fit_normaliser", None)
-    if fit_normaliser is not None:
-        model = fit_normaliser(model, warm)
+    model = fit_normaliser(model, warm)
     state = TrainState(
         model=model,
         policy=policy,
-        model_opt=program.model_optimiser.init(eqx.filter(model, eqx.is_inexact_array)),
+        model_opt=program.model_optimiser.init(eqx.filter(model, trainable_filter(model))),
         policy_opt=program.policy_optimiser.init(eqx.filter(policy, eqx.is_inexact_array)),
         buffer=buffer,
         key=jax.random.key_data(run_key),
@@ -181,7 +177,8 @@ def init_state(
 def _model_updates(program: Program, state: TrainState, key: Key):
     """``dynamics_replay_ratio`` Adam steps on the mean teacher-forced loss of sampled episodes."""
     config = program.config
-    params, static = eqx.partition(state.model, eqx.is_inexact_array)
+    # The model's normalisation statistics are data, not parameters: trainable_filter leaves them out.
+    params, static = eqx.partition(state.model, trainable_filter(state.model))
     buffer = state.buffer
 
     def loss_fn(params, batch):
