@@ -81,7 +81,8 @@ class BPOResult:
     - `eval_steps`: environment steps of each evaluation, shape ``(evaluations,)``.
     - `eval_returns`: the deterministic policy's mean evaluation return, ``(evaluations, seeds)``.
     - `final_return`: the last evaluation of each seed, ``(seeds,)``.
-    - `wall_time_s`: seconds of this call (compilation included).
+    - `wall_time_s`: seconds of the whole run, compilation included (a resumed run adds the time
+      recorded in its checkpoint).
     - `nan_reports`: the seeds the NaN guard stopped.
     - `num_traces`: how often this call traced (compiled) the chunk program: 1, or 0 when an earlier
       run in this process with an equal program and the same shapes had compiled it.
@@ -505,6 +506,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
             )
         state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
         completed = int(header["chunk"])
+        t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
         run_dir.truncate_metrics(completed)
         for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
             row = json.loads(line)
@@ -544,7 +546,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
                 for j, s in enumerate(seed_ids)
             ]
             run_dir.append_metrics(rows)
-            run_dir.save_checkpoint({**header_base, "chunk": 0}, state)
+            run_dir.save_checkpoint({**header_base, "chunk": 0, "elapsed_s": time.perf_counter() - t0}, state)
     else:
         check_nans(state, [])
 
@@ -568,7 +570,9 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
                 + ("" if run_dir is None else f"; the last good checkpoint is {run_dir.checkpoint}")
             )
         if run_dir is not None:
-            run_dir.save_checkpoint({**header_base, "chunk": completed}, state)
+            run_dir.save_checkpoint(
+                {**header_base, "chunk": completed, "elapsed_s": time.perf_counter() - t0}, state
+            )
         if progress:
             steps_done = int(np.max(np.asarray(state.env_steps)))
             now = time.perf_counter()
