@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 
 import awmkit
-from awmkit.bpo import BPOConfig, train
-from awmkit.bpo import _run as bpo_run
+from awmkit.bpo import BPOConfig, _run as bpo_run, train
 from awmkit.cli import main
 
 # The same run as tests/test_bpo.py's SMALL reference, spelled as flags.
@@ -67,7 +66,13 @@ def test_train_command_writes_the_run_directory(tmp_path, capsys):
     assert summary["seeds"] == [0, 1] and summary["env_steps"] == 240
     assert len(summary["final_return"]) == 2
     assert summary["final_return_mean"] > summary["random_return"]
-    for name in ("config.json", "metrics.jsonl", "result.json", "learning_curve.png", "checkpoints/checkpoint.eqx"):
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "result.json",
+        "learning_curve.png",
+        "checkpoints/checkpoint.eqx",
+    ):
         assert (out / name).is_file(), name
     config = json.loads((out / "config.json").read_text())
     assert config["algo"] == "bpo" and config["model"] == "simulator" and config["steps"] == 240
