@@ -357,3 +357,16 @@ def test_out_directory_holding_another_run(env, tmp_path, no_compilation):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
         train(env, "simulator", SMALL, key=0, out=tmp_path, progress=False)
+
+
+@pytest.mark.slow
+def test_float64_and_full_gradient_variants(env):
+    result = train(env, "markovian", dataclasses.replace(SMALL, float64=True), key=0, seeds=2, progress=False)
+    floats = [x for x in _leaves(result.state) if np.issubdtype(x.dtype, np.floating)]
+    assert floats and all(x.dtype == np.float64 for x in floats)
+    assert np.all(np.isfinite(result.eval_returns))
+    full = train(
+        env, "simulator", dataclasses.replace(SMALL, stop_gradient=False), key=7, seeds=1, progress=False
+    )
+    # Appendix F.1: the full gradient learns as well as the stop-gradient one.
+    assert float(full.final_return[0]) > float(full.eval_returns[0, 0]) + 2.0
