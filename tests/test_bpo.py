@@ -302,6 +302,12 @@ def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     assert header["chunk"] == 4
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in rows if "nan" in r) == sorted(stopped)
+    # Resuming the finished run redoes nothing and reports the same.
+    again = train(
+        env, lambda k: _nan_model(env, k), SMALL, key=2, seeds=4, out=out, resume=True, progress=False
+    )
+    assert again.nan_reports == result.nan_reports and again.num_traces == 0
+    assert np.array_equal(again.eval_returns, result.eval_returns)
 
 
 def test_nan_guard_can_stop_the_run(env, tmp_path):

@@ -510,6 +510,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         run_dir.truncate_metrics(completed)
         for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
             row = json.loads(line)
+            if "eval_return" not in row:  # a NaN-guard report
+                continue
             if not evals or evals[-1][0] != row["env_steps"]:
                 evals.append((row["env_steps"], np.full(len(seed_ids), np.nan)))
             evals[-1][1][seed_ids.index(row["seed"])] = row["eval_return"]
