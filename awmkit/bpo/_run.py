@@ -508,13 +508,15 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         completed = int(header["chunk"])
         t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
         run_dir.truncate_metrics(completed)
+        by_iteration: dict[int, tuple[int, np.ndarray]] = {}
         for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
             row = json.loads(line)
             if "eval_return" not in row:  # a NaN-guard report
                 continue
-            if not evals or evals[-1][0] != row["env_steps"]:
-                evals.append((row["env_steps"], np.full(len(seed_ids), np.nan)))
-            evals[-1][1][seed_ids.index(row["seed"])] = row["eval_return"]
+            steps, returns = by_iteration.setdefault(row["iteration"], (0, np.full(len(seed_ids), np.nan)))
+            returns[seed_ids.index(row["seed"])] = row["eval_return"]
+            by_iteration[row["iteration"]] = (max(steps, row["env_steps"]), returns)
+        evals = [by_iteration[i] for i in sorted(by_iteration)]
 
     if run_dir is not None:
         run_dir.root.mkdir(parents=True, exist_ok=True)
@@ -544,7 +546,13 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         evals.append((warm_steps, init_eval))
         if run_dir is not None:
             rows = [
-                {"chunk": -1, "env_steps": warm_steps, "seed": s, "eval_return": float(init_eval[j])}
+                {
+                    "chunk": -1,
+                    "iteration": -1,
+                    "env_steps": warm_steps,
+                    "seed": s,
+                    "eval_return": float(init_eval[j]),
+                }
                 for j, s in enumerate(seed_ids)
             ]
             run_dir.append_metrics(rows)
@@ -647,6 +655,7 @@ def _eval_rows(metrics: dict, c: int, config: BPOConfig, horizon: int, seed_ids)
         for j, s in enumerate(seed_ids):
             row = {
                 "chunk": c,
+                "iteration": int(idx[t]),
                 "env_steps": int(metrics["env_steps"][j, t]),
                 "seed": s,
                 "eval_return": float(metrics["eval_return"][j, t]),
