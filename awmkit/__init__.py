@@ -2,7 +2,15 @@
 
 import importlib.metadata
 
-from . import baselines as baselines, envs as envs, evaluation as evaluation, models as models, nn as nn
+from . import (
+    baselines as baselines,
+    bpo as bpo,
+    envs as envs,
+    evaluation as evaluation,
+    models as models,
+    nn as nn,
+    policies as policies,
+)
 
 try:
     __version__ = importlib.metadata.version("awmkit")

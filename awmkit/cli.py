@@ -257,6 +257,20 @@ def _run_results(args) -> int:
         )
     )
     return 0
+# --- awmkit train -------------------------------------------------------------------------------------
+
+
+def _add_train(subparsers) -> None:
+    from .bpo._cli import add_arguments
+
+    p = subparsers.add_parser("train", help="train policies with BPO (Algorithm 1) through a world model")
+    add_arguments(p, _env_name, _positive_int)
+
+
+def _run_train(args) -> int:
+    from .bpo._cli import run
+
+    return run(args, _table)
 
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -264,6 +278,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "rollout": (_add_rollout, _run_rollout),
     "references": (_add_references, _run_references),
     "results": (_add_results, _run_results),
+    "train": (_add_train, _run_train),
 }
 
 
