@@ -66,6 +66,13 @@ def test_train_command_writes_the_run_directory(tmp_path, capsys):
     assert summary["seeds"] == [0, 1] and summary["env_steps"] == 240
     assert len(summary["final_return"]) == 2
     assert summary["final_return_mean"] > summary["random_return"]
+    # cancer_treatment at H = 20 has a shipped reference: the table is normalised with it.
+    ref = awmkit.evaluation.reference("cancer_treatment", 20)
+    assert summary["optimal_return"] == ref.optimal_return
+    expected = (np.asarray(summary["final_return"]) - ref.random_return) / (
+        ref.optimal_return - ref.random_return
+    )
+    np.testing.assert_allclose(summary["normalised_return"], expected, rtol=1e-6)
     for name in (
         "config.json",
         "metrics.jsonl",

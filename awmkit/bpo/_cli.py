@@ -162,8 +162,19 @@ def run(args, table) -> int:
     except NonFiniteError as e:
         print(f"awmkit train: {e}", file=sys.stderr)
         return 1
-    rand = float(random_return(env, jax.random.key(args.key)))
+    from ..evaluation import MissingReferenceError, normalised_return, reference
+
+    try:
+        ref = reference(args.env, args.horizon)
+    except MissingReferenceError:
+        ref = None  # no shipped optimum for this pair: raw returns only
+    # The shipped random return (1 000 episodes) keeps tables comparable; compute one otherwise.
+    rand = ref.random_return if ref is not None else float(random_return(env, jax.random.key(args.key)))
     mean, half = _mean_ci(result.final_return)
+    normalised = None
+    if ref is not None:
+        normalised = [float(x) for x in normalised_return(result.final_return, args.env, args.horizon)]
+        norm_mean, norm_half = _mean_ci(normalised)
     summary = {
         "env": args.env,
         "model": args.model,
@@ -174,6 +185,8 @@ def run(args, table) -> int:
         "final_return_mean": mean,
         "final_return_ci95": half,
         "random_return": rand,
+        "optimal_return": None if ref is None else ref.optimal_return,
+        "normalised_return": normalised,
         "wall_time_s": result.wall_time_s,
         "nan_reports": [str(r) for r in result.nan_reports],
         "out": None if args.out is None else str(args.out),
@@ -191,15 +204,26 @@ def run(args, table) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    rows = [(s, f"{r:.6g}") for s, r in zip(result.seeds, result.final_return)]
-    ci = "" if math.isnan(half) else f" ± {half:.3g}"
-    rows.append(("mean ± 95% CI", f"{mean:.6g}{ci}"))
-    rows.append(("random policy", f"{rand:.6g}"))
+
+    def fmt(value, ci_half, spec=".6g"):
+        return f"{value:{spec}}" + ("" if math.isnan(ci_half) else f" ± {ci_half:.3g}")
+
+    header = ["seed", "final evaluation return"]
+    if normalised is None:
+        rows = [(s, f"{r:.6g}") for s, r in zip(result.seeds, result.final_return)]
+        rows.append(("mean ± 95% CI", fmt(mean, half)))
+        rows.append(("random policy", f"{rand:.6g}"))
+    else:
+        header.append("normalised (0 random, 1 optimal)")
+        rows = [(s, f"{r:.6g}", f"{n:.3f}") for s, r, n in zip(result.seeds, result.final_return, normalised)]
+        rows.append(("mean ± 95% CI", fmt(mean, half), fmt(norm_mean, norm_half, ".3f")))
+        rows.append(("random policy", f"{rand:.6g}", "0"))
+        rows.append(("optimal (trajopt)", f"{ref.optimal_return:.6g}", "1"))
     print(
         f"BPO with the {args.model} model on {args.env}, H = {args.horizon}: {summary['env_steps']} environment "
         f"steps per seed in {result.wall_time_s:.1f} s"
     )
-    print(table(rows, ["seed", "final evaluation return"]))
+    print(table(rows, header))
     for report in result.nan_reports:
         print(f"NaN guard: {report}")
     if args.out is not None:
