@@ -458,3 +458,39 @@ def test_each_application_is_marked(getkey):
         assert _count_markers(predict(model)[0].jaxpr) == 1, name
         expected = 2 if name == "awm-transformer" else 1  # generation (no gradient) + one parallel pass
         assert _count_markers(imagine(model)[0].jaxpr) >= expected, name
+
+
+class MeanBackbone(awmkit.models.AbstractBackbone):
+    """A user-written parallel backbone: a read-out of the running mean of the tokens."""
+
+    weight: jax.Array
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    max_length: None = eqx.field(static=True)
+    parallel = True
+
+    def __init__(self, in_size, out_size, *, key):
+        self.weight = jax.random.normal(key, (out_size, in_size)) / in_size
+        self.in_size, self.out_size, self.max_length = in_size, out_size, None
+
+    def __call__(self, tokens):
+        counts = jnp.arange(1, tokens.shape[0] + 1, dtype=tokens.dtype)[:, None]
+        return jnp.tanh(jnp.cumsum(tokens, axis=0) / counts) @ self.weight.T
+
+    def init_carry(self, length, dtype):
+        return jnp.zeros(self.in_size, dtype=dtype), jnp.zeros((), dtype=dtype)
+
+    def step(self, token, carry):
+        total, count = carry[0] + token, carry[1] + 1
+        return self.weight @ jnp.tanh(total / count), (total, count)
+
+
+def test_user_backbone(getkey, x64):
+    horizon = 5
+    model = ActionsModel(2, 1, horizon, backbone=MeanBackbone(8, 2, key=getkey()), embed_size=8, key=getkey())
+    policy, s0, key = make_policy(2, 1, getkey()), jax.random.normal(getkey(), (2,)), getkey()
+    leaves_close(
+        policy_grad(model, policy, s0, horizon, key),
+        policy_grad(model, policy, s0, horizon, key, method="sequential"),
+        rtol=1e-10,
+    )
