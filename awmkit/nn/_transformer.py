@@ -157,7 +157,9 @@ class TransformerBlock(eqx.Module):
         zero = jnp.zeros((), dtype=cache.index.dtype)
         position = (zero + layer, cache.index, zero, zero)
         keys = jax.lax.dynamic_update_slice(cache.keys, k[None, None].astype(cache.keys.dtype), position)
-        values = jax.lax.dynamic_update_slice(cache.values, v[None, None].astype(cache.values.dtype), position)
+        values = jax.lax.dynamic_update_slice(
+            cache.values, v[None, None].astype(cache.values.dtype), position
+        )
         x = x + self.attention.attend(q, keys[layer], values[layer], cache.index)
         return x + self._mlp(x), KVCache(keys=keys, values=values, index=cache.index)
 
@@ -254,7 +256,9 @@ class CausalTransformer(eqx.Module):
     def decode(self, token: Float[Array, " width"], cache: KVCache) -> tuple[Float[Array, " width"], KVCache]:
         """Processes the next token: returns its output (equal to row ``cache.index`` of the parallel
         pass over all tokens so far) and the cache with the token appended."""
-        x = token + jax.lax.dynamic_index_in_dim(self.position, cache.index, keepdims=False).astype(token.dtype)
+        x = token + jax.lax.dynamic_index_in_dim(self.position, cache.index, keepdims=False).astype(
+            token.dtype
+        )
         for i, block in enumerate(self.blocks):
             x, cache = block.decode_in_place(x, cache, i)
         cache = KVCache(keys=cache.keys, values=cache.values, index=cache.index + 1)
