@@ -1,5 +1,6 @@
 """World models behind one protocol: Markovian, History and Actions World Models, and the simulator."""
 
+from .._graph import MODEL_APPLICATION as MODEL_APPLICATION, mark_application as mark_application
 from ._actions import ActionsModel as ActionsModel
 from ._backbones import (
     AbstractBackbone as AbstractBackbone,

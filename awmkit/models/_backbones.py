@@ -43,7 +43,7 @@ class AbstractBackbone(eqx.Module):
     Build it with ``in_size`` equal to the model's `embed_size` and ``out_size`` equal to ``state_dim``
     and pass it as ``ActionsModel(..., backbone=my_backbone)``. So that
     `awmkit.diagnostics` can count gradient-path lengths, pass the output of each application of the
-    network through ``awmkit._graph.mark_application``: the outputs of a parallel pass, or the new
+    network through ``awmkit.models.mark_application``: the outputs of a parallel pass, or the new
     recurrent state of each step.
     """
 
