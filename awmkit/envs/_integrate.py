@@ -163,7 +163,7 @@ class Integrator(eqx.Module):
 
         def combine(coeffs, ks):
             terms = [float(a) * k for a, k in zip(coeffs, ks) if a != 0]
-            return sum(terms[1:], terms[0])
+            return sum(terms[1:], terms[0]) if terms else jnp.zeros_like(ks[0])
 
         def one_step(i, y):
             ta = t0 + i * h
