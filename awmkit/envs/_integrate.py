@@ -25,14 +25,16 @@ class Integrator(eqx.Module):
       own ``step`` inside the environment's scan, without the per-call overhead of
       ``diffrax.diffeqsolve`` (its while loop, step-size bookkeeping and output buffers), which
       dominates when a control interval is a single step: on a 2-core CPU an unbatched jitted rollout
-      costs 3-40x less and its gradient 3-90x less; for ``vmap``-ed batches of 64 the gradient still
-      costs 3-60x less, while forward-only rollouts are closer (``benchmarks/env_step.py``, results in
-      ``benchmarks/results/env_step_cpu.json``). It is about as fast as a hand-written ``lax.scan``.
+      costs 4-40x less and its gradient 3-100x less; for ``vmap``-ed batches of 64 the gradient still
+      costs 3-60x less, while forward-only rollouts cost about the same (``benchmarks/env_step.py``,
+      results in ``benchmarks/results/env_step_cpu.json``). It is as fast as a hand-written
+      ``lax.scan`` with Euler and, for Runge-Kutta gradients, usually faster.
       With ``unroll_stages=True`` the stages of an explicit Runge-Kutta solver's Butcher tableau
       (``diffrax.Heun``, ``Bosh3``, ``Tsit5``, ``Dopri5``, ``Dopri8``, ...) are written out instead:
       the same arithmetic, but it supports forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``), which
       Diffrax's checkpointed stage loop does not, and XLA fuses it across a ``vmap``-ed batch of
-      forward rollouts (up to 30x faster there); its reverse-mode gradients are slower (2-10x).
+      forward rollouts (up to 20x faster there); its reverse-mode gradients range from 4x faster
+      (batched, cheap vector field) to 3x slower (unbatched, or trigonometric vector fields).
     - **adaptive steps** (a ``stepsize_controller`` such as ``diffrax.PIDController``) or
       ``use_diffeqsolve=True``: one ``diffrax.diffeqsolve`` per control interval, with ``adjoint`` for
       its gradients. Use it for stiff problems and error control; note that ``jax.jit`` of a function
