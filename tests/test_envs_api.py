@@ -116,15 +116,16 @@ def test_jit_of_env_argument_and_step_functions():
     assert last - not_last == pytest.approx(float(traj.states[-1, 0]), rel=1e-6)
 
 
+@pytest.mark.slow  # about 10 s: compiles a forward- and a reverse-mode Jacobian
 def test_forward_mode_through_runge_kutta(x64):
-    env = make("double_pendulum", 15)  # Tsit5 by default: the unrolled stages support jvp
+    # Diffrax's checkpointed Runge-Kutta stage loop has no forward mode; the unrolled stages do.
+    env = make("hiv_treatment", 5, integrator=Integrator(solver=diffrax.Tsit5(), unroll_stages=True))
     final = lambda a: rollout(env, a).states[-1]
-    a = jnp.full((15, 1), 0.3)
+    a = jnp.linspace(-0.5, 0.5, 5)[:, None]
     np.testing.assert_allclose(jax.jacfwd(final)(a), jax.jacrev(final)(a), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("solver", [diffrax.Heun(), diffrax.Tsit5(), diffrax.Dopri8()])
-@pytest.mark.parametrize("substeps", [1, 5])
+@pytest.mark.parametrize("solver, substeps", [(diffrax.Heun(), 1), (diffrax.Dopri8(), 5)])
 def test_unrolled_stages_equal_solver_step(solver, substeps, x64):
     actions = jnp.linspace(-0.6, 0.6, 40)[:, None]
     states = [
@@ -143,7 +144,8 @@ def test_unrolled_stages_equal_solver_step(solver, substeps, x64):
 # --- dtypes ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", list(EXPECTED_DIMS))
+# Every system's rollout runs in tests/test_smoke.py; these cover an ODE and the discrete map.
+@pytest.mark.parametrize("name", ["hiv_treatment", "invasive_plant"])
 def test_float32_and_float64(name):
     env = make(name, 8)
     for enable, dtype in ((False, jnp.float32), (True, jnp.float64)):
@@ -157,7 +159,7 @@ def test_float32_and_float64(name):
         assert t64.states.dtype == jnp.float64  # float32 actions are promoted to the state's dtype
     t32 = rollout(env, jnp.zeros((8, env.action_dim)))
     np.testing.assert_allclose(
-        t32.states, t64.states, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(t64.states)))
+        t32.states, t64.states, rtol=1e-4, atol=1e-4 * float(np.max(np.abs(np.asarray(t64.states))))
     )
 
 
@@ -235,9 +237,7 @@ def test_random_return_is_below_known_good_controls(getkey):
     good = {
         # Bang-bang: reinvest everything until one time unit is left, then harvest everything.
         "timber_harvest": np.where(t < 4.0, 1.0, -1.0)[:, None],
-        "cancer_treatment": np.full((horizon, 1), -0.5),  # a moderate constant dose
         "bacteria": np.full((horizon, 1), -0.8),  # a little nutrient
-        "mould_fungicide": np.zeros((horizon, 1)),
     }
     for name, actions in good.items():
         env = make(name, horizon)
@@ -260,8 +260,6 @@ def test_cli_rollout(capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["env"] == "harvest" and summary["episodes"] == 4
     assert summary["return_min"] <= summary["return_mean"] <= summary["return_max"]
-    assert main(["rollout", "--env", "one_bounce", "--horizon", "5", "--episodes", "2"]) == 0
-    assert "return_mean" in capsys.readouterr().out
 
 
 def test_cli_rejects_bad_input(capsys):

@@ -219,7 +219,7 @@ def test_high_order_solver_matches_reference(name, x64):
     assert ret == pytest.approx(reference_return(name, ref, actions), rel=1e-9, abs=1e-9)
 
 
-@pytest.mark.parametrize("name", ["hiv_treatment", "bacteria"])
+@pytest.mark.parametrize("name", [pytest.param("hiv_treatment", marks=pytest.mark.slow), "bacteria"])
 def test_adaptive_diffeqsolve_matches_reference(name, x64):
     horizon = 20
     ref = reference_states(name, horizon)

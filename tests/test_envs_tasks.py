@@ -44,6 +44,7 @@ def test_double_pendulum_matches_scipy(x64):
     np.testing.assert_allclose(states, ref, rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.slow  # about 15 s: two reverse-mode Jacobians of a 100-step Tsit5 rollout
 def test_double_pendulum_gradient_grows_with_horizon(x64):
     # Figure 4b: the mean over 50 random initial actions of ||d s_H / d a_0|| grows by orders of
     # magnitude over 5 s (about 10 at H = 5 and 1.2e3 at H = 100 here).
@@ -101,7 +102,7 @@ def test_one_bounce_final_position_is_piecewise_linear(x64):
     assert float(x_final(jnp.asarray(-0.5))) == pytest.approx(1.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("horizon", [1, 7, 50, 333])
+@pytest.mark.parametrize("horizon", [1, 7, 333])
 def test_one_bounce_is_exact_at_every_horizon(horizon, x64):
     env = make("one_bounce", horizon)
     actions = jnp.linspace(-1.0, 1.0, 21)
