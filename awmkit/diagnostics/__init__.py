@@ -6,3 +6,15 @@ from ._bounds import Bounds as Bounds, bounds as bounds, policy_gradient_norm as
 from ._jacobians import ActionJacobians as ActionJacobians, action_jacobians as action_jacobians
 from ._paths import GradientPaths as GradientPaths, gradient_paths as gradient_paths
 from ._reference import AttentionAWM as AttentionAWM, ElmanAWM as ElmanAWM
+from ._growth import (
+    fit_growth as fit_growth,
+    GrowthFit as GrowthFit,
+    horizon_growth as horizon_growth,
+    HorizonGrowth as HorizonGrowth,
+)
+from ._landscape import (
+    Landscape as Landscape,
+    random_dataset as random_dataset,
+    return_landscape as return_landscape,
+    train_offline as train_offline,
+)
