@@ -18,6 +18,7 @@ from ._common import (
     dtype_of,
     mse,
     reward_or_zero,
+    step_indices,
     stop_gradient_arrays,
     time_feature,
 )
@@ -131,11 +132,11 @@ class ActionsModel(AbstractWorldModel):
 
     def _parallel(self, z0, actions, t0):
         """``z_1, ..., z_H`` from one pass of the backbone over all tokens (teacher forcing)."""
-        steps = t0 + jnp.arange(actions.shape[0])
+        steps = step_indices(t0, actions.shape[0])
         tokens = jnp.concatenate(
             [self._state_token(z0, t0)[None], jax.vmap(self._action_token)(actions.astype(z0.dtype), steps)]
         )
-        return z0 + self.backbone(tokens)[1:]
+        return z0[None] + self.backbone(tokens)[1:]
 
     def _generate(self, s0, policy, horizon, key, reward_fn, stop_gradient, remat):
         """The sequential closed-loop rollout, token by token (KV cache or recurrent state)."""
@@ -216,6 +217,27 @@ class ActionsModel(AbstractWorldModel):
         states = jnp.concatenate([s0[None], self.normaliser.denormalise(z)])
         rewards = jax.vmap(reward_fn)(states[:-1], actions, states[1:], steps)
         return Trajectory(states=states, actions=actions, rewards=rewards)
+
+    def imagine_sequential(
+        self,
+        s0: Float[Array, " state_dim"],
+        policy: PolicyFn,
+        horizon: int,
+        key: Key,
+        *,
+        reward_fn: RewardFn | None = None,
+        stop_gradient: bool = True,
+    ) -> Trajectory:
+        """`imagine` by sequential generation only, differentiated through every step (KV cache or
+        recurrent state), never by the one-pass shortcut. Its gradient is the reference the shortcut
+        equals; it is also what `imagine` does for recurrent backbones or ``stop_gradient=False``."""
+        check_s0(self, s0)
+        self.check_horizon(horizon)
+        dtype = dtype_of(self)
+        checked = checked_policy(policy, self.action_dim, dtype)
+        return self._generate(
+            s0.astype(dtype), checked, horizon, key, reward_or_zero(reward_fn), stop_gradient, self.remat
+        )
 
     def policy_objective(
         self,

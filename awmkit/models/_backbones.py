@@ -106,7 +106,7 @@ class TransformerBackbone(AbstractBackbone):
 
     def __call__(self, tokens: Float[Array, "seq in_size"]) -> Float[Array, "seq out_size"]:
         hidden = self.transformer(tokens)
-        return mark_application(hidden @ self.head.weight.T + self.head.bias)
+        return mark_application(hidden @ self.head.weight.T + self.head.bias[None])
 
     def init_carry(self, length: int, dtype) -> PyTree:
         return self.transformer.init_cache(length, dtype)

@@ -95,3 +95,9 @@ def mse(prediction, target):
 
 def dtype_of(model):
     return model.normaliser.mean.dtype
+
+
+def step_indices(t0, horizon: int):
+    """``t0, t0 + 1, ..., t0 + horizon - 1`` in ``t0``'s integer type (strict dtype promotion)."""
+    t0 = jnp.asarray(t0)
+    return t0 + jnp.arange(horizon, dtype=t0.dtype)

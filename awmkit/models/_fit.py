@@ -68,7 +68,9 @@ def _fit_loop(params, static, opt_state, dataset, key, steps, optimizer, batch_s
             return batch_loss(eqx.combine(params, static), batch, t0)
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        # Optax mixes integer step counts with floats, which strict dtype promotion rejects.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state), loss
 
     (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), jax.random.split(key, steps))

@@ -19,6 +19,7 @@ from ._common import (
     dtype_of,
     mse,
     reward_or_zero,
+    step_indices,
     time_feature,
 )
 from ._normalise import Normaliser
@@ -91,9 +92,9 @@ class HistoryModel(AbstractWorldModel):
         return self.embed(jnp.concatenate([z, a.astype(z.dtype), time_feature(k, self.max_horizon, z.dtype)]))
 
     def _parallel(self, z, actions, t0):
-        steps = t0 + jnp.arange(actions.shape[0])
+        steps = step_indices(t0, actions.shape[0])
         hidden = self.transformer(jax.vmap(self._token)(z, actions, steps))
-        return z + (hidden @ self.head.weight.T + self.head.bias) * self.normaliser.step()
+        return z + (hidden @ self.head.weight.T + self.head.bias[None]) * self.normaliser.step()[None]
 
     def loss(self, trajectory: Trajectory, *, t0: IntScalarLike = 0) -> RealScalar:
         check_trajectory(self, trajectory)

@@ -21,6 +21,7 @@ from ._common import (
     dtype_of,
     mse,
     reward_or_zero,
+    step_indices,
     time_feature,
 )
 from ._normalise import Normaliser
@@ -75,7 +76,7 @@ class MarkovianModel(AbstractWorldModel):
     def loss(self, trajectory: Trajectory, *, t0: IntScalarLike = 0) -> RealScalar:
         check_trajectory(self, trajectory)
         z = self.normaliser.normalise(trajectory.states.astype(dtype_of(self)))
-        steps = t0 + jnp.arange(trajectory.horizon)
+        steps = step_indices(t0, trajectory.horizon)
         prediction = jax.vmap(self._next_z)(z[:-1], trajectory.actions, steps)
         return mse(prediction, z[1:])
 
@@ -90,7 +91,7 @@ class MarkovianModel(AbstractWorldModel):
         check_s0(self, s0)
         horizon = check_actions(self, actions)
         z = self.normaliser.normalise(states.astype(dtype_of(self)))
-        steps = t0 + jnp.arange(horizon)
+        steps = step_indices(t0, horizon)
         return self.normaliser.denormalise(mark_application(jax.vmap(self._next_z)(z, actions, steps)))
 
     def _transition(self, state, action, k):

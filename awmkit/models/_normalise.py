@@ -35,11 +35,13 @@ class Normaliser(eqx.Module):
 
     def normalise(self, s: Float[Array, "*batch state_dim"]) -> Float[Array, "*batch state_dim"]:
         mean, scale = jax.lax.stop_gradient((self.mean, self.scale))
-        return (s - mean) / scale
+        lead = (1,) * (s.ndim - 1)
+        return (s - mean.reshape(lead + mean.shape)) / scale.reshape(lead + scale.shape)
 
     def denormalise(self, z: Float[Array, "*batch state_dim"]) -> Float[Array, "*batch state_dim"]:
         mean, scale = jax.lax.stop_gradient((self.mean, self.scale))
-        return z * scale + mean
+        lead = (1,) * (z.ndim - 1)
+        return z * scale.reshape(lead + scale.shape) + mean.reshape(lead + mean.shape)
 
     def step(self) -> Float[Array, " state_dim"]:
         return jax.lax.stop_gradient(self.step_scale)
@@ -52,7 +54,7 @@ def normaliser_from_data(states: Float[Array, "batch steps state_dim"], dtype) -
     mean = jnp.mean(flat, axis=0)
     std = jnp.std(flat, axis=0)
     scale = jnp.where(std > 1e-6 * (1.0 + jnp.abs(mean)), std, 1.0)
-    z = (states - mean) / scale
+    z = (states - mean[None, None]) / scale[None, None]
     rms = jnp.sqrt(jnp.mean(jnp.square(z[:, 1:] - z[:, :-1]).reshape(-1, states.shape[-1]), axis=0))
     step_scale = jnp.where(rms > 1e-8, rms, 1.0)
     normaliser = Normaliser(states.shape[-1], dtype)

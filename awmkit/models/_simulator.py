@@ -8,6 +8,7 @@ from .._graph import mark_application
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Env, Trajectory
 from ._base import AbstractWorldModel, RewardFn, unroll
+from ._common import step_indices
 
 
 class SimulatorModel(AbstractWorldModel):
@@ -52,7 +53,7 @@ class SimulatorModel(AbstractWorldModel):
         *,
         t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
-        steps = t0 + jnp.arange(actions.shape[0])
+        steps = step_indices(t0, actions.shape[0])
         return jax.vmap(self.env.step)(states, actions, steps)
 
     def rollout_actions(

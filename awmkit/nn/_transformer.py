@@ -19,7 +19,7 @@ def _check_positive(name, value):
 def _linear(x, layer: eqx.nn.Linear):
     # One matmul over the sequence instead of a vmap of matrix-vector products.
     y = x @ layer.weight.T
-    return y if layer.bias is None else y + layer.bias
+    return y if layer.bias is None else y + layer.bias.reshape((1,) * (y.ndim - 1) + layer.bias.shape)
 
 
 def _layer_norm(x, ln: eqx.nn.LayerNorm):
@@ -96,7 +96,8 @@ class CausalSelfAttention(eqx.Module):
         keys = jax.lax.dynamic_update_index_in_dim(keys, k.astype(keys.dtype), index, axis=0)
         values = jax.lax.dynamic_update_index_in_dim(values, v.astype(values.dtype), index, axis=0)
         logits = jnp.einsum("hd,lhd->hl", q, keys) / math.sqrt(self.head_size)
-        visible = jnp.arange(keys.shape[0]) <= index
+        index = jnp.asarray(index)
+        visible = jnp.arange(keys.shape[0], dtype=index.dtype) <= index
         weights = jax.nn.softmax(jnp.where(visible, logits, -jnp.inf), axis=-1)
         out = jnp.einsum("hl,lhd->hd", weights, values).reshape(self.width)
         return _linear(out, self.out_proj), keys, values
