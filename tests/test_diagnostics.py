@@ -6,14 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from helpers import finite_difference_grad
+from hypothesis import Phase, given, settings, strategies as st
 
 from awmkit import models
 from awmkit.diagnostics import (
-    action_jacobians,
     AttentionAWM,
-    bounds,
     ElmanAWM,
+    action_jacobians,
+    bounds,
     fit_growth,
     gradient_paths,
     horizon_growth,
@@ -22,8 +23,6 @@ from awmkit.diagnostics import (
     train_offline,
 )
 from awmkit.envs import make
-
-from helpers import finite_difference_grad
 
 SMALL = {
     "markovian": dict(width_sizes=(16, 16)),
@@ -49,10 +48,21 @@ class LinearPolicy(eqx.Module):
     b: jax.Array
 
     def __call__(self, state, k, key):
-        return jnp.tanh(self.w @ state + self.b)
+        # Squash the state first: some Myriad states are in the thousands and would saturate tanh.
+        return jnp.tanh(self.w @ jnp.tanh(state / 10.0) + self.b)
 
 
-KINDS = ["simulator", "markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "elman", "attention"]
+SLOW = pytest.mark.slow
+KINDS = [
+    "simulator",
+    "markovian",
+    "awm-rnn",
+    "elman",
+    "attention",
+    pytest.param("hwm-transformer", marks=SLOW),
+    pytest.param("awm-transformer", marks=SLOW),
+    pytest.param("awm-lstm", marks=SLOW),
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -67,7 +77,7 @@ def test_jacobians_match_finite_differences(kind, x64, getkey):
     rollout = jax.jit(lambda a: wrapped.rollout_actions(s0, a))
     for t in range(1, 4):
         for i in range(3):
-            fd = finite_difference_grad(lambda a: rollout(a)[t, i], actions)
+            fd = finite_difference_grad(lambda a, t=t, i=i: rollout(a)[t, i], actions)
             np.testing.assert_allclose(jac.jacobians[t, i], fd, rtol=1e-4, atol=1e-7)
     causal = np.arange(3)[None, :] >= np.arange(4)[:, None]  # k >= t
     assert np.all(np.asarray(jac.jacobians).transpose(0, 2, 1, 3)[causal] == 0)
@@ -76,7 +86,7 @@ def test_jacobians_match_finite_differences(kind, x64, getkey):
 
 def test_jacobian_modes_and_norms_agree(getkey):
     env = make("invasive_plant", horizon=4)  # 5 states, 5 actions: blocks are 5 x 5 matrices
-    model = _model("awm-rnn", env, getkey())
+    model = _model("elman", env, getkey())
     s0, actions = env.reset(), jax.random.uniform(getkey(), (4, 5), minval=-1, maxval=1)
     fwd = action_jacobians(model, s0, actions, mode="forward", chunk_size=3)
     rev = action_jacobians(model, s0, actions, mode="reverse", norm="frobenius", chunk_size=7)
@@ -91,7 +101,7 @@ def test_jacobian_modes_and_norms_agree(getkey):
 def _check_bounds(b):
     measured = float(b.measured)
     assert np.isfinite(measured) and measured > 0
-    for name, ratio in b.ratios().items():
+    for name in b.ratios():
         value = float(getattr(b, name))
         if not np.isnan(value):
             assert value >= measured * (1 - 1e-4), (name, value, measured)
@@ -101,11 +111,13 @@ def _check_bounds(b):
     assert float(b.prediction_mismatch) < 1e-3
 
 
-@pytest.mark.parametrize("kind", ["simulator", "markovian", "awm-rnn", "elman", "attention"])
-@settings(max_examples=4, deadline=None)
-@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0), env_name=st.sampled_from(["hiv_treatment", "bacteria"]))
-def test_bounds_never_below_measured(kind, seed, scale, env_name):
-    env = make(env_name, horizon=5)
+@pytest.mark.parametrize(
+    "kind", ["simulator", "markovian", pytest.param("awm-rnn", marks=SLOW), "elman", "attention"]
+)
+@settings(max_examples=3, deadline=None, phases=(Phase.explicit, Phase.generate), derandomize=True)
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0))
+def test_bounds_never_below_measured(kind, seed, scale):
+    env = make("hiv_treatment", horizon=5)
     keys = jax.random.split(jax.random.key(seed), 4)
     model = _model(kind, env, keys[0])
     policy = LinearPolicy(
@@ -143,14 +155,21 @@ def test_corollary_2_1_attained_in_one_dimensional_positive_case(w_x, x64):
     """Appendix A.2: with scalar positive gradients (identity activation, so sigma' = 1/beta = gamma),
     a linear reward and a constant policy, every inequality of the proof is an equality."""
     ratios = []
-    for horizon in (2, 5, 9):
+    for horizon in (3, 8):
         m = ElmanAWM(1, 1, 1, activation=lambda x: x, activation_bound=1.0, key=jax.random.key(0))
         m = eqx.tree_at(
             lambda m: (m.W_x, m.W_a, m.W_o, m.W_s),
             m,
             (jnp.array([[w_x]]), jnp.array([[0.5]]), jnp.array([[2.0]]), jnp.array([[1.0]])),
         )
-        b = bounds(m, ConstantPolicy(jnp.array([0.3])), jnp.ones(1), lambda s, a, s1, k: s1[0], horizon, jax.random.key(1))
+        b = bounds(
+            m,
+            ConstantPolicy(jnp.array([0.3])),
+            jnp.ones(1),
+            lambda s, a, s1, k: s1[0],
+            horizon,
+            jax.random.key(1),
+        )
         eta = w_x
         exact = sum(2.0 * 0.5 * eta ** (t - k - 1) for t in range(1, horizon + 1) for k in range(t))
         np.testing.assert_allclose(b.measured, exact, rtol=1e-10)
@@ -187,10 +206,17 @@ def _assert_linear(table, per_step):
                 assert table[t, k] == -np.inf
 
 
-@pytest.mark.parametrize("kind", ["simulator", "markovian", "awm-rnn", "awm-lstm", "elman", "hwm-transformer"])
+@pytest.mark.parametrize(
+    "kind",
+    ["simulator", "markovian", "awm-rnn", "elman", pytest.param("awm-lstm", marks=SLOW), "hwm-transformer"],
+)
 def test_paths_linear_for_recurrent_structures(kind, getkey):
-    env = make("hiv_treatment", horizon=4)
-    paths = gradient_paths(_model(kind, env, getkey()), 4)
+    # hiv_treatment's states clip at their bounds within four long steps, which (correctly) cuts the
+    # simulator's gradient paths; harvest keeps them.
+    env = make("harvest" if kind == "simulator" else "hiv_treatment", horizon=4)
+    # Random interior actions: path edges with an exactly zero local derivative are not counted.
+    actions = jax.random.uniform(getkey(), (4, 1), minval=-0.9, maxval=0.9)
+    paths = gradient_paths(_model(kind, env, getkey()), 4, actions=actions)
     apps, dots = np.asarray(paths.applications), np.asarray(paths.matmuls)
     if kind == "elman":
         # One marked application for the whole sequence; the recurrence shows in matmul depth.
@@ -245,12 +271,16 @@ def test_growth_double_pendulum_simulator_exponential_transformer_not(getkey):
     assert sim.verdict == "exponential"
 
     model = models.make("awm-transformer", make("double_pendulum", horizon=100), key=getkey())
-    awm = horizon_growth(lambda h: (model, make("double_pendulum", horizon=h)), horizons, key=getkey(), samples=8)
+    awm = horizon_growth(
+        lambda h: (model, make("double_pendulum", horizon=h)), horizons, key=getkey(), samples=8
+    )
     assert awm.verdict != "exponential"
 
 
 def test_growth_on_small_horizons(getkey):
-    g = horizon_growth(lambda h: make("hiv_treatment", horizon=h), [2, 4, 6], key=getkey(), samples=3, target="return")
+    g = horizon_growth(
+        lambda h: make("hiv_treatment", horizon=h), [2, 4, 6], key=getkey(), samples=3, target="return"
+    )
     assert g.norms.shape == (3, 3) and g.verdict in ("exponential", "polynomial", "none")
     assert set(g.as_dict()) >= {"horizons", "mean_norm", "exponential", "polynomial", "verdict"}
 
@@ -258,7 +288,11 @@ def test_growth_on_small_horizons(getkey):
 def test_landscape_and_offline_training(getkey):
     env = make("double_pendulum", horizon=10)
     model, losses = train_offline(
-        models.make("markovian", env, key=getkey(), **SMALL["markovian"]), env, key=getkey(), transitions=200, steps=5
+        models.make("markovian", env, key=getkey(), **SMALL["markovian"]),
+        env,
+        key=getkey(),
+        transitions=200,
+        steps=5,
     )
     assert losses.shape == (5,) and np.all(np.isfinite(losses))
     grid = np.linspace(-1, 1, 11)

@@ -222,7 +222,8 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, c
 
     # Theorem 1 recursion over t: row t of B from rows 1..t-1 (B[i] is row i, i = 1..H; B[0] = 0).
     def row(B, t):
-        nxt = Na[t - 1] + jnp.sum(Ns[t - 1][:, None] * B[:H] * (jnp.arange(H)[:, None] > k_idx), axis=0)
+        later = jnp.arange(H)[:, None] > k_idx  # i > k
+        nxt = Na[t - 1] + jnp.sum(jnp.where(later, Ns[t - 1][:, None] * B[:H], 0.0), axis=0)
         nxt = jnp.where(jnp.arange(H) < t, nxt, 0.0)
         return B.at[t].set(nxt), None
 

@@ -438,7 +438,12 @@ def gradient_paths(
     eye = jnp.eye(horizon, dtype=bool)
     start = jnp.where(jnp.repeat(eye, 2, axis=1), 0.0, _NEG).astype(jnp.float32)  # (H, 2H)
     start = jnp.broadcast_to(start[:, None, :], (horizon, model.action_dim, 2 * horizon))
-    with jax.ensure_compile_time_eval():
+    # The walk binds arbitrary primitives eagerly and broadcasts path tensors against per-action rows.
+    with (
+        jax.ensure_compile_time_eval(),
+        jax.numpy_rank_promotion("allow"),
+        jax.numpy_dtype_promotion("standard"),
+    ):
         ((_, L),) = walker.run_closed(closed, [(jnp.asarray(actions), start)])
     steps = horizon + 1
     L = walker.full((steps, model.state_dim)) if L is None else L
