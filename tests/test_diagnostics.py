@@ -114,7 +114,7 @@ def _check_bounds(b):
 @pytest.mark.parametrize(
     "kind", ["simulator", "markovian", pytest.param("awm-rnn", marks=SLOW), "elman", "attention"]
 )
-@settings(max_examples=3, deadline=None, phases=(Phase.explicit, Phase.generate), derandomize=True)
+@settings(max_examples=2, deadline=None, phases=(Phase.explicit, Phase.generate), derandomize=True)
 @given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0))
 def test_bounds_never_below_measured(kind, seed, scale):
     env = make("hiv_treatment", horizon=5)
@@ -347,3 +347,15 @@ def test_bad_input(getkey):
         bounds(model, LinearPolicy(jnp.zeros((1, 3)), jnp.zeros(1)), env.reset(), None, 4, getkey())
     with pytest.raises(TypeError, match="Env or an awmkit.models"):
         action_jacobians("hiv", env.reset(), jnp.zeros((4, 1)))
+
+
+def test_jacobians_without_forward_mode_fall_back_to_reverse(x64):
+    # The double pendulum integrates with Tsit5, whose Diffrax stages have no forward mode.
+    env = make("double_pendulum", horizon=3)
+    actions = jnp.array([[-0.3], [0.2], [0.5]])
+    jac = action_jacobians(env, env.reset(), actions, mode="forward")
+    rollout = jax.jit(lambda a: models.SimulatorModel(env).rollout_actions(env.reset(), a)[3, 0])
+    np.testing.assert_allclose(
+        jac.jacobians[3, 0], finite_difference_grad(rollout, actions), rtol=1e-5, atol=1e-8
+    )
+    assert np.all(np.asarray(jac.norms)[:, 1:] == 0)  # only the first action places the pendulum

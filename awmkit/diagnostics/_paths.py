@@ -397,7 +397,7 @@ def gradient_paths(
     constant) are known and followed exactly. For every array element and every action index ``k`` the
     walk keeps the longest path so far (a longest-path dynamic programme over the DAG of the unrolled
     computation, ``-inf`` if unreachable), counted in two ways: world-model applications (equations
-    marked with [`awmkit._graph.mark_application`], i.e. ``jit`` equations named
+    marked by ``awmkit._graph.mark_application``, i.e. ``jit`` equations named
     ``awmkit_model_application``) and matrix multiplies (``dot_general`` equations). Paths end at
     ``stop_gradient`` and at integer or boolean values, which carry no gradient; operations the walk
     has no precise rule for connect every input element to every output element (conservative).
