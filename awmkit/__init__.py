@@ -2,8 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs, models as models, nn as nn
-from . import diagnostics as diagnostics
+from . import diagnostics as diagnostics, envs as envs, models as models, nn as nn
 
 try:
     __version__ = importlib.metadata.version("awmkit")

@@ -359,3 +359,16 @@ def test_jacobians_without_forward_mode_fall_back_to_reverse(x64):
         jac.jacobians[3, 0], finite_difference_grad(rollout, actions), rtol=1e-5, atol=1e-8
     )
     assert np.all(np.asarray(jac.norms)[:, 1:] == 0)  # only the first action places the pendulum
+
+
+def test_corollary_2_1_applies_to_one_layer_rnn_actions_model(getkey):
+    env = make("hiv_treatment", horizon=5)
+    backbone = models.RNNBackbone(12, 3, hidden_sizes=(8,), key=getkey())
+    model = models.ActionsModel(3, 1, 5, backbone=backbone, embed_size=12, key=getkey())
+    policy = LinearPolicy(jax.random.normal(getkey(), (1, 3)), jnp.zeros(1))
+    b = bounds(model, policy, env.reset(), env.reward, 5, getkey())
+    assert np.isfinite(float(b.corollary_2_1))
+    _check_bounds(b)
+    # The default two-layer backbone is not of the form of equation 4: no Corollary 2.1 number.
+    two = bounds(_model("awm-rnn", env, getkey()), policy, env.reset(), env.reward, 5, getkey())
+    assert np.isnan(float(two.corollary_2_1))
