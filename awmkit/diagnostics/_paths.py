@@ -392,9 +392,11 @@ def gradient_paths(
     The rollout is traced to a jaxpr and walked equation by equation, recursing into nested jaxprs
     (``jit``, ``custom_jvp``/``custom_vjp`` calls, checkpoints, ``cond``) and *unrolling* loops
     symbolically: a ``scan`` body is walked ``length`` times, a ``while`` body as long as its
-    condition (evaluated on the constants it depends on) holds. Values that do not depend on the
-    actions are evaluated, so that indices, loop counters and masks (a causal attention mask is a
-    constant) are known and followed exactly. For every array element and every action index ``k`` the
+    condition holds. The walk evaluates the computation at the given ``s0`` and ``actions``, so
+    indices, loop counters, branches and masks are known and followed exactly, and an edge of the
+    graph counts only where its local partial derivative is not exactly zero there: a causally masked
+    attention weight (exactly 0), a dead ReLU unit or a state clipped at its bound pass no gradient
+    and no path. For every array element and every action index ``k`` the
     walk keeps the longest path so far (a longest-path dynamic programme over the DAG of the unrolled
     computation, ``-inf`` if unreachable), counted in two ways: world-model applications (equations
     marked by ``awmkit._graph.mark_application``, i.e. ``jit`` equations named
@@ -413,8 +415,8 @@ def gradient_paths(
     - `model_or_env`: a world model or an [`awmkit.envs.Env`][].
     - `horizon`: the number of steps ``H``.
     - `s0`: the initial state (default: ``env.reset()`` for an Env, zeros for a model).
-    - `actions`: the action sequence to trace at (default zeros); the structure, not the values,
-      matters, except for branches that depend on action values, which are all followed.
+    - `actions`: the action sequence to evaluate at (default zeros; prefer interior random actions
+      when a system clips or switches at particular action values).
 
     **Returns:** a [`awmkit.diagnostics.GradientPaths`][].
     """
