@@ -5,6 +5,7 @@ import importlib.metadata
 from . import (
     baselines as baselines,
     bpo as bpo,
+    diagnostics as diagnostics,
     envs as envs,
     evaluation as evaluation,
     models as models,

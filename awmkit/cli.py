@@ -273,6 +273,21 @@ def _run_train(args) -> int:
     from .bpo._cli import run
 
     return run(args, _table)
+# --- awmkit diagnose -----------------------------------------------------------------------------------
+
+
+def _add_diagnose(subparsers) -> None:
+    from .diagnostics._cli import add_arguments
+
+    add_arguments(
+        subparsers.add_parser("diagnose", help="Jacobians, bounds, gradient paths, growth, landscapes")
+    )
+
+
+def _run_diagnose(args) -> int:
+    from .diagnostics._cli import run
+
+    return run(args)
 
 
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
@@ -281,6 +296,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "references": (_add_references, _run_references),
     "results": (_add_results, _run_results),
     "train": (_add_train, _run_train),
+    "diagnose": (_add_diagnose, _run_diagnose),
 }
 
 
