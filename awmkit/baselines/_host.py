@@ -4,6 +4,7 @@ resume bookkeeping and the progress bar (the same format as BPO's, see ``awmkit/
 import hashlib
 import io
 import json
+import os
 import pathlib
 import sys
 
@@ -71,8 +72,21 @@ class RunDir(_RunDir):
         return header, eqx.combine(_typed_keys(raw_dynamic, dynamic), static)
 
     def save_state(self, header: dict, state) -> None:
-        """An atomic checkpoint of ``state`` (typed PRNG keys stored as their raw data)."""
-        self.save_checkpoint(header, _raw_keys(state))
+        """An atomic checkpoint of ``state`` (typed PRNG keys stored as their raw data): a JSON header
+        line with the payload's hash, then the serialised leaves."""
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, _raw_keys(state))
+        payload = buffer.getvalue()
+        header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(header).encode() + b"\n")
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        # Atomic: a kill leaves either the previous checkpoint or this one, never half of one.
+        os.replace(tmp, self.checkpoint)
 
     def eval_history(self, seeds: int) -> list[tuple[int, np.ndarray]]:
         """The evaluations recorded in ``metrics.jsonl``, in order: ``(env_steps, returns per seed)``."""

@@ -14,7 +14,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Int
 
-from .._typing import Key, RealScalar
+from .._typing import Key, RealScalar, RealScalarLike
 from ..envs import Env, random_return
 from ..nn import CausalTransformer
 from ._host import Progress, plot_curve, structure_hash
@@ -281,7 +281,7 @@ class DecisionTransformer(eqx.Module):
         std = jax.lax.stop_gradient(self.state_std).astype(dtype)
         time = jax.vmap(self.embed_timestep)(jnp.clip(timesteps, 0, self.horizon - 1))
         r = jax.vmap(self.embed_return)((returns_to_go / self.return_scale)[:, None]) + time
-        s = jax.vmap(self.embed_state)((states - mean) / std) + time
+        s = jax.vmap(self.embed_state)((states - mean[None]) / std[None]) + time
         a = jax.vmap(self.embed_action)(actions) + time
         tokens = jnp.stack([r, s, a], axis=1).reshape(-1, r.shape[-1])
         tokens = jax.vmap(self.ln_embed)(tokens)
@@ -312,7 +312,7 @@ def _trainable(model: DecisionTransformer):
 
 
 def episode(
-    model: DecisionTransformer, env: Env, target: RealScalar, key: Key, mode: str
+    model: DecisionTransformer, env: Env, target: RealScalarLike, key: Key, mode: str
 ) -> tuple[Float[Array, "H state_dim"], Float[Array, "H action_dim"], Float[Array, " H"]]:
     """One episode conditioned on the initial return-to-go ``target`` (``R_{t+1} = R_t - r_t``), the
     context the last ``K`` timesteps; ``mode`` is ``"sample"``, ``"mean"`` (``tanh mu``) or
