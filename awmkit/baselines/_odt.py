@@ -254,6 +254,16 @@ class DecisionTransformer(eqx.Module):
         *,
         key: Key,
     ):
+        for name, value in (
+            ("state_dim", state_dim),
+            ("action_dim", action_dim),
+            ("horizon", horizon),
+            ("context_length", context_length),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if not return_scale > 0:
+            raise ValueError(f"`return_scale` must be positive, got {return_scale!r}")
         k1, k2, k3, k4, k5, k6 = jax.random.split(key, 6)
         self.embed_return = eqx.nn.Linear(1, width, key=k1)
         self.embed_state = eqx.nn.Linear(state_dim, width, key=k2)

@@ -520,7 +520,7 @@ def train_sac(
         train = eqx.filter_jit(
             eqx.filter_vmap(lambda c, n: _train_chunk(env, config, c, n), in_axes=(eqx.if_array(0), None))
         )
-        bar = Progress(progress, config.steps)
+        bar = Progress(progress, int(eval_steps[-1]))
 
         def record(chunk: int, stats: dict | None):
             steps = int(eval_steps[chunk + 1])

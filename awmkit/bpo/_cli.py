@@ -87,7 +87,7 @@ def _flag(name: str) -> str:
 
 
 def _fmt_default(value) -> str:
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> None:
@@ -126,8 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> No
             if any(v is not None for v in defaults.values())
             else None
         )
-        text = next(helps[a][name] for a in defaults if name in helps[a])
-        text += " (" + "; ".join(f"{a} default {_fmt_default(v)}" for a, v in defaults.items()) + ")"
+        texts = {a: helps[a][name] for a in defaults}
+        if len(set(texts.values())) == 1:  # one meaning: say it once
+            text = next(iter(texts.values()))
+            text += " (" + "; ".join(f"{a} default {_fmt_default(v)}" for a, v in defaults.items()) + ")"
+        else:  # a shared name read differently per algorithm (e.g. the replay ratios)
+            text = "; ".join(f"{a}: {texts[a]} (default {_fmt_default(defaults[a])})" for a in defaults)
         flags = (_flag(name), *_ALIASES.get(name, ()))
         if name in _CHOICES:
             parser.add_argument(*flags, dest=name, choices=_CHOICES[name], default=None, help=text)
