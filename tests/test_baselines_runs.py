@@ -252,3 +252,19 @@ def test_cli_trains_all_three_algorithms_into_one_results_table(tmp_path, capsys
     again = json.loads(capsys.readouterr().out)
     result = json.loads((tmp_path / "sac" / "result.json").read_text())
     assert again["final_return"] == result["final_return"]
+
+
+def test_cli_sac_run_is_tabulated_and_resumable(tmp_path, capsys):
+    out = tmp_path / "sac"
+    assert main(["train", *COMMON, *SAC_FLAGS, "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["algo"] == "sac" and summary["model"] is None and summary["seeds"] == [0, 1]
+    config = json.loads((out / "config.json").read_text())
+    assert config["algo"] == "sac" and config["entropy_coef"] == 0.01 and config["batch_size"] == 16
+    assert config["polyak"] == SACConfig().polyak  # unset flags keep Table 2's defaults
+    assert (out / "checkpoints" / "checkpoint.eqx").is_file() and (out / "learning_curve.png").is_file()
+    assert main(["results", str(out), "--resamples", "50"]) == 0
+    assert "| sac" in capsys.readouterr().out
+    # Resuming the finished run trains nothing more and reports the same returns.
+    assert main(["train", *COMMON, *SAC_FLAGS, "--out", str(out), "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["final_return"] == summary["final_return"]
