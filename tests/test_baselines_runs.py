@@ -135,8 +135,8 @@ def test_odt_targets_and_bad_input():
 
 @pytest.mark.slow
 def test_odt_improves_over_random_and_resumes(tmp_path, monkeypatch):
-    # Measured: random 0, the first evaluation (untrained) about -0.2 normalised, after 1 000 steps
-    # about 0.5-0.8 on both seeds.
+    # Measured (normalised; random 0, optimal 1): the untrained first evaluations 0.53 and -0.44, after
+    # 1 000 steps 0.55 and 0.78 (seeds 2 and 3 of a 4-seed run: 0.39 -> 0.70, 0.42 -> 0.67).
     config = ODTConfig(
         steps=1000,
         warmup_steps=200,
@@ -153,8 +153,9 @@ def test_odt_improves_over_random_and_resumes(tmp_path, monkeypatch):
     )
     full = train_odt("cancer_treatment", 20, config, seeds=2, key=0, run_dir=tmp_path / "full")
     final = normalised_return(full.final_return, "cancer_treatment", 20)
+    first = normalised_return(full.eval_returns[0], "cancer_treatment", 20)
     assert np.all(final > 0.3)
-    assert np.all(full.final_return > full.eval_returns[0])
+    assert final.mean() > first.mean() + 0.2
     with monkeypatch.context() as m:
         _kill_at_checkpoint(m, 2)
         with pytest.raises(_Killed):
