@@ -265,7 +265,10 @@ def _run_results(args) -> int:
 def _add_train(subparsers) -> None:
     from .bpo._cli import add_arguments
 
-    p = subparsers.add_parser("train", help="train policies with BPO (Algorithm 1) through a world model")
+    p = subparsers.add_parser(
+        "train",
+        help="train policies with BPO (Algorithm 1) through a world model, or the SAC / Online DT baselines",
+    )
     add_arguments(p, _env_name, _positive_int)
 
 

@@ -2,11 +2,9 @@
 Appendix C.2, Table 2), compiled end to end and vmapped over seeds."""
 
 import dataclasses
-import json
 import math
 import pathlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -16,8 +14,10 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, Key, RealScalar
+from .._typing import Key, RealScalar
 from ..envs import Env, make, rollout
+from ..policies import TanhGaussianPolicy
+from ._host import Progress, RunDir, plot_curve, structure_hash
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -26,11 +26,14 @@ _LOG_2PI = math.log(2.0 * math.pi)
 class SACConfig:
     """Every hyper-parameter of [`awmkit.baselines.train_sac`][]; defaults are the paper's Table 2.
 
-    **Replay ratios count environment steps per gradient update**: the critics take one Adam step
-    every `critic_replay_ratio` environment steps and the actor one every `policy_replay_ratio` steps
-    (a delayed actor, as in TD3). Over the paper's 200 000 steps that is 100 000 critic and 12 500
-    actor updates; the other reading, updates per environment step, would update the actor 3.2
-    million times, eight times as often as the critics it follows.
+    **SAC's replay ratios count environment steps per gradient update** (BPO's,
+    [`awmkit.bpo.BPOConfig`][], count updates per collected episode: the two readings differ on
+    purpose): the critics take one Adam step every `critic_replay_ratio` environment steps and the
+    actor one every `policy_replay_ratio` steps (a delayed actor, as in TD3). Over the paper's 200 000
+    steps that is 100 000 critic and 12 500 actor updates. The other reading, updates per environment
+    step, would update the actor 3.2 million times, eight times as often as the critics it follows,
+    which no actor-critic method does (the actor chases a critic that has not moved); Table 2's
+    ratios 2 and 16 are only sensible as steps per update.
 
     **Arguments:**
 
@@ -54,6 +57,8 @@ class SACConfig:
       rounded down to whole actor-update blocks of `policy_replay_ratio` steps (4 992 by default).
     - `eval_episodes`: episodes per evaluation (1 suffices for a fixed initial state).
     - `float64`: run in double precision.
+
+    Raises ``ValueError`` naming the field for a bad value.
     """
 
     steps: int = 200_000
@@ -117,67 +122,13 @@ class SACConfig:
         return dataclasses.asdict(self)
 
 
-class _Actor(eqx.Module):
-    """Tanh-squashed Gaussian actor on ``[normalised state, k / H]``."""
-
-    mlp: eqx.nn.MLP
-    action_dim: int = eqx.field(static=True)
-
-    def __init__(self, in_size: int, action_dim: int, width: int, depth: int, *, key: Key):
-        self.mlp = eqx.nn.MLP(in_size, 2 * action_dim, width, depth, activation=jax.nn.relu, key=key)
-        self.action_dim = action_dim
-
-    def _dist(self, x):
-        out = self.mlp(x)
-        mean, raw = out[: self.action_dim], out[self.action_dim :]
-        log_std = -5.0 + 3.5 * (jnp.tanh(raw) + 1.0)  # softly bounded to [-5, 2]
-        return mean, log_std
-
-    def sample(self, x, key):
-        mean, log_std = self._dist(x)
-        eps = jax.random.normal(key, mean.shape, mean.dtype)
-        u = mean + jnp.exp(log_std) * eps
-        gaussian = -0.5 * (eps**2 + _LOG_2PI) - log_std
-        # log(1 - tanh(u)^2) in a stable form.
-        correction = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
-        return jnp.tanh(u), jnp.sum(gaussian - correction)
-
-    def mode(self, x):
-        return jnp.tanh(self._dist(x)[0])
-
-
-class SACPolicy(eqx.Module):
-    """A trained SAC actor as an awmkit policy: ``policy(state, k, key)`` samples, ``key=None`` acts
-    deterministically (``tanh`` of the mean). Holds the state normaliser fitted after the warm-up.
-
-    **Fields:** `actor` (the MLP), `state_mean`, `state_std`, `horizon`.
-    """
-
-    actor: _Actor
-    state_mean: Float[Array, " state_dim"]
-    state_std: Float[Array, " state_dim"]
-    horizon: int = eqx.field(static=True)
-
-    def features(self, state: Float[Array, " state_dim"], k: IntScalarLike) -> Float[Array, " features"]:
-        normalised = (state - self.state_mean.astype(state.dtype)) / self.state_std.astype(state.dtype)
-        return jnp.concatenate([normalised, (jnp.asarray(k, state.dtype) / self.horizon)[None]])
-
-    def __call__(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, key: Key | None = None
-    ) -> Float[Array, " action_dim"]:
-        x = self.features(state, k)
-        if key is None:
-            return self.actor.mode(x)
-        return self.actor.sample(x, key)[0]
-
-
 def _critic_apply(critics, x, a) -> Float[Array, " 2"]:
     xa = jnp.concatenate([x, a])
     return eqx.filter_vmap(lambda c: c(xa)[0])(critics)
 
 
 class _Carry(eqx.Module):
-    policy: SACPolicy
+    policy: TanhGaussianPolicy
     critics: eqx.nn.MLP
     target: eqx.nn.MLP
     policy_opt: Any
@@ -198,7 +149,9 @@ class _Carry(eqx.Module):
 def _init(env: Env, config: SACConfig, key: Key, dtype) -> _Carry:
     n, m = env.state_dim, env.action_dim
     k_actor, k_critic, k_reset, key = jax.random.split(key, 4)
-    actor = _Actor(n + 1, m, config.policy_width, config.policy_depth, key=k_actor)
+    actor = TanhGaussianPolicy(
+        n, m, env.horizon, config.policy_width, config.policy_depth, activation=jax.nn.relu, key=k_actor
+    )
     critics = eqx.filter_vmap(
         lambda k: eqx.nn.MLP(
             n + 1 + m, 1, config.critic_width, config.critic_depth, activation=jax.nn.relu, key=k
@@ -206,14 +159,14 @@ def _init(env: Env, config: SACConfig, key: Key, dtype) -> _Carry:
     )(jax.random.split(k_critic, 2))
     to_dtype = lambda tree: jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, tree)
     actor, critics = to_dtype(actor), to_dtype(critics)
-    policy = SACPolicy(actor, jnp.zeros(n, dtype), jnp.ones(n, dtype), env.horizon)
+    policy = actor
     cap = min(config.buffer_size, config.steps)
     s0 = env.reset(k_reset) if env.initial_state_fn is not None else env.reset()
     return _Carry(
         policy=policy,
         critics=critics,
         target=critics,
-        policy_opt=optax.adam(config.policy_lr).init(eqx.filter(actor, eqx.is_inexact_array)),
+        policy_opt=optax.adam(config.policy_lr).init(eqx.filter(policy, eqx.is_inexact_array)),
         critic_opt=optax.adam(config.critic_lr).init(eqx.filter(critics, eqx.is_inexact_array)),
         state=s0.astype(dtype),
         k=jnp.zeros((), jnp.int32),
@@ -298,8 +251,9 @@ def _critic_update(env: Env, config: SACConfig, carry: _Carry) -> tuple[_Carry, 
     s, k, a, r, s2, done = _batch(carry, k_batch, config.batch_size)
     policy = carry.policy
     x = jax.vmap(policy.features)(s, k)
-    x2 = jax.vmap(policy.features)(s2, jnp.minimum(k + 1, env.horizon - 1))
-    a2, logp2 = jax.vmap(policy.actor.sample)(x2, jax.random.split(k_next, config.batch_size))
+    k2 = jnp.minimum(k + 1, env.horizon - 1)
+    x2 = jax.vmap(policy.features)(s2, k2)
+    a2, logp2 = jax.vmap(policy.sample_and_log_prob)(s2, k2, jax.random.split(k_next, config.batch_size))
     q_next = jnp.min(jax.vmap(_critic_apply, in_axes=(None, 0, 0))(carry.target, x2, a2), axis=-1)
     soft = q_next - config.entropy_coef * logp2
     y = jax.lax.stop_gradient(config.reward_scale * r + config.discount * (1.0 - done) * soft)
@@ -329,18 +283,20 @@ def _policy_update(config: SACConfig, carry: _Carry) -> tuple[_Carry, dict]:
     key, k_batch, k_act = jax.random.split(carry.key, 3)
     s, k, *_ = _batch(carry, k_batch, config.batch_size)
     x = jax.vmap(carry.policy.features)(s, k)
-    params, static = eqx.partition(carry.policy.actor, eqx.is_inexact_array)
+    # The normaliser statistics are leaves too, but behind a stop_gradient: their zero gradients leave
+    # Adam's moments, hence their values, at zero change.
+    params, static = eqx.partition(carry.policy, eqx.is_inexact_array)
 
     def loss_fn(p):
         actor = eqx.combine(p, static)
-        a, logp = jax.vmap(actor.sample)(x, jax.random.split(k_act, config.batch_size))
+        a, logp = jax.vmap(actor.sample_and_log_prob)(s, k, jax.random.split(k_act, config.batch_size))
         q = jnp.min(jax.vmap(_critic_apply, in_axes=(None, 0, 0))(carry.critics, x, a), axis=-1)
         return jnp.mean(config.entropy_coef * logp - q), -jnp.mean(logp)
 
     (loss, entropy), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
     updates, opt = optax.adam(config.policy_lr).update(grads, carry.policy_opt, params)
     actor = eqx.combine(optax.apply_updates(params, updates), static)
-    carry = eqx.tree_at(lambda c: (c.policy.actor, c.policy_opt, c.key), carry, (actor, opt, key))
+    carry = eqx.tree_at(lambda c: (c.policy, c.policy_opt, c.key), carry, (actor, opt, key))
     return carry, {"policy_loss": loss, "entropy": entropy}
 
 
@@ -382,33 +338,77 @@ def _warmup(env: Env, config: SACConfig, carry: _Carry) -> _Carry:
     valid = (jnp.arange(carry.buf_s.shape[0]) < n)[:, None]
     mean = jnp.sum(jnp.where(valid, carry.buf_s, 0.0), axis=0) / n
     var = jnp.sum(jnp.where(valid, (carry.buf_s - mean[None]) ** 2, 0.0), axis=0) / n
-    std = jnp.maximum(jnp.sqrt(var), 1e-6)
-    return eqx.tree_at(lambda c: (c.policy.state_mean, c.policy.state_std), carry, (mean, std))
+    return eqx.tree_at(lambda c: c.policy, carry, carry.policy.with_normaliser(mean, jnp.sqrt(var)))
 
 
-def _evaluate(env: Env, config: SACConfig, policy: SACPolicy, key) -> RealScalar:
+def _evaluate(env: Env, config: SACConfig, policy: TanhGaussianPolicy, key) -> RealScalar:
     keys = jax.random.split(key, config.eval_episodes)
     returns = jax.vmap(lambda k: rollout(env, lambda s, t, _: policy(s, t, None), k).total_return)(keys)
     return jnp.mean(returns)
+
+
+_CHECKPOINT_FORMAT = "awmkit-sac-checkpoint-v1"
 
 
 @dataclasses.dataclass(frozen=True)
 class SACResult:
     """What [`awmkit.baselines.train_sac`][] returns.
 
-    **Fields:** `final_return` (one evaluation return per seed, the last evaluation), `env_steps` and
-    `eval_returns` (the learning curves, shape ``(evaluations,)`` and ``(evaluations, seeds)``),
-    `policies` (the trained [`awmkit.baselines.SACPolicy`][] with a leading seed axis on every array;
-    ``jax.tree.map(lambda x: x[i], policies)`` is seed ``i``'s), `run_dir` (or ``None``),
-    `wall_time_s`.
+    **Fields:**
+
+    - `final_return`: the last evaluation return of each seed, shape ``(seeds,)``.
+    - `env_steps`, `eval_returns`: the learning curves, shapes ``(evaluations,)`` and
+      ``(evaluations, seeds)``.
+    - `policies`: the trained actors, an [`awmkit.policies.TanhGaussianPolicy`][] (ReLU MLP, state
+      normaliser fitted after the warm-up) with a leading seed axis on every array;
+      ``jax.tree.map(lambda x: x[i], policies)`` is seed ``i``'s.
+    - `run_dir`: the run directory, or ``None``.
+    - `wall_time_s`: seconds of the whole run, compilation included (a resumed run adds the time
+      recorded in its checkpoint).
     """
 
     final_return: np.ndarray
     env_steps: np.ndarray
     eval_returns: np.ndarray
-    policies: SACPolicy
+    policies: TanhGaussianPolicy
     run_dir: pathlib.Path | None
     wall_time_s: float
+
+
+def resolve_env(env: str | Env, horizon: int | None) -> tuple[Env, str]:
+    """The environment and its name from a name and horizon, or an [`awmkit.envs.Env`][]."""
+    if isinstance(env, str):
+        if horizon is None:
+            raise ValueError("`horizon` is required when `env` is a name")
+        return make(env, horizon), env
+    if isinstance(env, Env):
+        if horizon is not None and horizon != env.horizon:
+            raise ValueError(f"`horizon` ({horizon}) differs from the environment's ({env.horizon})")
+        return env, env.name
+    raise TypeError(f"`env` must be an environment name or an awmkit.envs.Env, got {type(env).__name__}")
+
+
+def check_seeds_and_key(seeds, key) -> None:
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds <= 0:
+        raise ValueError(f"`seeds` must be a positive integer, got {seeds!r}")
+    if isinstance(key, bool) or not isinstance(key, int):
+        raise TypeError(f"`key` must be an integer seed, got {key!r}")
+
+
+def open_run_dir(run_dir, resume: bool, checkpoint_format: str) -> RunDir | None:
+    if run_dir is None:
+        if resume:
+            raise ValueError("`resume=True` needs a `run_dir` to resume from")
+        return None
+    out = RunDir(pathlib.Path(run_dir), checkpoint_format)
+    if out.root.exists() and not out.root.is_dir():
+        raise ValueError(f"`run_dir` {str(out.root)!r} exists and is not a directory")
+    if out.holds_run() and not resume:
+        raise FileExistsError(
+            f"run directory {str(out.root)!r} already holds a run (config.json exists); pass resume=True to "
+            "continue it"
+        )
+    return out
 
 
 def train_sac(
@@ -419,16 +419,26 @@ def train_sac(
     seeds: int = 1,
     key: int = 0,
     run_dir: str | pathlib.Path | None = None,
-    progress: Callable[[str], None] | None = None,
+    resume: bool = False,
+    progress: bool = False,
 ) -> SACResult:
     """Trains Soft Actor-Critic on one environment, all seeds at once.
 
-    The actor is a tanh-squashed Gaussian on ``[normalised state, k / H]`` (the time input makes the
-    finite-horizon problem Markov); two Q-networks with a Polyak-averaged target, the clipped double-Q
-    target ``r + gamma (1 - done) (min_j Q'_j(s', a') - alpha log pi(a' | s'))`` with ``a' ~ pi(s')``,
-    and a constant entropy coefficient ``alpha`` (paper, Appendix C.2). Each chunk of
-    `eval_interval` environment steps is one compiled ``lax.scan``, ``jax.vmap``-ed over seeds; the
-    deterministic policy is evaluated after the warm-up and after every chunk.
+    The actor is an [`awmkit.policies.TanhGaussianPolicy`][] on ``[normalised state, k / H]`` (the
+    time input makes the finite-horizon problem Markov); two Q-networks with a Polyak-averaged target,
+    the clipped double-Q target
+
+    $$y = r + \\gamma (1 - d) \\Big(\\min_{j=1,2} Q'_j(s', a') - \\alpha \\log \\pi(a' \\mid s')\\Big),
+    \\qquad a' \\sim \\pi(\\cdot \\mid s'),$$
+
+    and a constant entropy coefficient ``alpha`` (paper, Appendix C.2). After `warmup_steps` uniformly
+    random steps, each chunk of `eval_interval` environment steps is one compiled loop,
+    ``jax.vmap``-ed over seeds; the deterministic policy (``tanh`` of the mean) is evaluated after the
+    warm-up and after every chunk.
+
+    With `run_dir`, a checkpoint of the whole training state (networks, optimisers, replay buffer,
+    keys) is written atomically after every chunk, with a JSON header naming the run; `resume`
+    continues from it and finishes bit-identical to an uninterrupted run.
 
     **Arguments:**
 
@@ -437,63 +447,72 @@ def train_sac(
     - `config`: a [`awmkit.baselines.SACConfig`][] (Table 2 defaults).
     - `seeds`: independent seeds trained in parallel.
     - `key`: integer seed of the whole run (seed ``i`` uses ``jax.random.fold_in(key, i)``).
-    - `run_dir`: where to write the shared run-directory format (``config.json``, ``metrics.jsonl``,
-      ``result.json``, ``checkpoints/policies.eqx``, ``learning_curve.png`` when matplotlib is
-      installed); ``None`` writes nothing.
-    - `progress`: called with a one-line status after every chunk (e.g. ``print``).
+    - `run_dir`: where to write the shared run-directory format (``config.json`` with
+      ``"algo": "sac"``, ``metrics.jsonl``, ``result.json``, ``checkpoints/checkpoint.eqx`` and
+      ``checkpoints/policies.eqx``, ``learning_curve.png`` when matplotlib is installed); ``None``
+      writes nothing.
+    - `resume`: continue the run in `run_dir` from its last checkpoint (a finished run is returned
+      without training). A checkpoint of a different run is refused with what differs.
+    - `progress`: draw a progress bar on stderr.
 
     **Returns:** a [`awmkit.baselines.SACResult`][].
+
+    **Raises:** ``ValueError``/``TypeError`` for bad arguments (before anything is compiled),
+    ``FileExistsError`` when `run_dir` holds a run and `resume` is false, and
+    [`awmkit.bpo.CheckpointError`][] for an unusable checkpoint.
     """
     from .. import __version__
 
-    if isinstance(env, str):
-        if horizon is None:
-            raise ValueError("`horizon` is required when `env` is a name")
-        env_name = env
-        env = make(env, horizon)
-    elif isinstance(env, Env):
-        env_name = env.name
-        if horizon is not None and horizon != env.horizon:
-            raise ValueError(f"`horizon` ({horizon}) differs from the environment's ({env.horizon})")
-    else:
-        raise TypeError(f"`env` must be an environment name or an awmkit.envs.Env, got {type(env).__name__}")
+    t0 = time.perf_counter()
+    env, env_name = resolve_env(env, horizon)
     config = SACConfig() if config is None else config
     if not isinstance(config, SACConfig):
         raise TypeError(f"`config` must be an awmkit.baselines.SACConfig, got {type(config).__name__}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds <= 0:
-        raise ValueError(f"`seeds` must be a positive integer, got {seeds!r}")
-    if isinstance(key, bool) or not isinstance(key, int):
-        raise TypeError(f"`key` must be an integer seed, got {key!r}")
-    run_path = None if run_dir is None else pathlib.Path(run_dir)
-    if run_path is not None:
-        if (run_path / "config.json").exists():
-            raise FileExistsError(f"run directory {str(run_path)!r} already holds a run (config.json exists)")
-        (run_path / "checkpoints").mkdir(parents=True, exist_ok=True)
-        run_config = {
-            "awmkit_version": __version__,
-            "algo": "sac",
-            "env": env_name,
-            "model": None,
-            "horizon": env.horizon,
-            "seeds": seeds,
-            "steps": config.steps,
-            "key": key,
-            **config.to_dict(),
-        }
-        (run_path / "config.json").write_text(json.dumps(run_config, indent=2) + "\n")
-        (run_path / "metrics.jsonl").write_text("")
-
-    start = time.perf_counter()
+    check_seeds_and_key(seeds, key)
+    out = open_run_dir(run_dir, resume, _CHECKPOINT_FORMAT)
+    run_config = {
+        "awmkit_version": __version__,
+        "algo": "sac",
+        "env": env_name,
+        "model": None,
+        "horizon": env.horizon,
+        "seeds": seeds,
+        "steps": config.steps,
+        "key": key,
+        **config.to_dict(),
+    }
     blocks_per_chunk = max(1, config.eval_interval // config.policy_replay_ratio)
     train_steps = config.steps - config.warmup_steps
     chunks, rest = divmod(train_steps // config.policy_replay_ratio, blocks_per_chunk)
     chunk_sizes = [blocks_per_chunk] * chunks + ([rest] if rest else [])
+    # Env steps at each evaluation: after the warm-up, then after every chunk.
+    eval_steps = list(
+        np.cumsum([config.warmup_steps] + [n * config.policy_replay_ratio for n in chunk_sizes])
+    )
+
     with jax.enable_x64(config.float64), jax.numpy_dtype_promotion("standard"):
         dtype = jnp.float64 if config.float64 else jnp.float32
         root = jax.random.key(key)
         seed_keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(seeds))
-        carry = eqx.filter_jit(eqx.filter_vmap(lambda k: _init(env, config, k, dtype)))(seed_keys)
-        carry = eqx.filter_jit(eqx.filter_vmap(lambda c: _warmup(env, config, c)))(carry)
+        init = eqx.filter_vmap(lambda k: _warmup(env, config, _init(env, config, k, dtype)))
+        carry_shape = eqx.filter_eval_shape(init, seed_keys)
+        expected = {
+            "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+            "structure": structure_hash(carry_shape),
+            "num_chunks": len(chunk_sizes),
+        }
+        history: list[tuple[int, np.ndarray]] = []
+        completed, carry = 0, None
+        if out is not None and resume and out.checkpoint.exists():
+            header, carry = out.read_checkpoint(expected, carry_shape)
+            completed = int(header["chunk"])
+            t0 -= float(header.get("elapsed_s", 0.0))
+            out.truncate_metrics(completed)
+            history = out.eval_history(seeds)
+        if out is not None:
+            out.root.mkdir(parents=True, exist_ok=True)
+            out.write_json(out.config, run_config)
+
         evaluate = eqx.filter_jit(
             eqx.filter_vmap(lambda p, k: _evaluate(env, config, p, k), in_axes=(eqx.if_array(0), None))
         )
@@ -501,73 +520,56 @@ def train_sac(
         train = eqx.filter_jit(
             eqx.filter_vmap(lambda c, n: _train_chunk(env, config, c, n), in_axes=(eqx.if_array(0), None))
         )
-        steps_done = config.warmup_steps
-        history_steps, history_returns = [], []
+        bar = Progress(progress, int(eval_steps[-1]))
 
-        def record(stats: dict | None):
+        def record(chunk: int, stats: dict | None):
+            steps = int(eval_steps[chunk + 1])
             returns = np.asarray(evaluate(carry.policy, eval_key), dtype=np.float64)
-            history_steps.append(steps_done)
-            history_returns.append(returns)
-            if run_path is not None:
-                with open(run_path / "metrics.jsonl", "a") as f:
-                    for s in range(seeds):
-                        rec = {"env_steps": steps_done, "seed": s, "eval_return": float(returns[s])}
-                        if stats is not None:
-                            rec.update({k: float(v[s]) for k, v in stats.items()})
-                        f.write(json.dumps(rec) + "\n")
-            if progress is not None:
-                progress(
-                    f"sac {env_name} H={env.horizon}: {steps_done}/{config.steps} steps, eval return "
-                    f"mean {returns.mean():.6g} over {seeds} seeds, {time.perf_counter() - start:.0f} s"
-                )
+            history.append((steps, returns))
+            if out is not None:
+                rows = []
+                for s in range(seeds):
+                    row = {"chunk": chunk, "env_steps": steps, "seed": s, "eval_return": float(returns[s])}
+                    if stats is not None:
+                        row.update({k: float(v[s]) for k, v in stats.items()})
+                    rows.append(row)
+                out.append_metrics(rows)
+                header = {**expected, "format": _CHECKPOINT_FORMAT, "chunk": chunk + 1}
+                out.save_state({**header, "elapsed_s": time.perf_counter() - t0}, carry)
+            bar.update(steps, float(np.nanmean(returns)), time.perf_counter(), measure=chunk >= 0)
 
-        record(None)
-        for n in chunk_sizes:
-            carry, stats = train(carry, jnp.asarray(n, jnp.int32))
-            steps_done += n * config.policy_replay_ratio
-            record(jax.tree.map(np.asarray, stats))
-    wall = time.perf_counter() - start
-    final = history_returns[-1]
-    if run_path is not None:
-        eqx.tree_serialise_leaves(run_path / "checkpoints" / "policies.eqx", carry.policy)
-        result = {
-            "algo": "sac",
-            "env": env_name,
-            "model": None,
-            "horizon": env.horizon,
-            "seeds": seeds,
-            "env_steps": steps_done,
-            "final_return": [float(x) for x in final],
-            "wall_time_s": wall,
-        }
-        (run_path / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-        _plot_curve(run_path, env_name, env.horizon, np.asarray(history_steps), np.stack(history_returns))
+        if carry is None:
+            carry = eqx.filter_jit(init)(seed_keys)
+            record(-1, None)
+        for c in range(completed, len(chunk_sizes)):
+            carry, stats = train(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
+            record(c, jax.tree.map(np.asarray, stats))
+        bar.close()
+    wall = time.perf_counter() - t0
+    steps = np.asarray([s for s, _ in history], dtype=np.int64)
+    returns = np.stack([r for _, r in history])
+    final = returns[-1]
+    if out is not None:
+        eqx.tree_serialise_leaves(out.checkpoints / "policies.eqx", carry.policy)
+        out.write_json(
+            out.result,
+            {
+                "algo": "sac",
+                "env": env_name,
+                "model": None,
+                "horizon": env.horizon,
+                "seeds": seeds,
+                "env_steps": int(steps[-1]),
+                "final_return": [float(x) for x in final],
+                "wall_time_s": wall,
+            },
+        )
+        plot_curve(out.root / "learning_curve.png", "SAC", f"{env_name}, H = {env.horizon}", steps, returns)
     return SACResult(
         final_return=final,
-        env_steps=np.asarray(history_steps),
-        eval_returns=np.stack(history_returns),
+        env_steps=steps,
+        eval_returns=returns,
         policies=carry.policy,
-        run_dir=run_path,
+        run_dir=None if out is None else out.root,
         wall_time_s=wall,
     )
-
-
-def _plot_curve(run_path: pathlib.Path, env_name: str, horizon: int, steps: np.ndarray, returns: np.ndarray):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # plotting is an optional extra
-        return
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    mean, std = returns.mean(axis=1), returns.std(axis=1)
-    ax.plot(steps, mean, label=f"SAC ({returns.shape[1]} seeds)")
-    ax.fill_between(steps, mean - std, mean + std, alpha=0.3)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel("evaluation return")
-    ax.set_title(f"{env_name}, H = {horizon}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(run_path / "learning_curve.png", dpi=120)
-    plt.close(fig)

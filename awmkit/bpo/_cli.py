@@ -1,4 +1,5 @@
-"""``awmkit train``: the command-line front end of [`awmkit.bpo.train`][]."""
+"""``awmkit train``: the command-line front end of [`awmkit.bpo.train`][], [`awmkit.baselines.train_sac`][]
+and [`awmkit.baselines.train_odt`][] (``--algo``), all writing the same run-directory format."""
 
 import argparse
 import dataclasses
@@ -33,14 +34,74 @@ _HELP = {
 }
 
 
+_SAC_HELP = {
+    "steps": "environment steps per seed, warm-up included",
+    "warmup_steps": "environment steps of uniformly random actions first",
+    "batch_size": "transitions per update",
+    "discount": "discount factor gamma",
+    "polyak": "target-critic averaging coefficient",
+    "critic_replay_ratio": "environment steps per critic update",
+    "policy_replay_ratio": "environment steps per actor update",
+    "buffer_size": "replay buffer capacity in environment steps",
+    "critic_width": "hidden width of the Q-networks",
+    "critic_depth": "hidden layers of the Q-networks",
+    "policy_width": "hidden width of the actor",
+    "policy_depth": "hidden layers of the actor",
+    "critic_lr": "Adam learning rate of the critics",
+    "policy_lr": "Adam learning rate of the policy",
+    "entropy_coef": "entropy coefficient alpha (the paper sweeps 1, 0.01, 0.001)",
+    "reward_scale": "multiplies rewards before learning",
+    "eval_interval": "environment steps between evaluations",
+    "eval_episodes": "episodes per evaluation",
+}
+
+# Flags that may be zero (the others taking integers must be positive).
+_NON_NEGATIVE = {"dynamics_replay_ratio", "critic_depth", "policy_depth"}
+# Flags with a fixed set of values.
+_CHOICES = {"nan_policy": ("stop_seed", "stop_run"), "rtg": ("expert", "overshot")}
+# Extra spellings of a flag.
+_ALIASES = {"entropy_coef": ("--entropy-coefficient",)}
+
+
+def _algorithms() -> dict[str, tuple[type, dict[str, str]]]:
+    """The config class and flag help of each ``--algo``."""
+    from ..baselines import ODTConfig, SACConfig
+    from ..baselines._odt import FLAG_HELP as odt_help
+
+    return {"bpo": (BPOConfig, _HELP), "sac": (SACConfig, _SAC_HELP), "odt": (ODTConfig, odt_help)}
+
+
+def _declared() -> dict[str, dict[str, object]]:
+    """For each hyper-parameter flag (by its dest), the algorithms it applies to and their defaults."""
+    out: dict[str, dict[str, object]] = {}
+    for algo, (cls, _) in _algorithms().items():
+        defaults = cls()
+        for field in dataclasses.fields(cls):
+            if field.name not in _SWITCHES:
+                out.setdefault(field.name, {})[algo] = getattr(defaults, field.name)
+    return out
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _fmt_default(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> None:
-    """Declares the arguments of ``awmkit train``."""
+    """Declares the arguments of ``awmkit train``: the run, then every hyper-parameter of the three
+    algorithms (a flag left out takes the chosen algorithm's default)."""
+    parser.add_argument(
+        "--algo",
+        choices=("bpo", "sac", "odt"),
+        default="bpo",
+        help="bpo: policy optimisation through a world model (Algorithm 1); sac: Soft Actor-Critic; "
+        "odt: Online Decision Transformer (default bpo)",
+    )
     parser.add_argument("--env", type=env_type, required=True, help="environment name (see `awmkit envs`)")
-    parser.add_argument("--model", choices=MODEL_NAMES, required=True, help="world model")
+    parser.add_argument("--model", choices=MODEL_NAMES, default=None, help="world model (bpo only, required)")
     parser.add_argument("--horizon", type=positive_int, required=True, help="episode length H")
     parser.add_argument("--seeds", type=positive_int, default=1, help="seeds trained together (vmapped)")
     parser.add_argument("--key", type=int, default=0, help="integer seed of the whole run")
@@ -48,38 +109,73 @@ def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> No
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
-    defaults = BPOConfig()
-    for field in dataclasses.fields(BPOConfig):
-        default = getattr(defaults, field.name)
-        if field.name in _SWITCHES:
-            continue
-        if field.name == "nan_policy":
-            parser.add_argument(
-                "--nan-policy", choices=("stop_seed", "stop_run"), default=default, help=_HELP[field.name]
-            )
-            continue
-        kind = (
-            positive_int
-            if isinstance(default, int) and field.name != "dynamics_replay_ratio"
-            else type(default)
+
+    def non_negative_int(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+        return value
+
+    helps = {algo: h for algo, (_, h) in _algorithms().items()}
+    for name, defaults in _declared().items():
+        sample = (
+            next(v for v in defaults.values() if v is not None)
+            if any(v is not None for v in defaults.values())
+            else None
         )
-        parser.add_argument(
-            _flag(field.name), type=kind, default=default, help=f"{_HELP[field.name]} (default {default:g})"
-        )
+        texts = {a: helps[a][name] for a in defaults}
+        if len(set(texts.values())) == 1:  # one meaning: say it once
+            text = next(iter(texts.values()))
+            text += " (" + "; ".join(f"{a} default {_fmt_default(v)}" for a, v in defaults.items()) + ")"
+        else:  # a shared name read differently per algorithm (e.g. the replay ratios)
+            text = "; ".join(f"{a}: {texts[a]} (default {_fmt_default(defaults[a])})" for a in defaults)
+        flags = (_flag(name), *_ALIASES.get(name, ()))
+        if name in _CHOICES:
+            parser.add_argument(*flags, dest=name, choices=_CHOICES[name], default=None, help=text)
+            continue
+        if isinstance(sample, bool):
+            kind = None
+        elif isinstance(sample, int):
+            kind = non_negative_int if name in _NON_NEGATIVE else positive_int
+        else:
+            kind = float
+        parser.add_argument(*flags, dest=name, type=kind, default=None, help=text)
     parser.add_argument(
-        "--full-gradient", action="store_true", help="no stop-gradient on the policy input (Appendix F.1)"
+        "--full-gradient",
+        action="store_true",
+        help="no stop-gradient on the policy input (bpo, Appendix F.1)",
     )
     parser.add_argument("--float64", action="store_true", help="train in double precision")
 
 
-def config_from_args(args) -> BPOConfig:
+def config_from_args(args):
+    """The chosen algorithm's config from the parsed flags, refusing flags of other algorithms."""
+    cls = _algorithms()[args.algo][0]
+    for name, defaults in _declared().items():
+        if getattr(args, name, None) is not None and args.algo not in defaults:
+            raise ValueError(
+                f"{_flag(name)} does not apply to --algo {args.algo} (it is a flag of {', '.join(defaults)})"
+            )
+    if args.algo == "bpo" and args.model is None:
+        raise ValueError(f"--algo bpo needs --model, one of: {', '.join(MODEL_NAMES)}")
+    if args.algo != "bpo" and args.model is not None:
+        raise ValueError(
+            f"--model is not used by --algo {args.algo}: only BPO learns through a world model; drop --model"
+        )
+    if args.algo != "bpo" and args.full_gradient:
+        raise ValueError(f"--full-gradient applies to --algo bpo only, not {args.algo}")
     values = {}
-    for field in dataclasses.fields(BPOConfig):
+    for field in dataclasses.fields(cls):
         if field.name == "stop_gradient":
             values[field.name] = not args.full_gradient
-        else:
+        elif field.name == "float64":
+            values[field.name] = args.float64
+        elif getattr(args, field.name) is not None:
             values[field.name] = getattr(args, field.name)
-    return BPOConfig(**values)
+    return cls(**values)
 
 
 def _mean_ci(values) -> tuple[float, float]:
@@ -95,7 +191,9 @@ def _mean_ci(values) -> tuple[float, float]:
     return mean, half
 
 
-def plot_learning_curve(result, path: pathlib.Path, random_return: float, title: str) -> None:
+def plot_learning_curve(
+    result, path: pathlib.Path, random_return: float, title: str, label: str = "BPO"
+) -> None:
     """Evaluation return against environment steps: each seed, the mean and its 95% CI."""
     try:
         import matplotlib
@@ -114,7 +212,7 @@ def plot_learning_curve(result, path: pathlib.Path, random_return: float, title:
     for j in range(len(result.seeds)):
         ax.plot(steps, returns[:, j], color="C0", alpha=0.25, linewidth=0.8)
     mean = returns.mean(axis=1)
-    ax.plot(steps, mean, color="C0", label=f"BPO mean of {returns.shape[1]} seeds")
+    ax.plot(steps, mean, color="C0", label=f"{label} mean of {returns.shape[1]} seeds")
     if returns.shape[1] > 1:
         half = scipy.stats.t.ppf(0.975, returns.shape[1] - 1) * scipy.stats.sem(returns, axis=1)
         ax.fill_between(steps, mean - half, mean + half, color="C0", alpha=0.2, label="95% CI")
@@ -127,6 +225,21 @@ def plot_learning_curve(result, path: pathlib.Path, random_return: float, title:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     del np
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outcome:
+    """What the table needs from a run of any algorithm."""
+
+    seeds: tuple[int, ...]
+    eval_steps: object
+    eval_returns: object
+    final_return: object
+    wall_time_s: float
+    nan_reports: tuple = ()
+
+
+_NAMES = {"bpo": "BPO", "sac": "SAC", "odt": "Online DT"}
 
 
 def run(args, table) -> int:
@@ -142,26 +255,62 @@ def run(args, table) -> int:
     import jax
 
     from ..envs import make, random_return
-    from ._run import train
 
     env = make(args.env, horizon=args.horizon)
-    config.check_horizon(env.horizon)
-    from ._run import NonFiniteError
+    extra: dict = {}
+    if args.algo == "bpo":
+        from ._run import NonFiniteError, train
 
-    try:
-        result = train(
+        config.check_horizon(env.horizon)
+        try:
+            result = train(
+                env,
+                args.model,
+                config,
+                key=args.key,
+                seeds=args.seeds,
+                out=args.out,
+                resume=args.resume,
+                progress=not args.no_progress,
+            )
+        except NonFiniteError as e:
+            print(f"awmkit train: {e}", file=sys.stderr)
+            return 1
+        outcome = _Outcome(
+            tuple(result.seeds),
+            result.eval_steps,
+            result.eval_returns,
+            result.final_return,
+            result.wall_time_s,
+            tuple(result.nan_reports),
+        )
+        what = f"BPO with the {args.model} model"
+    else:
+        from ..baselines import train_odt, train_sac
+
+        if args.algo == "odt":
+            # Resolves the target return-to-go now: a missing reference fails before compilation.
+            target = config.resolve_target(env)
+            extra = {"rtg": config.rtg, "target_return": target}
+        fn = train_sac if args.algo == "sac" else train_odt
+        result = fn(
             env,
-            args.model,
-            config,
-            key=args.key,
+            config=config,
             seeds=args.seeds,
-            out=args.out,
+            key=args.key,
+            run_dir=args.out,
             resume=args.resume,
             progress=not args.no_progress,
         )
-    except NonFiniteError as e:
-        print(f"awmkit train: {e}", file=sys.stderr)
-        return 1
+        outcome = _Outcome(
+            tuple(range(args.seeds)),
+            result.env_steps,
+            result.eval_returns,
+            result.final_return,
+            result.wall_time_s,
+        )
+        what = _NAMES[args.algo] + (f" ({config.rtg} RTG {extra['target_return']:.6g})" if extra else "")
+    result = outcome
     from ..evaluation import MissingReferenceError, normalised_return, reference
 
     try:
@@ -177,7 +326,9 @@ def run(args, table) -> int:
         norm_mean, norm_half = _mean_ci(normalised)
     summary = {
         "env": args.env,
+        "algo": args.algo,
         "model": args.model,
+        **extra,
         "horizon": args.horizon,
         "seeds": list(result.seeds),
         "env_steps": int(result.eval_steps[-1]),
@@ -197,7 +348,8 @@ def run(args, table) -> int:
                 result,
                 args.out / "learning_curve.png",
                 rand,
-                f"BPO ({args.model}) on {args.env}, H = {args.horizon}",
+                f"{what} on {args.env}, H = {args.horizon}",
+                label=_NAMES[args.algo],
             )
         except ImportError as e:
             print(f"awmkit train: {e}; learning_curve.png not written", file=sys.stderr)
@@ -220,7 +372,7 @@ def run(args, table) -> int:
         rows.append(("random policy", f"{rand:.6g}", "0"))
         rows.append(("optimal (trajopt)", f"{ref.optimal_return:.6g}", "1"))
     print(
-        f"BPO with the {args.model} model on {args.env}, H = {args.horizon}: {summary['env_steps']} environment "
+        f"{what} on {args.env}, H = {args.horizon}: {summary['env_steps']} environment "
         f"steps per seed in {result.wall_time_s:.1f} s"
     )
     print(table(rows, header))

@@ -1,0 +1,148 @@
+"""Host-side helpers shared by the SAC and Online DT loops: run directory, checkpoints with a JSON header,
+resume bookkeeping and the progress bar (the same format as BPO's, see ``awmkit/bpo/_run.py``)."""
+
+import hashlib
+import io
+import json
+import os
+import pathlib
+import sys
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from ..bpo._run import CheckpointError, _differences, _progress, _RunDir
+
+
+def structure_hash(tree) -> str:
+    """A hash of a pytree's structure (static fields included) and leaf shapes and dtypes."""
+    arrays, _ = eqx.partition(tree, eqx.is_array)
+    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
+    return hashlib.sha256((repr(jax.tree.structure(arrays)) + repr(leaves)).encode()).hexdigest()[:16]
+
+
+def _is_key(x) -> bool:
+    return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _raw_keys(tree):
+    """Typed PRNG keys replaced by their raw data (serialisation stores plain arrays only)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _typed_keys(tree, like):
+    return jax.tree.map(lambda x, ref: jax.random.wrap_key_data(x) if _is_key(ref) else x, tree, like)
+
+
+class RunDir(_RunDir):
+    """BPO's run directory (``config.json``, ``metrics.jsonl``, ``result.json``, ``checkpoints/``) with a
+    checkpoint format of its own."""
+
+    def __init__(self, out: pathlib.Path, checkpoint_format: str):
+        super().__init__(out)
+        self.format = checkpoint_format
+
+    def read_checkpoint(self, expected: dict, like):
+        """The header and the state of the checkpoint, refused with what differs when ``expected`` (the
+        header's ``run`` and ``structure`` entries of this run) does not match."""
+        path = self.checkpoint
+        data = path.read_bytes()
+        newline = data.find(b"\n")
+        try:
+            header = json.loads(data[:newline].decode())
+        except (ValueError, UnicodeDecodeError):
+            raise CheckpointError(f"checkpoint {path} is corrupted: its header is not valid JSON") from None
+        if not isinstance(header, dict) or header.get("format") != self.format:
+            raise CheckpointError(f"{path} is not an awmkit checkpoint of format {self.format}")
+        payload = data[newline + 1 :]
+        if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+            raise CheckpointError(
+                f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
+                f"recorded in its header ({header.get('bytes')} bytes)"
+            )
+        diffs = _differences({k: header.get(k) for k in expected}, expected)
+        if diffs:
+            raise CheckpointError(f"checkpoint {path} belongs to a different run:\n  " + "\n  ".join(diffs))
+        is_shape = lambda x: isinstance(x, jax.ShapeDtypeStruct)
+        dynamic, static = eqx.partition(like, is_shape, is_leaf=is_shape)
+        raw_like = jax.eval_shape(_raw_keys, dynamic)
+        raw = eqx.tree_deserialise_leaves(io.BytesIO(payload), eqx.combine(raw_like, static))
+        raw_dynamic = eqx.partition(raw, eqx.is_array)[0]
+        return header, eqx.combine(_typed_keys(raw_dynamic, dynamic), static)
+
+    def save_state(self, header: dict, state) -> None:
+        """An atomic checkpoint of ``state`` (typed PRNG keys stored as their raw data): a JSON header
+        line with the payload's hash, then the serialised leaves."""
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, _raw_keys(state))
+        payload = buffer.getvalue()
+        header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(header).encode() + b"\n")
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        # Atomic: a kill leaves either the previous checkpoint or this one, never half of one.
+        os.replace(tmp, self.checkpoint)
+
+    def eval_history(self, seeds: int) -> list[tuple[int, np.ndarray]]:
+        """The evaluations recorded in ``metrics.jsonl``, in order: ``(env_steps, returns per seed)``."""
+        by_step: dict[int, np.ndarray] = {}
+        if self.metrics.exists():
+            for line in self.metrics.read_text().splitlines():
+                row = json.loads(line)
+                if "eval_return" in row:
+                    by_step.setdefault(row["env_steps"], np.full(seeds, np.nan))[row["seed"]] = row[
+                        "eval_return"
+                    ]
+        return sorted(by_step.items())
+
+
+class Progress:
+    """BPO's progress bar on stderr; the rate is measured from the end of the first chunk (compilation)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.enabled, self.total = enabled, total
+        self.t0 = self.steps0 = None
+
+    def update(self, steps: int, ret: float, now: float, *, measure: bool = True) -> None:
+        """Redraws the bar; ``measure=False`` for the evaluation before the first compiled chunk."""
+        if not self.enabled:
+            return
+        if not measure:
+            rate = 0.0
+        elif self.t0 is None:
+            self.t0, self.steps0, rate = now, steps, 0.0
+        else:
+            rate = (steps - self.steps0) / max(now - self.t0, 1e-9)
+        print(_progress(steps, self.total, ret, rate), end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)
+
+
+def plot_curve(path: pathlib.Path, label: str, title: str, steps: np.ndarray, returns: np.ndarray) -> None:
+    """``learning_curve.png``: the mean evaluation return over seeds with a one-standard-deviation band
+    (skipped when matplotlib, an optional extra, is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    mean, std = returns.mean(axis=1), returns.std(axis=1)
+    ax.plot(steps, mean, label=f"{label} ({returns.shape[1]} seeds)")
+    ax.fill_between(steps, mean - std, mean + std, alpha=0.3)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("evaluation return")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
