@@ -276,6 +276,8 @@ def _run_train(args) -> int:
     from .bpo._cli import run
 
     return run(args, _table)
+
+
 # --- awmkit diagnose -----------------------------------------------------------------------------------
 
 

@@ -1,5 +1,7 @@
 """Trajectory optimisation: known optima, bang-bang structure, and beating every random policy."""
 
+import dataclasses
+
 import diffrax
 import jax
 import jax.numpy as jnp
@@ -136,3 +138,17 @@ def test_shipped_references_are_reproduced_and_beat_random(name):
         best_random = _best_random_return(env, jax.random.key(horizon), episodes=512)
         assert ref.optimal_return > best_random > -np.inf
         assert ref.optimal_return > ref.random_return
+
+
+def test_optimum_on_the_bounds_is_found_exactly():
+    # invasive_plant: removing every population at step 0 (u = 1 exactly) costs 5 B dt and leaves
+    # nothing, which tanh-parameterised iterates only approach; the bang-bang candidates hit it.
+    env = awmkit.envs.make("invasive_plant", horizon=40)
+    settings = awmkit.baselines.TrajOptSettings(adam_steps=20, lbfgs_steps=5, random_restarts=0)
+    result = awmkit.baselines.trajopt(env, settings, key=jax.random.key(0))
+    assert result.optimal_return == pytest.approx(-5 * 10.0 / 40, abs=1e-12)
+    np.testing.assert_array_equal(result.actions[0], np.ones(5))
+    without = dataclasses.replace(settings, bang_bang=False)
+    assert (
+        awmkit.baselines.trajopt(env, without, key=jax.random.key(0)).optimal_return < result.optimal_return
+    )
