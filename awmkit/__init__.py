@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs, models as models
+from . import envs as envs, models as models, nn as nn
 
 try:
     __version__ = importlib.metadata.version("awmkit")

@@ -1,4 +1,17 @@
 """World models behind one protocol: Markovian, History and Actions World Models, and the simulator."""
 
+from ._actions import ActionsModel as ActionsModel
+from ._backbones import (
+    AbstractBackbone as AbstractBackbone,
+    LSTMBackbone as LSTMBackbone,
+    RNNBackbone as RNNBackbone,
+    TransformerBackbone as TransformerBackbone,
+)
 from ._base import AbstractWorldModel as AbstractWorldModel, RewardFn as RewardFn, unroll as unroll
+from ._fit import batch_loss as batch_loss, fit as fit, trainable_filter as trainable_filter
+from ._history import HistoryModel as HistoryModel
+from ._make import make as make, names as names
+from ._markovian import MarkovianModel as MarkovianModel
+from ._normalise import Normaliser as Normaliser, fit_normaliser as fit_normaliser
+from ._scan import remat_scan as remat_scan
 from ._simulator import SimulatorModel as SimulatorModel

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import Key, PolicyFn, RealScalar
+from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Env, Trajectory
 
 #: ``reward_fn(state, action, next_state, k) -> scalar``; ``Env.reward`` has this signature.
@@ -36,9 +36,10 @@ class AbstractWorldModel(eqx.Module):
     max_horizon: eqx.AbstractVar[int | None]
 
     @abc.abstractmethod
-    def loss(self, trajectory: Trajectory) -> RealScalar:
+    def loss(self, trajectory: Trajectory, *, t0: IntScalarLike = 0) -> RealScalar:
         """The teacher-forced prediction loss of one trajectory (``l^f``, ``l^h`` or ``l^g``), a mean
-        squared error in the model's normalised state units."""
+        squared error in the model's normalised state units. ``t0`` is the time step of the first state
+        when the trajectory is a window cut out of a longer episode (the models see absolute time)."""
 
     @abc.abstractmethod
     def predict(
@@ -46,10 +47,13 @@ class AbstractWorldModel(eqx.Module):
         s0: Float[Array, " state_dim"],
         states: Float[Array, "horizon state_dim"],
         actions: Float[Array, "horizon action_dim"],
+        *,
+        t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
         """Teacher-forced predictions of ``s_1, ..., s_H`` given the true states ``s_0, ..., s_{H-1}``
         (``states``, whose first row is ``s0``) and the actions ``a_0, ..., a_{H-1}``. Actions World
-        Models use only ``s0`` and the actions."""
+        Models use only ``s0`` and the actions. ``t0`` is the time step of ``s0`` (0 for a whole
+        episode)."""
 
     @abc.abstractmethod
     def rollout_actions(

@@ -5,9 +5,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._graph import mark_application
-from .._typing import Key, PolicyFn, RealScalar
+from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Env, Trajectory
 from ._base import AbstractWorldModel, RewardFn, unroll
+from ._common import step_indices
 
 
 class SimulatorModel(AbstractWorldModel):
@@ -41,7 +42,7 @@ class SimulatorModel(AbstractWorldModel):
     def max_horizon(self) -> int | None:
         return self.env.horizon
 
-    def loss(self, trajectory: Trajectory) -> RealScalar:
+    def loss(self, trajectory: Trajectory, *, t0: IntScalarLike = 0) -> RealScalar:
         return jnp.zeros((), dtype=trajectory.states.dtype)
 
     def predict(
@@ -49,8 +50,10 @@ class SimulatorModel(AbstractWorldModel):
         s0: Float[Array, " state_dim"],
         states: Float[Array, "horizon state_dim"],
         actions: Float[Array, "horizon action_dim"],
+        *,
+        t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
-        steps = jnp.arange(actions.shape[0])
+        steps = step_indices(t0, actions.shape[0])
         return jax.vmap(self.env.step)(states, actions, steps)
 
     def rollout_actions(

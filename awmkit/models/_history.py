@@ -1,0 +1,166 @@
+"""History World Models ``s_{t+1} = h(s_{0:t}, a_{0:t})`` (Section 3)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._graph import mark_application
+from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from ..envs import Trajectory
+from ..nn import CausalTransformer
+from ._base import AbstractWorldModel, RewardFn
+from ._common import (
+    check_actions,
+    check_s0,
+    check_size,
+    check_trajectory,
+    checked_policy,
+    dtype_of,
+    mse,
+    reward_or_zero,
+    step_indices,
+    time_feature,
+)
+from ._normalise import Normaliser
+from ._scan import remat_scan
+
+
+class HistoryModel(AbstractWorldModel):
+    r"""A transformer History World Model (HWM): predicts the next state from the whole history,
+
+    $$\hat z_{t+1} = z_t + \sigma_\Delta \odot W_h\, \mathrm{GPT}(e_0, \dots, e_t)_t, \qquad
+    e_k = E(z_k, a_k, k / H_{\max}),$$
+
+    in normalised units (see [`awmkit.models.Normaliser`][]). **One token per step** holds
+    ``[z_k, a_k, k / max_horizon]`` (linear embedding of width `embed_size`): the output at token ``t``
+    then conditions on exactly ``(s_{0:t}, a_{0:t})``, as ``h(s_{1:t}, a_{1:t})`` in the paper, with half
+    the sequence length (a quarter of the attention cost) of interleaved state and action tokens. The
+    transformer predicts the change of state, scaled by the data's RMS one-step change, like the
+    Markovian model.
+
+    Training is teacher-forced (one parallel pass, loss ``l^h``). `imagine` generates autoregressively
+    with a KV cache and feeds its own predictions back, both into the policy and into the next token,
+    so the policy gradient takes every circuitous path of Figure 1b (Theorem 1); it is never
+    teacher-forced.
+
+    **Arguments:**
+
+    - `state_dim`, `action_dim`: the sizes of states and actions.
+    - `max_horizon`: the longest horizon (the position table; default 500).
+    - `embed_size`: the token width (72), `depth` (2), `num_heads` (3), `mlp_width` (64): Appendix C.1.
+    - `remat`: block-wise rematerialisation of the differentiated generation (default ``True``): the
+      carry is the KV cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers;
+      with remat it stores ``O(H^{3/2})`` for one extra forward pass.
+    - `key`: a PRNG key (keyword-only).
+    """
+
+    embed: eqx.nn.Linear
+    transformer: CausalTransformer
+    head: eqx.nn.Linear
+    normaliser: Normaliser
+    state_dim: int = eqx.field(static=True)
+    action_dim: int = eqx.field(static=True)
+    max_horizon: int = eqx.field(static=True)
+    remat: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        state_dim: int,
+        action_dim: int,
+        max_horizon: int = 500,
+        *,
+        embed_size: int = 72,
+        depth: int = 2,
+        num_heads: int = 3,
+        mlp_width: int = 64,
+        remat: bool = True,
+        key: Key,
+    ):
+        self.state_dim = check_size("state_dim", state_dim)
+        self.action_dim = check_size("action_dim", action_dim)
+        self.max_horizon = check_size("max_horizon", max_horizon)
+        check_size("embed_size", embed_size)
+        ke, kt, kh = jax.random.split(key, 3)
+        self.embed = eqx.nn.Linear(state_dim + action_dim + 1, embed_size, key=ke)
+        self.transformer = CausalTransformer(embed_size, depth, num_heads, mlp_width, max_horizon, key=kt)
+        self.head = eqx.nn.Linear(embed_size, state_dim, key=kh)
+        self.normaliser = Normaliser(state_dim)
+        self.remat = bool(remat)
+
+    def _token(self, z, a, k):
+        return self.embed(jnp.concatenate([z, a.astype(z.dtype), time_feature(k, self.max_horizon, z.dtype)]))
+
+    def _parallel(self, z, actions, t0):
+        steps = step_indices(t0, actions.shape[0])
+        hidden = self.transformer(jax.vmap(self._token)(z, actions, steps))
+        return z + (hidden @ self.head.weight.T + self.head.bias[None]) * self.normaliser.step()[None]
+
+    def loss(self, trajectory: Trajectory, *, t0: IntScalarLike = 0) -> RealScalar:
+        check_trajectory(self, trajectory)
+        z = self.normaliser.normalise(trajectory.states.astype(dtype_of(self)))
+        return mse(self._parallel(z[:-1], trajectory.actions, t0), z[1:])
+
+    def predict(
+        self,
+        s0: Float[Array, " state_dim"],
+        states: Float[Array, "horizon state_dim"],
+        actions: Float[Array, "horizon action_dim"],
+        *,
+        t0: IntScalarLike = 0,
+    ) -> Float[Array, "horizon state_dim"]:
+        check_s0(self, s0)
+        check_actions(self, actions)
+        z = self.normaliser.normalise(states.astype(dtype_of(self)))
+        return self.normaliser.denormalise(mark_application(self._parallel(z, actions, t0)))
+
+    def rollout_actions(
+        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
+    ) -> Float[Array, "steps state_dim"]:
+        horizon = check_actions(self, actions)
+        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
+
+    def imagine(
+        self,
+        s0: Float[Array, " state_dim"],
+        policy: PolicyFn,
+        horizon: int,
+        key: Key,
+        *,
+        reward_fn: RewardFn | None = None,
+        stop_gradient: bool = True,
+    ) -> Trajectory:
+        check_s0(self, s0)
+        self.check_horizon(horizon)
+        dtype = dtype_of(self)
+        s0 = s0.astype(dtype)
+        policy = checked_policy(policy, self.action_dim, dtype)
+        reward_fn = reward_or_zero(reward_fn)
+
+        def body(carry, inputs):
+            cache, state = carry
+            k, step_key = inputs
+            action = policy(jax.lax.stop_gradient(state) if stop_gradient else state, k, step_key)
+            z = self.normaliser.normalise(state)
+            hidden, cache = self.transformer.decode(self._token(z, action, k), cache)
+            z_next = mark_application(z + self.head(hidden) * self.normaliser.step())
+            next_state = self.normaliser.denormalise(z_next)
+            return (cache, next_state), (next_state, action, reward_fn(state, action, next_state, k))
+
+        cache = self.transformer.init_cache(horizon, dtype)
+        steps = (jnp.arange(horizon), jax.random.split(key, horizon))
+        _, (states, actions, rewards) = remat_scan(body, (cache, s0), steps, horizon, self.remat)
+        return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
+
+    def policy_objective(
+        self,
+        policy: PolicyFn,
+        s0: Float[Array, " state_dim"],
+        reward_fn: RewardFn,
+        horizon: int,
+        key: Key,
+        *,
+        stop_gradient: bool = True,
+    ) -> tuple[RealScalar, Trajectory]:
+        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
+        return trajectory.total_return, trajectory

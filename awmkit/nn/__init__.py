@@ -1,0 +1,12 @@
+"""Equinox building blocks for world models: a GPT-2-style causal transformer with a KV cache, an MLP,
+and the recurrent cells of the paper (vanilla RNN of equation 4, LSTM). Every module acts on one
+unbatched example or sequence; batch with ``jax.vmap``."""
+
+from ._mlp import MLP as MLP
+from ._recurrent import LSTMCell as LSTMCell, RNNCell as RNNCell
+from ._transformer import (
+    CausalSelfAttention as CausalSelfAttention,
+    CausalTransformer as CausalTransformer,
+    KVCache as KVCache,
+    TransformerBlock as TransformerBlock,
+)

@@ -1,0 +1,194 @@
+"""Time and peak memory of one policy-gradient step through every world model.
+
+One step is ``jit(grad(mean policy_objective))`` over a batch of 16 initial states: the gradient of
+``J^W(theta)`` (equations 1-3) with respect to the parameters of an MLP policy (64, 64), for each model
+of [`awmkit.models.make`][] at horizons ``H`` in {20, 100, 500} on the HIV-treatment system. The models
+use the paper's sizes (Appendix C.1). For each (model, H) the script reports the compile time, the
+median run time over ``--repeats`` runs after a warm-up, and XLA's memory analysis of the compiled
+step (arguments + outputs + temporaries: the peak working set of the program, ``peak_bytes``).
+
+Extra rows:
+
+- ``awm-transformer/sequential``: the same gradient computed by backpropagating through the KV-cache
+  generation (``ActionsModel.imagine_sequential``) instead of one teacher-forced parallel pass; the
+  ratio of the two times is the speed-up of the shortcut (``speedup_teacher_forced``).
+- ``hwm-transformer/no-remat`` and ``awm-rnn/remat``: the effect of block-wise rematerialisation on
+  time and memory.
+
+Run (CPU, results in ``benchmarks/results/policy_gradient_cpu.json``)::
+
+    python benchmarks/policy_gradient.py            # full: H in {20, 100, 500}
+    python benchmarks/policy_gradient.py --quick    # H in {20, 100}, fewer repeats
+
+GPU run (on a machine with a CUDA build of JAX, ``pip install -e .[cuda]``)::
+
+    python benchmarks/policy_gradient.py --out benchmarks/results/policy_gradient_gpu.json
+
+The output is JSON: ``{"machine": {...}, "config": {...}, "results": [{...}, ...]}``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+import awmkit
+from awmkit.nn import MLP
+
+
+class Policy(eqx.Module):
+    """A deterministic MLP policy on log-scaled states (HIV states span 0.04 to 800)."""
+
+    mlp: MLP
+
+    def __call__(self, state, k, key):
+        return jnp.tanh(self.mlp(jnp.log1p(jnp.abs(state))))
+
+
+def _machine() -> dict:
+    device = jax.devices()[0]
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "equinox": eqx.__version__,
+        "backend": jax.default_backend(),
+        "device": getattr(device, "device_kind", str(device)),
+        "device_count": jax.device_count(),
+        "x64": bool(jax.config.jax_enable_x64),
+    }
+
+
+def _variant(name: str, env, key):
+    """The model and the function computing ``(J, trajectory)`` for one benchmark row."""
+    if name == "awm-transformer/sequential":
+        model = awmkit.models.make("awm-transformer", env, key=key)
+
+        def objective(model, policy, s0, key):
+            trajectory = model.imagine_sequential(s0, policy, env.horizon, key, reward_fn=env.reward)
+            return trajectory.total_return
+
+        return model, objective
+    if name == "hwm-transformer/no-remat":
+        model = awmkit.models.make("hwm-transformer", env, key=key, remat=False)
+    elif name == "awm-rnn/remat":
+        model = awmkit.models.make("awm-rnn", env, key=key, remat=True)
+    else:
+        model = awmkit.models.make(name, env, key=key)
+
+    def objective(model, policy, s0, key):
+        return model.policy_objective(policy, s0, env.reward, env.horizon, key)[0]
+
+    return model, objective
+
+
+def _measure(name: str, horizon: int, batch: int, repeats: int, key) -> dict:
+    env = awmkit.envs.make("hiv_treatment", horizon=horizon)
+    model_key, policy_key, state_key = jax.random.split(key, 3)
+    model, objective = _variant(name, env, model_key)
+    # A dataset of random-action rollouts sets the normalisation, as in training.
+    actions = jax.random.uniform(state_key, (32, horizon, env.action_dim), minval=-1.0, maxval=1.0)
+    data = jax.jit(jax.vmap(lambda a: awmkit.envs.rollout(env, a)))(actions)
+    model = awmkit.models.fit_normaliser(model, data)
+    policy = Policy(MLP(env.state_dim, env.action_dim, (64, 64), jnp.tanh, key=policy_key))
+    s0s = data.states[:batch, 0] * (1.0 + 0.01 * jnp.arange(batch, dtype=data.states.dtype)[:, None])
+    keys = jax.random.split(key, batch)
+
+    def loss(policy, model, s0s, keys):
+        return jnp.mean(jax.vmap(lambda s0, k: objective(model, policy, s0, k))(s0s, keys))
+
+    step = eqx.filter_jit(eqx.filter_grad(loss))
+    start = time.perf_counter()
+    lowered = step.lower(policy, model, s0s, keys)
+    compiled = lowered.compile()
+    compile_s = time.perf_counter() - start
+    memory = compiled.compiled.memory_analysis()
+    peak = None
+    if memory is not None:
+        peak = int(
+            memory.argument_size_in_bytes
+            + memory.output_size_in_bytes
+            + memory.temp_size_in_bytes
+            - getattr(memory, "alias_size_in_bytes", 0)
+        )
+    jax.block_until_ready(step(policy, model, s0s, keys))  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        grads = jax.block_until_ready(step(policy, model, s0s, keys))
+        times.append(time.perf_counter() - start)
+    norm = float(jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))))
+    return {
+        "model": name,
+        "horizon": horizon,
+        "batch": batch,
+        "compile_s": round(compile_s, 4),
+        "time_s": statistics.median(times),
+        "times_s": times,
+        "peak_bytes": peak,
+        "temp_bytes": None if memory is None else int(memory.temp_size_in_bytes),
+        "grad_norm": norm,
+    }
+
+
+MODELS = (
+    "markovian",
+    "hwm-transformer",
+    "awm-transformer",
+    "awm-rnn",
+    "awm-lstm",
+    "simulator",
+    "awm-transformer/sequential",
+    "hwm-transformer/no-remat",
+    "awm-rnn/remat",
+)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="H in {20, 100} and 2 repeats")
+    parser.add_argument("--horizons", type=int, nargs="+", default=None)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", default=None, help="JSON file (default: print only)")
+    args = parser.parse_args(argv)
+    horizons = args.horizons or ([20, 100] if args.quick else [20, 100, 500])
+    repeats = args.repeats or (2 if args.quick else 5)
+    results = []
+    for horizon in horizons:
+        for name in args.models:
+            row = _measure(name, horizon, args.batch, repeats, jax.random.key(0))
+            results.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    speedups = {}
+    for horizon in horizons:
+        rows = {r["model"]: r for r in results if r["horizon"] == horizon}
+        if "awm-transformer" in rows and "awm-transformer/sequential" in rows:
+            speedups[str(horizon)] = rows["awm-transformer/sequential"]["time_s"] / rows["awm-transformer"]["time_s"]
+    report = {
+        "machine": _machine(),
+        "config": {"env": "hiv_treatment", "batch": args.batch, "repeats": repeats, "horizons": horizons},
+        "speedup_teacher_forced": speedups,
+        "results": results,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
