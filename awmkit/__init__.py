@@ -3,6 +3,7 @@
 import importlib.metadata
 
 from . import envs as envs, models as models, nn as nn
+from . import diagnostics as diagnostics
 
 try:
     __version__ = importlib.metadata.version("awmkit")

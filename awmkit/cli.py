@@ -138,9 +138,25 @@ def _run_rollout(args) -> int:
     return 0
 
 
+# --- awmkit diagnose -----------------------------------------------------------------------------------
+
+
+def _add_diagnose(subparsers) -> None:
+    from .diagnostics._cli import add_arguments
+
+    add_arguments(subparsers.add_parser("diagnose", help="Jacobians, bounds, gradient paths, growth, landscapes"))
+
+
+def _run_diagnose(args) -> int:
+    from .diagnostics._cli import run
+
+    return run(args)
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "envs": (_add_envs, _run_envs),
     "rollout": (_add_rollout, _run_rollout),
+    "diagnose": (_add_diagnose, _run_diagnose),
 }
 
 
