@@ -2,7 +2,7 @@
 
 import importlib.metadata
 
-from . import envs as envs, models as models, nn as nn
+from . import bpo as bpo, envs as envs, models as models, nn as nn, policies as policies
 from . import diagnostics as diagnostics
 
 try:

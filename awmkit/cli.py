@@ -153,10 +153,27 @@ def _run_diagnose(args) -> int:
     return run(args)
 
 
+# --- awmkit train -------------------------------------------------------------------------------------
+
+
+def _add_train(subparsers) -> None:
+    from .bpo._cli import add_arguments
+
+    p = subparsers.add_parser("train", help="train policies with BPO (Algorithm 1) through a world model")
+    add_arguments(p, _env_name, _positive_int)
+
+
+def _run_train(args) -> int:
+    from .bpo._cli import run
+
+    return run(args, _table)
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "envs": (_add_envs, _run_envs),
     "rollout": (_add_rollout, _run_rollout),
     "diagnose": (_add_diagnose, _run_diagnose),
+    "train": (_add_train, _run_train),
 }
 
 

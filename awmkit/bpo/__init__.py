@@ -1,0 +1,15 @@
+"""Backpropagation-based Policy Optimisation (Algorithm 1) as one compiled, seed-vmapped program."""
+
+from ._buffer import EpisodeBuffer as EpisodeBuffer
+from ._config import BPOConfig as BPOConfig
+from ._run import (
+    MODEL_NAMES as MODEL_NAMES,
+    BPOResult as BPOResult,
+    CheckpointError as CheckpointError,
+    NaNReport as NaNReport,
+    NonFiniteError as NonFiniteError,
+    build_model as build_model,
+    read_checkpoint as read_checkpoint,
+    train as train,
+)
+from ._train import NAN_QUANTITIES as NAN_QUANTITIES, TrainState as TrainState

@@ -1,0 +1,677 @@
+"""The host side of a BPO run: building, chunked execution, progress, metrics, checkpoints, resume."""
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._typing import Key
+from ..envs import Env
+from ..models import AbstractWorldModel, SimulatorModel
+from ..policies import AbstractPolicy, TanhGaussianPolicy
+from ._config import BPOConfig
+from ._train import (
+    METRIC_KEYS,
+    NAN_QUANTITIES,
+    Program,
+    TrainState,
+    cast_floats,
+    chunk_program,
+    chunk_traced,
+    init_program,
+)
+
+
+def _model_names() -> tuple[str, ...]:
+    from ..models import names
+
+    return names()
+
+
+#: The world-model names accepted by ``train`` and the command line.
+MODEL_NAMES = _model_names()
+
+_CHECKPOINT_FORMAT = "awmkit-bpo-checkpoint-v1"
+_CHECKPOINT_NAME = "checkpoint.eqx"
+
+
+class NonFiniteError(RuntimeError):
+    """Raised by [`awmkit.bpo.train`][] with ``nan_policy="stop_run"`` when a seed produced a
+    non-finite loss, gradient or parameter; the run directory keeps the last good checkpoint."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be resumed: corrupted, or written by a different run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NaNReport:
+    """Where the NaN guard stopped a seed: its index, the environment step and the quantity."""
+
+    seed: int
+    env_step: int
+    quantity: str
+
+    def __str__(self) -> str:
+        return f"seed {self.seed}: non-finite {self.quantity} at env step {self.env_step}"
+
+
+@dataclasses.dataclass(frozen=True)
+class BPOResult:
+    """What [`awmkit.bpo.train`][] returns.
+
+    **Fields:**
+
+    - `state`: the final [`awmkit.bpo.TrainState`][], every array with a leading seed axis.
+    - `config`: the [`awmkit.bpo.BPOConfig`][].
+    - `seeds`: the seed indices, in the order of the leading axis.
+    - `eval_steps`: environment steps of each evaluation, shape ``(evaluations,)``.
+    - `eval_returns`: the deterministic policy's mean evaluation return, ``(evaluations, seeds)``.
+    - `final_return`: the last evaluation of each seed, ``(seeds,)``.
+    - `wall_time_s`: seconds of the whole run, compilation included (a resumed run adds the time
+      recorded in its checkpoint).
+    - `nan_reports`: the seeds the NaN guard stopped.
+    - `num_traces`: how often this call traced (compiled) the chunk program: 1, or 0 when an earlier
+      run in this process with an equal program and the same shapes had compiled it.
+    - `out`: the run directory, or ``None``.
+    """
+
+    state: TrainState
+    config: BPOConfig
+    seeds: tuple[int, ...]
+    eval_steps: np.ndarray
+    eval_returns: np.ndarray
+    final_return: np.ndarray
+    wall_time_s: float
+    nan_reports: tuple[NaNReport, ...]
+    num_traces: int
+    out: pathlib.Path | None
+
+    @property
+    def policy(self) -> AbstractPolicy:
+        """The policies of all seeds (leading seed axis on every array)."""
+        return self.state.policy
+
+    @property
+    def model(self) -> AbstractWorldModel:
+        """The world models of all seeds (leading seed axis on every array)."""
+        return self.state.model
+
+    def seed_policy(self, i: int) -> AbstractPolicy:
+        """The policy of the ``i``-th seed of this run (position in `seeds`), without the seed axis."""
+        return _index(self.state.policy, i)
+
+    def seed_model(self, i: int) -> AbstractWorldModel:
+        """The world model of the ``i``-th seed of this run, without the seed axis."""
+        return _index(self.state.model, i)
+
+
+def _index(tree, i):
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(jax.tree.map(lambda x: x[i], arrays), static)
+
+
+# --- building ------------------------------------------------------------------------------------
+
+
+def build_model(name: str, env: Env, *, key: Key) -> AbstractWorldModel:
+    """The world model called ``name`` (one of ``MODEL_NAMES``) for ``env``, with the paper's
+    defaults, through [`awmkit.models.make`][]."""
+    from .. import models
+
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; valid names are: {', '.join(MODEL_NAMES)}")
+    return models.make(name, env, key=key)
+
+
+def _check_seeds(seeds) -> tuple[int, ...]:
+    if isinstance(seeds, bool):
+        raise ValueError(f"`seeds` must be a positive integer or a sequence of seed indices, got {seeds!r}")
+    if isinstance(seeds, int):
+        if seeds <= 0:
+            raise ValueError(f"`seeds` must be a positive integer, got {seeds}")
+        return tuple(range(seeds))
+    if isinstance(seeds, Sequence) and len(seeds) > 0:
+        out = tuple(seeds)
+        if all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in out) and len(
+            set(out)
+        ) == len(out):
+            return out
+    raise ValueError(
+        f"`seeds` must be a positive integer or a non-empty sequence of distinct non-negative seed indices, "
+        f"got {seeds!r}"
+    )
+
+
+def _key_and_record(key) -> tuple[Key, Any]:
+    if isinstance(key, bool):
+        raise ValueError(f"`key` must be an int or a JAX PRNG key, got {key!r}")
+    if isinstance(key, int):
+        return jax.random.key(key), key
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
+        return key, np.asarray(jax.random.key_data(key)).tolist()
+    raise ValueError(f"`key` must be an int or a scalar typed JAX PRNG key (jax.random.key), got {key!r}")
+
+
+def _describe(obj, depth: int = 0) -> Any:
+    """JSON-serialisable hyper-parameters of a module: static fields, Python scalars, nested modules."""
+    if isinstance(obj, (bool, int, float, str)) or obj is None:
+        return obj
+    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, str)) or x is None for x in obj):
+        return list(obj)
+    if callable(obj) and not isinstance(obj, eqx.Module):
+        return getattr(obj, "__name__", type(obj).__name__)
+    if isinstance(obj, eqx.Module) and depth < 4:
+        out: dict[str, Any] = {"class": type(obj).__name__}
+        for field in dataclasses.fields(obj):
+            value = getattr(obj, field.name, None)
+            if eqx.is_array(value):
+                out[field.name] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+                continue
+            described = _describe(value, depth + 1)
+            if described is not _SKIP:
+                out[field.name] = described
+        return out
+    return _SKIP
+
+
+_SKIP = object()
+
+
+def _structure_hash(state: TrainState) -> str:
+    """A hash of the training state's tree structure (static fields included) and leaf shapes."""
+    arrays, static = eqx.partition(state, eqx.is_array)
+    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
+    text = repr(jax.tree.structure(arrays)) + repr(leaves)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- the run directory ---------------------------------------------------------------------------
+
+
+class _RunDir:
+    def __init__(self, out: pathlib.Path):
+        self.root = out
+        self.checkpoints = out / "checkpoints"
+        self.checkpoint = self.checkpoints / _CHECKPOINT_NAME
+        self.metrics = out / "metrics.jsonl"
+        self.config = out / "config.json"
+        self.result = out / "result.json"
+
+    def holds_run(self) -> bool:
+        return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
+
+    def write_json(self, path: pathlib.Path, data) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+
+    def save_checkpoint(self, header: dict, state: TrainState) -> None:
+        buffer = io.BytesIO()
+        eqx.tree_serialise_leaves(buffer, state)
+        payload = buffer.getvalue()
+        header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(json.dumps(header).encode() + b"\n")
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        # Atomic: a kill leaves either the previous checkpoint or this one, never half of one.
+        os.replace(tmp, self.checkpoint)
+
+    def truncate_metrics(self, completed_chunks: int) -> None:
+        """Drops metric lines of chunks after the checkpoint (written before a kill, to be redone)."""
+        if not self.metrics.exists():
+            return
+        keep = [
+            line
+            for line in self.metrics.read_text().splitlines()
+            if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
+        ]
+        tmp = self.metrics.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in keep))
+        os.replace(tmp, self.metrics)
+
+    def append_metrics(self, rows: list[dict]) -> None:
+        with open(self.metrics, "a") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
+    """The JSON header and the serialised payload of a BPO checkpoint file, after checking its hash.
+
+    Raises [`awmkit.bpo.CheckpointError`][] when the file is truncated or corrupted."""
+    path = pathlib.Path(path)
+    data = path.read_bytes()
+    newline = data.find(b"\n")
+    try:
+        header = json.loads(data[:newline].decode())
+    except (ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"checkpoint {path} is corrupted: its header is not valid JSON") from None
+    if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an awmkit BPO checkpoint (format {_CHECKPOINT_FORMAT})")
+    payload = data[newline + 1 :]
+    if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
+            f"recorded in its header ({header.get('bytes')} bytes)"
+        )
+    return header, payload
+
+
+def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    out = []
+    for name in sorted(set(saved) | set(current)):
+        a, b = saved.get(name, "<missing>"), current.get(name, "<missing>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{name}.")
+        elif a != b:
+            out.append(f"{prefix}{name}: checkpoint has {a!r}, this run has {b!r}")
+    return out
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _progress(done: int, total: int, ret: float, rate: float, width: int = 24) -> str:
+    filled = int(width * done / max(total, 1))
+    eta = (total - done) / rate if rate > 0 else float("nan")
+    return (
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps  return {ret:.4g}  "
+        f"{rate:.0f} steps/s  ETA {_fmt_time(eta)}"
+    )
+
+
+# --- train ---------------------------------------------------------------------------------------
+
+
+def train(
+    env: Env,
+    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
+    config: BPOConfig | None = None,
+    *,
+    key: int | Key,
+    seeds: int | Sequence[int] = 1,
+    policy: Callable[[Key], AbstractPolicy] | None = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> BPOResult:
+    """Backpropagation-based Policy Optimisation (Algorithm 1) for several seeds at once.
+
+    After ``ceil(warmup_steps / H)`` warm-up episodes of uniformly random actions, each iteration
+    collects one episode in the real environment with the stochastic policy, takes
+    ``dynamics_replay_ratio`` Adam steps on the model's mean teacher-forced loss over sampled
+    episodes, and ``policy_replay_ratio`` steps on
+
+    $$\\frac{1}{B}\\sum_{b=1}^{B} \\Big( J^{\\mathcal W}(\\theta; s_0^b)
+    - \\alpha \\sum_{k=0}^{H-1} \\log \\pi_\\theta(a_k \\mid \\mathrm{sg}[\\hat s_k], k) \\Big)$$
+
+    (equations 1-3 plus the entropy bonus of Amos et al., 2021) over initial states ``s_0^b`` of
+    stored episodes, through ``model.policy_objective``; every ``eval_interval`` steps the
+    deterministic policy is evaluated on the real environment.
+
+    The iterations are a ``lax.scan`` inside ``jax.jit``, ``jax.vmap``-ed over seeds (each seed its
+    own model, policy, optimiser states, buffer and keys); the host runs them ``chunk_size`` at a
+    time, drawing progress on stderr and, with `out`, appending to ``metrics.jsonl`` and writing a
+    checkpoint after each chunk.
+
+    **Arguments:**
+
+    - `env`: the [`awmkit.envs.Env`][] (its horizon is the episode length ``H``).
+    - `model`: a name from ``MODEL_NAMES`` (each seed gets its own initialisation through
+      ``awmkit.models.make``), a factory ``key -> model`` (likewise), or a model instance, which every
+      seed starts from.
+    - `config`: a [`awmkit.bpo.BPOConfig`][] (default: the paper's hyper-parameters).
+    - `key`: an int or a JAX PRNG key; the whole run is a pure function of it and the seed indices.
+    - `seeds`: the number of seeds ``N`` (indices ``0..N-1``) or explicit seed indices; seed ``i``
+      uses ``fold_in(key, i)``, so seed ``i`` of any run equals a run of seed ``i`` alone.
+    - `policy`: a factory ``key -> policy`` (default: a [`awmkit.policies.TanhGaussianPolicy`][]
+      with two hidden layers of 64).
+    - `out`: a run directory (``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``result.json``);
+      ``None`` keeps everything in memory.
+    - `resume`: continue the run in `out` from its last checkpoint. The result is bit-identical to an
+      uninterrupted run; a checkpoint of a different run is refused with what differs.
+    - `progress`: draw a progress bar on stderr.
+
+    **Returns:** a [`awmkit.bpo.BPOResult`][].
+
+    **Raises:** ``ValueError`` for bad arguments (before anything is compiled),
+    [`awmkit.bpo.CheckpointError`][] for an unusable checkpoint, and [`awmkit.bpo.NonFiniteError`][]
+    when ``nan_policy="stop_run"`` and a seed went non-finite.
+    """
+    start_time = time.perf_counter()
+    if not isinstance(env, Env):
+        raise ValueError(f"`env` must be an awmkit.envs.Env, got {type(env).__name__}")
+    config = BPOConfig() if config is None else config
+    if not isinstance(config, BPOConfig):
+        raise ValueError(f"`config` must be an awmkit.bpo.BPOConfig, got {type(config).__name__}")
+    horizon = env.horizon
+    config.check_horizon(horizon)
+    seed_ids = _check_seeds(seeds)
+    run_key, key_record = _key_and_record(key)
+    if isinstance(model, str) and model not in MODEL_NAMES:
+        raise ValueError(f"unknown model {model!r}; valid names are: {', '.join(MODEL_NAMES)}")
+    if not (isinstance(model, (AbstractWorldModel, str)) or callable(model)):
+        raise ValueError(
+            f"`model` must be a world model, a model name or a factory, got {type(model).__name__}"
+        )
+    if policy is not None and not callable(policy):
+        raise ValueError(f"`policy` must be a factory key -> AbstractPolicy, got {type(policy).__name__}")
+    run_dir = None if out is None else _RunDir(pathlib.Path(out))
+    if run_dir is not None and run_dir.holds_run() and not resume:
+        raise ValueError(
+            f"`out` directory {run_dir.root} already holds a run; pass resume=True to continue it"
+        )
+
+    dtype = jnp.float64 if config.float64 else jnp.float32
+    x64 = jax.enable_x64(True) if config.float64 else contextlib.nullcontext()
+    with x64:
+        return _train(
+            env,
+            model,
+            config,
+            run_key,
+            key_record,
+            seed_ids,
+            policy,
+            run_dir,
+            resume,
+            progress,
+            dtype,
+            start_time,
+        )
+
+
+def _model_name(model) -> str | None:
+    if isinstance(model, str):
+        return model
+    if isinstance(model, SimulatorModel):
+        return "simulator"
+    return getattr(model, "name", None) or type(model).__name__
+
+
+def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, progress, dtype, t0):
+    env = cast_floats(env, dtype)
+    horizon = env.horizon
+    seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
+    model_keys, policy_keys, state_keys = (
+        jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)
+    )
+
+    def build_model_for(k):
+        if isinstance(model, str):
+            return cast_floats(build_model(model, env, key=k), dtype)
+        if isinstance(model, AbstractWorldModel):
+            return cast_floats(model, dtype)
+        built = model(k)
+        if not isinstance(built, AbstractWorldModel):
+            raise ValueError(
+                f"the `model` factory must return an AbstractWorldModel, got {type(built).__name__}"
+            )
+        return cast_floats(built, dtype)
+
+    def build_policy_for(k):
+        if policy is None:
+            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
+        built = policy(k)
+        if not isinstance(built, AbstractPolicy):
+            raise ValueError(
+                f"the `policy` factory must return an AbstractPolicy, got {type(built).__name__}"
+            )
+        return built
+
+    # Shapes only (no compilation) so that every incompatibility is reported before any real work.
+    model_shape = eqx.filter_eval_shape(build_model_for, model_keys[0])
+    model_shape.check_compatible(env)
+    policy_shape = eqx.filter_eval_shape(build_policy_for, policy_keys[0])
+    if (policy_shape.state_dim, policy_shape.action_dim, policy_shape.horizon) != (
+        env.state_dim,
+        env.action_dim,
+        horizon,
+    ):
+        raise ValueError(
+            f"the policy was built for state_dim={policy_shape.state_dim}, action_dim={policy_shape.action_dim}, "
+            f"horizon={policy_shape.horizon}, but {env.name} has {env.state_dim}, {env.action_dim}, {horizon}"
+        )
+
+    program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
+    num_chunks = config.num_chunks(horizon)
+    model_name = _model_name(model)
+    run_config = {
+        "awmkit_version": _version(),
+        "algo": "bpo",
+        "env": env.name,
+        "model": model_name,
+        "horizon": horizon,
+        "seeds": len(seed_ids),
+        "seed_indices": list(seed_ids),
+        "steps": config.steps,
+        "key": key_record,
+        **config.to_dict(),
+        "policy": _describe(policy_shape),
+    }
+
+    def initial_state():
+        models = eqx.filter_vmap(build_model_for)(model_keys)
+        policies = eqx.filter_vmap(build_policy_for)(policy_keys)
+        return init_program(program, models, policies, state_keys)
+
+    state_shape, _ = eqx.filter_eval_shape(initial_state)
+    header_base = {
+        "format": _CHECKPOINT_FORMAT,
+        "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        "model": _describe(model_shape),
+        "structure": _structure_hash(state_shape),
+        "num_chunks": num_chunks,
+    }
+
+    evals: list[tuple[int, np.ndarray]] = []
+    completed = 0
+    state = None
+    if run_dir is not None and resume and run_dir.checkpoint.exists():
+        header, payload = read_checkpoint(run_dir.checkpoint)
+        diffs = _differences(
+            {k: header.get(k) for k in ("run", "model", "structure")},
+            {k: header_base[k] for k in ("run", "model", "structure")},
+        )
+        if diffs:
+            raise CheckpointError(
+                f"checkpoint {run_dir.checkpoint} belongs to a different run:\n  " + "\n  ".join(diffs)
+            )
+        state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
+        completed = int(header["chunk"])
+        t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
+        run_dir.truncate_metrics(completed)
+        by_iteration: dict[int, tuple[int, np.ndarray]] = {}
+        for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
+            row = json.loads(line)
+            if "eval_return" not in row:  # a NaN-guard report
+                continue
+            steps, returns = by_iteration.setdefault(row["iteration"], (0, np.full(len(seed_ids), np.nan)))
+            returns[seed_ids.index(row["seed"])] = row["eval_return"]
+            by_iteration[row["iteration"]] = (max(steps, row["env_steps"]), returns)
+        evals = [by_iteration[i] for i in sorted(by_iteration)]
+
+    if run_dir is not None:
+        run_dir.root.mkdir(parents=True, exist_ok=True)
+        run_dir.write_json(run_dir.config, run_config)
+
+    traces_before = eqx.debug.get_num_traces(chunk_traced)
+    reported: set[int] = set()
+    reports: list[NaNReport] = []
+
+    def check_nans(state, metrics_rows):
+        alive = np.asarray(state.alive)
+        fresh = []
+        for j, s in enumerate(seed_ids):
+            if not alive[j] and s not in reported:
+                reported.add(s)
+                report = NaNReport(s, int(state.nan_step[j]), NAN_QUANTITIES[int(state.nan_code[j])])
+                reports.append(report)
+                fresh.append(report)
+                print(f"\nawmkit bpo: NaN guard stopped {report}", file=sys.stderr)
+                metrics_rows.append({"chunk": completed, "seed": s, "nan": dataclasses.asdict(report)})
+        return fresh
+
+    if state is None:
+        state, init_eval = initial_state()
+        init_eval = np.asarray(init_eval, dtype=np.float64)
+        warm_steps = config.warmup_episodes(horizon) * horizon
+        evals.append((warm_steps, init_eval))
+        if run_dir is not None:
+            rows = [
+                {
+                    "chunk": -1,
+                    "iteration": -1,
+                    "env_steps": warm_steps,
+                    "seed": s,
+                    "eval_return": float(init_eval[j]),
+                }
+                for j, s in enumerate(seed_ids)
+            ]
+            run_dir.append_metrics(rows)
+            run_dir.save_checkpoint({**header_base, "chunk": 0, "elapsed_s": time.perf_counter() - t0}, state)
+    else:
+        check_nans(state, [])
+
+    total_steps = config.warmup_episodes(horizon) * horizon + config.iterations(horizon) * horizon
+    last_return = float(np.nanmean(evals[-1][1])) if evals else float("nan")
+    rate_t0, rate_steps0 = None, None
+    for c in range(completed, num_chunks):
+        state, metrics = chunk_program(program, state, jnp.asarray(c, jnp.int32))
+        metrics = jax.tree.map(np.asarray, metrics)
+        rows = _eval_rows(metrics, c, config, horizon, seed_ids)
+        for steps, returns in _eval_points(metrics, c, config, horizon):
+            evals.append((steps, returns))
+        fresh = check_nans(state, rows)
+        completed = c + 1
+        if run_dir is not None:
+            run_dir.append_metrics(rows)
+        if fresh and config.nan_policy == "stop_run":
+            raise NonFiniteError(
+                "non-finite values stopped the run (nan_policy='stop_run'): "
+                + "; ".join(map(str, fresh))
+                + ("" if run_dir is None else f"; the last good checkpoint is {run_dir.checkpoint}")
+            )
+        if run_dir is not None:
+            run_dir.save_checkpoint(
+                {**header_base, "chunk": completed, "elapsed_s": time.perf_counter() - t0}, state
+            )
+        if progress:
+            steps_done = int(np.max(np.asarray(state.env_steps)))
+            now = time.perf_counter()
+            if rate_t0 is None:  # the first chunk includes compilation: measure from its end
+                rate_t0, rate_steps0, rate = now, steps_done, 0.0
+            else:
+                rate = (steps_done - rate_steps0) / max(now - rate_t0, 1e-9)
+            last_return = float(np.nanmean(evals[-1][1]))
+            print(_progress(steps_done, total_steps, last_return, rate), end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+
+    eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
+    eval_returns = np.stack([r for _, r in evals]) if evals else np.zeros((0, len(seed_ids)))
+    final_return = eval_returns[-1] if len(evals) else np.full(len(seed_ids), np.nan)
+    wall = time.perf_counter() - t0
+    result = BPOResult(
+        state=state,
+        config=config,
+        seeds=seed_ids,
+        eval_steps=eval_steps,
+        eval_returns=eval_returns,
+        final_return=final_return,
+        wall_time_s=wall,
+        nan_reports=tuple(reports),
+        num_traces=eqx.debug.get_num_traces(chunk_traced) - traces_before,
+        out=None if run_dir is None else run_dir.root,
+    )
+    if run_dir is not None:
+        run_dir.write_json(
+            run_dir.result,
+            {
+                "algo": "bpo",
+                "env": env.name,
+                "model": model_name,
+                "horizon": horizon,
+                "seeds": len(seed_ids),
+                "env_steps": int(np.max(np.asarray(state.env_steps))),
+                "final_return": [float(x) for x in final_return],
+                "wall_time_s": wall,
+            },
+        )
+    return result
+
+
+def _iteration_indices(c: int, config: BPOConfig, horizon: int) -> np.ndarray:
+    return c * config.chunk_size + np.arange(config.chunk_size)
+
+
+def _is_eval(i: np.ndarray, config: BPOConfig, horizon: int) -> np.ndarray:
+    n = config.iterations(horizon)
+    return (i < n) & (((i + 1) % config.eval_every(horizon) == 0) | (i == n - 1))
+
+
+def _eval_points(metrics: dict, c: int, config: BPOConfig, horizon: int):
+    idx = _iteration_indices(c, config, horizon)
+    for t in np.nonzero(_is_eval(idx, config, horizon))[0]:
+        yield int(metrics["env_steps"][:, t].max()), metrics["eval_return"][:, t].astype(np.float64)
+
+
+def _eval_rows(metrics: dict, c: int, config: BPOConfig, horizon: int, seed_ids) -> list[dict]:
+    """One row per seed and evaluation; training quantities are averaged over the iterations of this
+    chunk since the previous evaluation."""
+    idx = _iteration_indices(c, config, horizon)
+    valid = idx < config.iterations(horizon)
+    rows = []
+    start = 0
+    for t in np.nonzero(_is_eval(idx, config, horizon))[0]:
+        window = slice(start, t + 1)
+        for j, s in enumerate(seed_ids):
+            row = {
+                "chunk": c,
+                "iteration": int(idx[t]),
+                "env_steps": int(metrics["env_steps"][j, t]),
+                "seed": s,
+                "eval_return": float(metrics["eval_return"][j, t]),
+                "alive": bool(metrics["alive"][j, t]),
+            }
+            for name in METRIC_KEYS:
+                if name != "eval_return":
+                    values = metrics[name][j, window][valid[window]]
+                    mean = float(np.mean(values)) if values.size else float("nan")
+                    row[name] = mean if math.isfinite(mean) else None
+            rows.append(row)
+        start = t + 1
+    return rows
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

@@ -1,0 +1,375 @@
+"""Algorithm 1 (BPO) as one compiled program: ``lax.scan`` over iterations, ``vmap`` over seeds."""
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Bool, Float, Int, PyTree, UInt32
+
+from .._typing import Key, RealScalar
+from ..envs import Env, rollout
+from ..models import AbstractWorldModel, fit_normaliser, trainable_filter
+from ..policies import AbstractPolicy
+from ._buffer import EpisodeBuffer
+from ._config import BPOConfig
+
+#: Which quantity went non-finite, as stored in ``TrainState.nan_code``.
+NAN_QUANTITIES = {
+    0: "none",
+    1: "model loss",
+    2: "model gradient",
+    3: "model parameters",
+    4: "policy objective",
+    5: "policy gradient",
+    6: "policy parameters",
+}
+
+#: Per-iteration training quantities returned by a chunk (besides ``env_steps`` and ``alive``).
+METRIC_KEYS = (
+    "episode_return",
+    "model_loss",
+    "model_grad_norm",
+    "policy_objective",
+    "policy_grad_norm",
+    "entropy",
+    "eval_return",
+)
+
+
+class TrainState(eqx.Module):
+    """Everything one seed's run carries from iteration to iteration (and what a checkpoint holds).
+
+    **Fields:** `model`, `policy`, their Optax states `model_opt` and `policy_opt`, the replay
+    `buffer`, the seed's raw `key` data (iteration ``i`` uses ``fold_in(key, i)``, so that a resumed run
+    draws exactly the keys of an uninterrupted one), `env_steps` collected so far, `alive` (false
+    once the NaN guard stopped this seed), and `nan_step` / `nan_code`: the environment step and the
+    quantity (see ``NAN_QUANTITIES``) that went non-finite.
+    """
+
+    model: AbstractWorldModel
+    policy: AbstractPolicy
+    model_opt: PyTree
+    policy_opt: PyTree
+    buffer: EpisodeBuffer
+    key: UInt32[Array, "..."]
+    env_steps: Int[Array, ""]
+    alive: Bool[Array, ""]
+    nan_step: Int[Array, ""]
+    nan_code: Int[Array, ""]
+
+
+class Program(eqx.Module):
+    """The static description of a BPO run that the compiled functions take: the environment and
+    the configuration. Two runs with equal programs (and state shapes) share one compilation."""
+
+    env: Env
+    config: BPOConfig = eqx.field(static=True)
+    learn_model: bool = eqx.field(static=True)
+
+    def __init__(self, env: Env, config: BPOConfig, learn_model: bool):
+        self.env = env
+        # Host-only fields must not key the compilation cache.
+        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy)
+        self.learn_model = learn_model and config.dynamics_replay_ratio > 0
+
+    # Built on demand (inside the trace) rather than stored: fresh optax closures would defeat the
+    # jit cache across runs of the same program.
+    @property
+    def model_optimiser(self) -> optax.GradientTransformation:
+        return optax.adam(self.config.dynamics_lr)
+
+    @property
+    def policy_optimiser(self) -> optax.GradientTransformation:
+        return optax.chain(
+            optax.clip_by_global_norm(self.config.policy_grad_clip), optax.adam(self.config.policy_lr)
+        )
+
+    @property
+    def horizon(self) -> int:
+        return self.env.horizon
+
+    @property
+    def iterations(self) -> int:
+        return self.config.iterations(self.horizon)
+
+    @property
+    def eval_every(self) -> int:
+        return self.config.eval_every(self.horizon)
+
+
+def _optax_promotion():
+    # Optax's Adam mixes its int32 step count with float decay rates, which strict dtype promotion
+    # (our test-suite's setting, and some users') refuses; the arithmetic is safe under "standard".
+    return jax.numpy_dtype_promotion("standard")
+
+
+def _wrap(key_data) -> Key:
+    return jax.random.wrap_key_data(key_data)
+
+
+def _all_finite(tree) -> Bool[Array, ""]:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _global_norm(tree) -> RealScalar:
+    return optax.tree.norm(eqx.filter(tree, eqx.is_inexact_array))
+
+
+def _select(pred, new, old):
+    """``new`` where ``pred`` else ``old``, leaf by leaf over the arrays of two same-structured trees."""
+    new_arrays, static = eqx.partition(new, eqx.is_array)
+    old_arrays, _ = eqx.partition(old, eqx.is_array)
+    chosen = jax.tree.map(lambda n, o: jnp.where(pred, n, o), new_arrays, old_arrays)
+    return eqx.combine(chosen, static)
+
+
+def _evaluate(program: Program, policy: AbstractPolicy, key: Key) -> RealScalar:
+    """Mean return of the deterministic policy over ``eval_episodes`` episodes of the real env."""
+    keys = jax.random.split(key, program.config.eval_episodes)
+
+    def deterministic(state, k, step_key):
+        return policy.deterministic(state, k)
+
+    returns = jax.vmap(lambda k: rollout(program.env, deterministic, k).total_return)(keys)
+    return jnp.mean(returns)
+
+
+def _normaliser(states: Float[Array, "n state_dim"]):
+    return jnp.mean(states, axis=0), jnp.std(states, axis=0)
+
+
+def init_state(
+    program: Program, model: AbstractWorldModel, policy: AbstractPolicy, key: Key
+) -> tuple[TrainState, RealScalar]:
+    """One seed's state after the warm-up (``ceil(warmup_steps / H)`` episodes of uniformly random
+    actions, stored in the buffer, used to fit the model's and the policy's input normalisers), and
+    the evaluation return of the untrained policy."""
+    config, env = program.config, program.env
+    horizon = program.horizon
+    warm_key, eval_key, run_key = jax.random.split(key, 3)
+    n_warm = config.warmup_episodes(horizon)
+    dtype = policy.state_mean.dtype
+    action_key, reset_key = jax.random.split(warm_key)
+    actions = jax.random.uniform(action_key, (n_warm, horizon, env.action_dim), dtype, -1.0, 1.0)
+    warm = jax.vmap(lambda a, k: rollout(env, a, k))(actions, jax.random.split(reset_key, n_warm))
+    buffer = EpisodeBuffer(config.buffer_episodes(horizon), horizon, env.state_dim, env.action_dim, dtype)
+    buffer = buffer.add_batch(warm)
+    policy = policy.with_normaliser(*_normaliser(warm.states.reshape(-1, env.state_dim)))
+    model = fit_normaliser(model, warm)
+    state = TrainState(
+        model=model,
+        policy=policy,
+        model_opt=program.model_optimiser.init(eqx.filter(model, trainable_filter(model))),
+        policy_opt=program.policy_optimiser.init(eqx.filter(policy, eqx.is_inexact_array)),
+        buffer=buffer,
+        key=jax.random.key_data(run_key),
+        env_steps=jnp.asarray(n_warm * horizon, jnp.int32),
+        alive=jnp.array(True),
+        nan_step=jnp.asarray(-1, jnp.int32),
+        nan_code=jnp.asarray(0, jnp.int32),
+    )
+    return state, _evaluate(program, policy, eval_key)
+
+
+def _model_updates(program: Program, state: TrainState, key: Key):
+    """``dynamics_replay_ratio`` Adam steps on the mean teacher-forced loss of sampled episodes."""
+    config = program.config
+    # The model's normalisation statistics are data, not parameters: trainable_filter leaves them out.
+    params, static = eqx.partition(state.model, trainable_filter(state.model))
+    buffer = state.buffer
+
+    def loss_fn(params, batch):
+        model = eqx.combine(params, static)
+        return jnp.mean(jax.vmap(model.loss)(batch))
+
+    def step(carry, step_key):
+        params, opt_state, ok, code = carry
+        batch = buffer.sample(step_key, config.dynamics_batch_size)
+        loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+        with _optax_promotion():
+            updates, new_opt = program.model_optimiser.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
+        step_ok = loss_ok & grad_ok & param_ok
+        new_code = jnp.where(loss_ok, jnp.where(grad_ok, 3, 2), 1)
+        code = jnp.where(ok & ~step_ok, new_code, code)
+        apply = ok & step_ok
+        params, opt_state = _select(apply, (new_params, new_opt), (params, opt_state))
+        return (params, opt_state, apply, code), (loss, _global_norm(grads))
+
+    keys = jax.random.split(key, config.dynamics_replay_ratio)
+    carry = (params, state.model_opt, state.alive, state.nan_code)
+    (params, opt_state, ok, code), (losses, norms) = jax.lax.scan(step, carry, keys)
+    model = eqx.combine(params, static)
+    return model, opt_state, ok, code, jnp.mean(losses), jnp.mean(norms)
+
+
+def _policy_objective(program: Program, model: AbstractWorldModel, params, static, s0, keys):
+    """Mean over a batch of initial states of ``J^W - alpha sum_k log pi(a_k | sg[s_k])``.
+
+    The log-probabilities are recomputed from the imagined trajectory's stop-gradiented states with
+    the same per-step keys, so they are those of exactly the imagined actions (reparameterised,
+    hence differentiable in the policy's parameters)."""
+    config, env, horizon = program.config, program.env, program.horizon
+    policy = eqx.combine(params, static)
+
+    def one(s, key):
+        objective, trajectory = model.policy_objective(
+            policy, s, env.reward, horizon, key, stop_gradient=config.stop_gradient
+        )
+        if config.entropy_coef == 0:
+            return objective, (objective, jnp.zeros_like(objective))
+        states = jax.lax.stop_gradient(trajectory.states[:-1])
+        _, log_probs = jax.vmap(policy.sample_and_log_prob)(
+            states, jnp.arange(horizon), jax.random.split(key, horizon)
+        )
+        entropy = -jnp.sum(log_probs)
+        return objective + config.entropy_coef * entropy, (objective, entropy)
+
+    totals, (objectives, entropies) = jax.vmap(one)(s0, keys)
+    return -jnp.mean(totals), (jnp.mean(objectives), jnp.mean(entropies))
+
+
+def _policy_updates(program: Program, state: TrainState, model, ok, code, key: Key):
+    config = program.config
+    params, static = eqx.partition(state.policy, eqx.is_inexact_array)
+    grad_fn = jax.value_and_grad(
+        lambda p, s0, keys: _policy_objective(program, model, p, static, s0, keys), has_aux=True
+    )
+
+    def step(carry, step_key):
+        params, opt_state, ok, code = carry
+        state_key, rollout_key = jax.random.split(step_key)
+        s0 = state.buffer.sample_initial_states(state_key, config.policy_batch_size)
+        keys = jax.random.split(rollout_key, config.policy_batch_size)
+        (loss, (objective, entropy)), grads = grad_fn(params, s0, keys)
+        with _optax_promotion():
+            updates, new_opt = program.policy_optimiser.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
+        step_ok = loss_ok & grad_ok & param_ok
+        new_code = jnp.where(loss_ok, jnp.where(grad_ok, 6, 5), 4)
+        code = jnp.where(ok & ~step_ok, new_code, code)
+        apply = ok & step_ok
+        params, opt_state = _select(apply, (new_params, new_opt), (params, opt_state))
+        return (params, opt_state, apply, code), (objective, _global_norm(grads), entropy)
+
+    keys = jax.random.split(key, config.policy_replay_ratio)
+    (params, opt_state, ok, code), (objectives, norms, entropies) = jax.lax.scan(
+        step, (params, state.policy_opt, ok, code), keys
+    )
+    policy = eqx.combine(params, static)
+    return policy, opt_state, ok, code, jnp.mean(objectives), jnp.mean(norms), jnp.mean(entropies)
+
+
+def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[TrainState, dict]:
+    """One pass of Algorithm 1's loop for one seed: collect an episode with the stochastic policy,
+    update the model, update the policy, and evaluate when ``i`` is an evaluation iteration."""
+    env = program.env
+    collect_key, model_key, policy_key, eval_key = jax.random.split(
+        jax.random.fold_in(_wrap(state.key), i), 4
+    )
+    trajectory = rollout(env, state.policy, collect_key)
+    buffer = state.buffer.add(trajectory)
+    env_steps = state.env_steps + program.horizon
+    collected = eqx.tree_at(lambda s: s.buffer, state, buffer)
+    nan = jnp.asarray(jnp.nan, trajectory.rewards.dtype)
+
+    if program.learn_model:
+        model, model_opt, ok, code, model_loss, model_grad_norm = _model_updates(
+            program, collected, model_key
+        )
+    else:
+        model, model_opt, ok, code = state.model, state.model_opt, state.alive, state.nan_code
+        model_loss = model_grad_norm = nan
+    policy, policy_opt, ok, code, objective, policy_grad_norm, entropy = _policy_updates(
+        program, collected, model, ok, code, policy_key
+    )
+    newly_failed = state.alive & ~ok
+    new_state = TrainState(
+        model=model,
+        policy=policy,
+        model_opt=model_opt,
+        policy_opt=policy_opt,
+        buffer=buffer,
+        key=state.key,
+        env_steps=env_steps,
+        alive=ok,
+        nan_step=jnp.where(newly_failed, env_steps, state.nan_step),
+        nan_code=code,
+    )
+    # A stopped seed keeps its last good state; finite updates earlier in the failing iteration stay.
+    new_state = _select(state.alive, new_state, state)
+    do_eval = ((i + 1) % program.eval_every == 0) | (i == program.iterations - 1)
+    eval_return = jax.lax.cond(
+        do_eval, lambda: _evaluate(program, new_state.policy, eval_key).astype(nan.dtype), lambda: nan
+    )
+    metrics = {
+        "env_steps": new_state.env_steps,
+        "alive": new_state.alive,
+        "episode_return": trajectory.total_return.astype(nan.dtype),
+        "model_loss": jnp.asarray(model_loss, nan.dtype),
+        "model_grad_norm": jnp.asarray(model_grad_norm, nan.dtype),
+        "policy_objective": objective.astype(nan.dtype),
+        "policy_grad_norm": policy_grad_norm.astype(nan.dtype),
+        "entropy": entropy.astype(nan.dtype),
+        "eval_return": eval_return,
+    }
+    return new_state, metrics
+
+
+def run_chunk(program: Program, state: TrainState, chunk: Int[Array, ""]) -> tuple[TrainState, dict]:
+    """``config.chunk_size`` iterations of one seed, starting at iteration ``chunk * chunk_size``.
+    Iterations past the end of the run are skipped (every chunk has the same shape, so the program
+    compiles once)."""
+    size = program.config.chunk_size
+    indices = chunk * size + jnp.arange(size, dtype=chunk.dtype)
+
+    # Only arrays may cross scan and cond boundaries; static parts (activation functions...) stay out.
+    arrays, static = eqx.partition(state, eqx.is_array)
+
+    def step(arrays, i):
+        new_state, metrics = iteration(program, eqx.combine(arrays, static), i)
+        return eqx.filter(new_state, eqx.is_array), metrics
+
+    def body(arrays, i):
+        def skip(arrays):
+            template = jax.eval_shape(lambda: step(arrays, i)[1])
+            return arrays, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+
+        return jax.lax.cond(i < program.iterations, lambda a: step(a, i), skip, arrays)
+
+    arrays, metrics = jax.lax.scan(body, arrays, indices)
+    return eqx.combine(arrays, static), metrics
+
+
+def _init_impl(program: Program, models, policies, keys):
+    return eqx.filter_vmap(lambda m, p, k: init_state(program, m, p, k))(models, policies, keys)
+
+
+def _chunk_impl(program: Program, state: TrainState, index: Int[Array, ""]):
+    return eqx.filter_vmap(lambda s: run_chunk(program, s, index))(state)
+
+
+#: The traced chunk function; ``eqx.debug.get_num_traces(chunk_traced)`` counts its compilations
+#: (one per program and state shape: every chunk of a run has the same shapes).
+chunk_traced = eqx.debug.assert_max_traces(_chunk_impl, max_traces=None)
+#: Seed-vmapped, jitted ``init(program, models, policies, keys) -> (state, initial evaluation)``.
+init_program = eqx.filter_jit(_init_impl)
+#: Seed-vmapped, jitted ``chunk(program, state, index) -> (state, metrics)``.
+chunk_program = eqx.filter_jit(chunk_traced)
+
+
+def is_float_dtype(x) -> bool:
+    return eqx.is_array(x) and jnp.issubdtype(x.dtype, jnp.floating)
+
+
+def cast_floats(tree, dtype):
+    """Casts every floating array leaf of ``tree`` to ``dtype``."""
+    return jax.tree.map(lambda x: x.astype(dtype) if is_float_dtype(x) else x, tree)
+
+
+__all__ = ["TrainState", "Program", "NAN_QUANTITIES", "METRIC_KEYS", "init_state", "iteration", "run_chunk"]
