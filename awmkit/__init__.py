@@ -2,8 +2,16 @@
 
 import importlib.metadata
 
-from . import bpo as bpo, envs as envs, models as models, nn as nn, policies as policies
-from . import diagnostics as diagnostics
+from . import (
+    baselines as baselines,
+    bpo as bpo,
+    diagnostics as diagnostics,
+    envs as envs,
+    evaluation as evaluation,
+    models as models,
+    nn as nn,
+    policies as policies,
+)
 
 try:
     __version__ = importlib.metadata.version("awmkit")

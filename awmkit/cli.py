@@ -169,11 +169,134 @@ def _run_train(args) -> int:
     return run(args, _table)
 
 
+# --- awmkit references -------------------------------------------------------------------------------
+
+
+def _add_references(subparsers) -> None:
+    p = subparsers.add_parser(
+        "references",
+        help="(re)compute the optimal (trajectory optimisation) and random-policy reference returns",
+        description="Computes, for each system and horizon, the optimal open-loop return by trajectory "
+        "optimisation on the true dynamics and the mean return of uniformly random actions: the 1 and 0 "
+        "of normalised returns. Defaults: the eight Myriad systems at H = 20 50 100 200 500.",
+    )
+    p.add_argument("--env", type=_env_name, nargs="+", default=None, help="environment name(s)")
+    p.add_argument("--horizon", type=_positive_int, nargs="+", default=None, help="horizon(s) H")
+    p.add_argument("--key", type=int, default=0, help="integer seed of the random episodes and restarts")
+    p.add_argument("--random-episodes", type=_positive_int, default=1000, help="random-policy episodes")
+    p.add_argument("--write", action="store_true", help="merge the results into the references file")
+    p.add_argument("--output", default=None, help="references file for --write (default: the package's)")
+    p.add_argument(
+        "--shipped", action="store_true", help="only print the shipped references; compute nothing"
+    )
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_references(args) -> int:
+    import time
+
+    from .evaluation import (
+        MYRIAD_ENVS,
+        STANDARD_HORIZONS,
+        compute_reference,
+        default_references_path,
+        load_references,
+        write_references,
+    )
+
+    shipped = load_references()
+    envs = args.env or list(MYRIAD_ENVS)
+    horizons = args.horizon or list(STANDARD_HORIZONS)
+    if args.output is not None and not args.write:
+        raise ValueError("`--output` names the file that --write writes: pass --write too")
+    if args.shipped:
+        refs = [shipped[(e, h)] for e in envs for h in horizons if (e, h) in shipped]
+    else:
+        refs = []
+        for env in envs:
+            for horizon in horizons:
+                start = time.perf_counter()
+                refs.append(
+                    compute_reference(env, horizon, key=args.key, random_episodes=args.random_episodes)
+                )
+                print(f"{env} H={horizon}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+        if args.write:
+            path = write_references(refs, args.output)
+            print(f"wrote {len(refs)} references to {path}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in refs], indent=2))
+        return 0
+    rows = []
+    for r in refs:
+        old = shipped.get((r.env, r.horizon))
+        rows.append(
+            (
+                r.env,
+                r.horizon,
+                f"{r.optimal_return:.8g}",
+                f"{r.random_return:.6g}",
+                "-" if old is None or args.shipped else f"{r.optimal_return - old.optimal_return:+.2e}",
+                f"{r.extra.get('trajopt_wall_time_s', float('nan')):.1f}",
+            )
+        )
+    print(_table(rows, ["env", "H", "optimal return", "random return", "vs shipped", "solve s"]))
+    if not args.shipped and not args.write:
+        print(f"(not written; pass --write to update {default_references_path()})")
+    return 0
+
+
+# --- awmkit results ----------------------------------------------------------------------------------
+
+
+def _add_results(subparsers) -> None:
+    p = subparsers.add_parser(
+        "results",
+        help="tabulate run directories: normalised-return IQM with stratified-bootstrap CIs",
+        description="Reads run directories (config.json, metrics.jsonl, result.json) and prints, per "
+        "(algo, model, env, horizon), the final returns and the IQM of normalised returns with a "
+        "bootstrap confidence interval, then the overall IQM per (algo, model) over all tasks. A "
+        "directory without config.json is searched for run directories.",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or sweep directories)")
+    p.add_argument("--raw", action="store_true", help="score raw returns instead of normalised returns")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
+    p.add_argument("--resamples", type=_positive_int, default=2000, help="bootstrap replicates")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--references", default=None, help="extra references file for pairs not shipped")
+    p.add_argument(
+        "--allow-unfinished",
+        action="store_true",
+        help="use the latest evaluations of runs without result.json",
+    )
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _run_results(args) -> int:
+    from .evaluation import load_runs, results_table
+
+    runs = load_runs(args.runs)
+    print(
+        results_table(
+            runs,
+            normalise=not args.raw,
+            format="json" if args.json else "markdown",
+            confidence=args.confidence,
+            n_resamples=args.resamples,
+            seed=args.seed,
+            references=args.references,
+            allow_unfinished=args.allow_unfinished,
+        )
+    )
+    return 0
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "envs": (_add_envs, _run_envs),
     "rollout": (_add_rollout, _run_rollout),
     "diagnose": (_add_diagnose, _run_diagnose),
     "train": (_add_train, _run_train),
+    "references": (_add_references, _run_references),
+    "results": (_add_results, _run_results),
 }
 
 

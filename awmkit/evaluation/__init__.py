@@ -1,0 +1,30 @@
+"""Evaluation: optimal and random reference returns, normalised returns, the IQM with stratified-bootstrap
+confidence intervals (Agarwal et al., 2021), and result tables for run directories."""
+
+from ._references import (
+    MYRIAD_ENVS as MYRIAD_ENVS,
+    STANDARD_HORIZONS as STANDARD_HORIZONS,
+    MissingReferenceError as MissingReferenceError,
+    Reference as Reference,
+    compute_reference as compute_reference,
+    default_references_path as default_references_path,
+    load_references as load_references,
+    reference as reference,
+    write_references as write_references,
+)
+from ._runs import (
+    CONFIG_KEYS as CONFIG_KEYS,
+    RESULT_KEYS as RESULT_KEYS,
+    Run as Run,
+    RunDirectoryError as RunDirectoryError,
+    load_run as load_run,
+    load_runs as load_runs,
+    results_summary as results_summary,
+    results_table as results_table,
+)
+from ._stats import (
+    IntervalEstimate as IntervalEstimate,
+    iqm as iqm,
+    normalised_return as normalised_return,
+    stratified_bootstrap_ci as stratified_bootstrap_ci,
+)
