@@ -6,14 +6,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import finite_difference_grad
 from hypothesis import given, settings, strategies as st
 
 from awmkit import models
 from awmkit.diagnostics import (
-    action_jacobians,
     AttentionAWM,
-    bounds,
     ElmanAWM,
+    action_jacobians,
+    bounds,
     fit_growth,
     gradient_paths,
     horizon_growth,
@@ -22,8 +23,6 @@ from awmkit.diagnostics import (
     train_offline,
 )
 from awmkit.envs import make
-
-from helpers import finite_difference_grad
 
 SMALL = {
     "markovian": dict(width_sizes=(16, 16)),
@@ -52,7 +51,16 @@ class LinearPolicy(eqx.Module):
         return jnp.tanh(self.w @ state + self.b)
 
 
-KINDS = ["simulator", "markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "elman", "attention"]
+KINDS = [
+    "simulator",
+    "markovian",
+    "hwm-transformer",
+    "awm-transformer",
+    "awm-rnn",
+    "awm-lstm",
+    "elman",
+    "attention",
+]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -103,7 +111,11 @@ def _check_bounds(b):
 
 @pytest.mark.parametrize("kind", ["simulator", "markovian", "awm-rnn", "elman", "attention"])
 @settings(max_examples=4, deadline=None)
-@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0), env_name=st.sampled_from(["hiv_treatment", "bacteria"]))
+@given(
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.1, 3.0),
+    env_name=st.sampled_from(["hiv_treatment", "bacteria"]),
+)
 def test_bounds_never_below_measured(kind, seed, scale, env_name):
     env = make(env_name, horizon=5)
     keys = jax.random.split(jax.random.key(seed), 4)
@@ -150,7 +162,14 @@ def test_corollary_2_1_attained_in_one_dimensional_positive_case(w_x, x64):
             m,
             (jnp.array([[w_x]]), jnp.array([[0.5]]), jnp.array([[2.0]]), jnp.array([[1.0]])),
         )
-        b = bounds(m, ConstantPolicy(jnp.array([0.3])), jnp.ones(1), lambda s, a, s1, k: s1[0], horizon, jax.random.key(1))
+        b = bounds(
+            m,
+            ConstantPolicy(jnp.array([0.3])),
+            jnp.ones(1),
+            lambda s, a, s1, k: s1[0],
+            horizon,
+            jax.random.key(1),
+        )
         eta = w_x
         exact = sum(2.0 * 0.5 * eta ** (t - k - 1) for t in range(1, horizon + 1) for k in range(t))
         np.testing.assert_allclose(b.measured, exact, rtol=1e-10)
@@ -187,7 +206,9 @@ def _assert_linear(table, per_step):
                 assert table[t, k] == -np.inf
 
 
-@pytest.mark.parametrize("kind", ["simulator", "markovian", "awm-rnn", "awm-lstm", "elman", "hwm-transformer"])
+@pytest.mark.parametrize(
+    "kind", ["simulator", "markovian", "awm-rnn", "awm-lstm", "elman", "hwm-transformer"]
+)
 def test_paths_linear_for_recurrent_structures(kind, getkey):
     env = make("hiv_treatment", horizon=4)
     paths = gradient_paths(_model(kind, env, getkey()), 4)
@@ -245,12 +266,16 @@ def test_growth_double_pendulum_simulator_exponential_transformer_not(getkey):
     assert sim.verdict == "exponential"
 
     model = models.make("awm-transformer", make("double_pendulum", horizon=100), key=getkey())
-    awm = horizon_growth(lambda h: (model, make("double_pendulum", horizon=h)), horizons, key=getkey(), samples=8)
+    awm = horizon_growth(
+        lambda h: (model, make("double_pendulum", horizon=h)), horizons, key=getkey(), samples=8
+    )
     assert awm.verdict != "exponential"
 
 
 def test_growth_on_small_horizons(getkey):
-    g = horizon_growth(lambda h: make("hiv_treatment", horizon=h), [2, 4, 6], key=getkey(), samples=3, target="return")
+    g = horizon_growth(
+        lambda h: make("hiv_treatment", horizon=h), [2, 4, 6], key=getkey(), samples=3, target="return"
+    )
     assert g.norms.shape == (3, 3) and g.verdict in ("exponential", "polynomial", "none")
     assert set(g.as_dict()) >= {"horizons", "mean_norm", "exponential", "polynomial", "verdict"}
 
@@ -258,7 +283,11 @@ def test_growth_on_small_horizons(getkey):
 def test_landscape_and_offline_training(getkey):
     env = make("double_pendulum", horizon=10)
     model, losses = train_offline(
-        models.make("markovian", env, key=getkey(), **SMALL["markovian"]), env, key=getkey(), transitions=200, steps=5
+        models.make("markovian", env, key=getkey(), **SMALL["markovian"]),
+        env,
+        key=getkey(),
+        transitions=200,
+        steps=5,
     )
     assert losses.shape == (5,) and np.all(np.isfinite(losses))
     grid = np.linspace(-1, 1, 11)

@@ -77,10 +77,13 @@ def test_every_page_is_in_the_nav():
     assert not missing, f"pages not in mkdocs.yml's nav: {missing}"
 
 
-# Pages whose ```python blocks form one runnable script each (blocks on a page build on each other).
+# Pages whose ```python blocks form one runnable script each (blocks on a page build on each other;
+# illustrative fragments that cannot run alone are fenced ```py instead). Pages that train models or
+# policies are in the slow group.
 SNIPPET_PAGES = sorted(
-    ["getting-started.md", "models.md", "faq.md"] + [f"envs/{p.name}" for p in (DOCS / "envs").glob("*.md")]
+    ["getting-started.md", "faq.md"] + [f"envs/{p.name}" for p in (DOCS / "envs").glob("*.md")]
 )
+SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md"]
 
 
 def _python_blocks(page: str) -> str:
@@ -99,10 +102,10 @@ def test_snippets_found():
     assert "register" in _python_blocks("envs/custom.md")
 
 
-def test_prose_snippets_run(tmp_path):
+def _run_snippets(pages, tmp_path):
     # One fresh interpreter (as a user would run them, without pytest's runtime type-checking hook),
     # one fresh namespace per page.
-    scripts = {page: _python_blocks(page) for page in SNIPPET_PAGES}
+    scripts = {page: _python_blocks(page) for page in pages}
     runner = tmp_path / "run_snippets.py"
     runner.write_text(
         "import json, sys, traceback\n"
@@ -127,6 +130,35 @@ def test_prose_snippets_run(tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+
+
+def test_prose_snippets_run(tmp_path):
+    _run_snippets(SNIPPET_PAGES, tmp_path)
+
+
+@pytest.mark.slow
+def test_slow_prose_snippets_run(tmp_path):
+    _run_snippets(SLOW_SNIPPET_PAGES, tmp_path)
+
+
+def test_every_snippet_page_is_checked():
+    pages = [p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md") if "```python" in p.read_text()]
+    unchecked = (
+        set(pages)
+        - set(SNIPPET_PAGES)
+        - set(SLOW_SNIPPET_PAGES)
+        - {f"examples/{p.name}" for p in (DOCS / "examples").glob("*.md")}
+    )
+    assert not unchecked, f"pages with ```python blocks that no test runs: {sorted(unchecked)}"
+
+
+def test_getting_started_shows_the_readme_commands():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.DOTALL)[:2]
+    assert len(commands) == 2
+    page = (DOCS / "getting-started.md").read_text()
+    for command in commands:
+        assert command in page, f"docs/getting-started.md lacks the README command {command!r}"
 
 
 def test_cli_reference_covers_every_subcommand():
