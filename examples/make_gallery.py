@@ -20,6 +20,8 @@ EXAMPLES = (
     "double_pendulum_gradient_norm",
     "return_landscapes",
     "custom_control_problem",
+    "gradient_path_heatmaps",
+    "custom_backbone",
 )
 
 

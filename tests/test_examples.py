@@ -60,6 +60,26 @@ def test_custom_control_problem(tmp_path):
     assert summary["optimised_return"] > summary["zero_action_return"] + 10.0
 
 
+@pytest.mark.slow
+def test_gradient_path_heatmaps(tmp_path):
+    summary = _run_quick("gradient_path_heatmaps", tmp_path / "d.png")
+    longest = summary["longest_path_a0_to_last"]
+    horizon = summary["horizon"]
+    # Figure 1: one application per step for state-based and recurrent models, one pass for the AWM.
+    for name in ("simulator", "markovian", "hwm-transformer", "awm-rnn"):
+        assert longest[name] == horizon
+    assert longest["awm-transformer"] == 1
+
+
+@pytest.mark.slow
+def test_custom_backbone(tmp_path):
+    summary = _run_quick("custom_backbone", tmp_path / "e.png")
+    assert summary["parallel_vs_step_max_abs_difference"] < 1e-5
+    assert summary["last_loss"] < 0.1 * summary["first_loss"]
+    assert summary["open_loop_rmse"] < 0.1
+    assert summary["gradient_path_lengths"] == [1.0]
+
+
 def test_every_example_is_tested():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(make_gallery.EXAMPLES) <= tested
