@@ -21,6 +21,7 @@ EXAMPLES = (
     "return_landscapes",
     "custom_control_problem",
     "gradient_path_heatmaps",
+    "bounds_vs_measured",
     "custom_backbone",
 )
 

@@ -7,6 +7,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -69,6 +70,15 @@ def test_gradient_path_heatmaps(tmp_path):
     for name in ("simulator", "markovian", "hwm-transformer", "awm-rnn"):
         assert longest[name] == horizon
     assert longest["awm-transformer"] == 1
+
+
+@pytest.mark.slow
+def test_bounds_vs_measured(tmp_path):
+    summary = _run_quick("bounds_vs_measured", tmp_path / "f.png")
+    assert summary["violations"] == []  # a bound is never below the measured norm
+    for rows in summary["results"].values():
+        assert all(m > 0 for m in rows["measured"])
+        assert any(np.isfinite(v) for v in rows["theorem2_local"])
 
 
 @pytest.mark.slow
