@@ -23,6 +23,7 @@ EXAMPLES = (
     "gradient_path_heatmaps",
     "bounds_vs_measured",
     "custom_backbone",
+    "learned_landscapes",
 )
 
 

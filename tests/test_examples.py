@@ -90,6 +90,16 @@ def test_custom_backbone(tmp_path):
     assert summary["gradient_path_lengths"] == [1.0]
 
 
+@pytest.mark.slow
+def test_learned_landscapes(tmp_path):
+    summary = _run_quick("learned_landscapes", tmp_path / "g.png")
+    bounce = summary["one_bounce"]
+    # Figure 3c: the AWM follows the true landscape through the bounce; the Markovian model does not.
+    assert bounce["rmse_to_simulator"]["awm-transformer"] < bounce["rmse_to_simulator"]["markovian"]
+    assert bounce["argmax"]["awm-transformer"] == pytest.approx(0.5, abs=0.1)
+    assert summary["double_pendulum"]["argmax"]["simulator"] == pytest.approx(-0.4, abs=0.02)
+
+
 def test_every_example_is_tested():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(make_gallery.EXAMPLES) <= tested
