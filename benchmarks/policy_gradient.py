@@ -174,7 +174,9 @@ def main(argv=None) -> int:
     for horizon in horizons:
         rows = {r["model"]: r for r in results if r["horizon"] == horizon}
         if "awm-transformer" in rows and "awm-transformer/sequential" in rows:
-            speedups[str(horizon)] = rows["awm-transformer/sequential"]["time_s"] / rows["awm-transformer"]["time_s"]
+            speedups[str(horizon)] = (
+                rows["awm-transformer/sequential"]["time_s"] / rows["awm-transformer"]["time_s"]
+            )
     report = {
         "machine": _machine(),
         "config": {"env": "hiv_treatment", "batch": args.batch, "repeats": repeats, "horizons": horizons},

@@ -26,6 +26,7 @@ def test_transformer_decode_equals_parallel(getkey, x64):
     assert int(cache.index) == 7
 
 
+@pytest.mark.slow  # test_models checks causality end to end through every Actions World Model
 def test_transformer_is_causal(getkey):
     transformer = CausalTransformer(width=12, depth=2, num_heads=3, mlp_width=16, max_length=6, key=getkey())
     tokens = jax.random.normal(getkey(), (6, 12))

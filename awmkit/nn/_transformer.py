@@ -92,15 +92,23 @@ class CausalSelfAttention(eqx.Module):
     ) -> tuple[Float[Array, " width"], Float[Array, "length heads head"], Float[Array, "length heads head"]]:
         """One incremental step: writes the key and value of token ``x`` at position ``index`` of the
         cache and attends over positions ``0, ..., index``. Returns the output and the updated cache."""
-        q, k, v = self._heads(x, self.q_proj), self._heads(x, self.k_proj), self._heads(x, self.v_proj)
+        q, k, v = self.project(x)
         keys = jax.lax.dynamic_update_index_in_dim(keys, k.astype(keys.dtype), index, axis=0)
         values = jax.lax.dynamic_update_index_in_dim(values, v.astype(values.dtype), index, axis=0)
+        return self.attend(q, keys, values, index), keys, values
+
+    def project(self, x: Float[Array, " width"]):
+        """The query, key and value of one token, each ``(num_heads, head_size)``."""
+        return self._heads(x, self.q_proj), self._heads(x, self.k_proj), self._heads(x, self.v_proj)
+
+    def attend(self, q, keys, values, index: IntScalarLike) -> Float[Array, " width"]:
+        """The output for query ``q`` attending over cached positions ``0, ..., index``."""
         logits = jnp.einsum("hd,lhd->hl", q, keys) / math.sqrt(self.head_size)
         index = jnp.asarray(index)
         visible = jnp.arange(keys.shape[0], dtype=index.dtype) <= index
         weights = jax.nn.softmax(jnp.where(visible, logits, -jnp.inf), axis=-1)
         out = jnp.einsum("hl,lhd->hd", weights, values).reshape(self.width)
-        return _linear(out, self.out_proj), keys, values
+        return _linear(out, self.out_proj)
 
 
 class TransformerBlock(eqx.Module):
@@ -141,6 +149,19 @@ class TransformerBlock(eqx.Module):
         y, keys, values = self.attention.decode(_layer_norm(x, self.ln_attn), keys, values, index)
         x = x + y
         return x + self._mlp(x), keys, values
+
+    def decode_in_place(self, x: Float[Array, " width"], cache: "KVCache", layer: int):
+        """`decode` writing straight into layer ``layer`` of the whole cache, so that XLA updates the
+        cache buffer in place instead of copying it at every generated token."""
+        q, k, v = self.attention.project(_layer_norm(x, self.ln_attn))
+        zero = jnp.zeros((), dtype=cache.index.dtype)
+        position = (zero + layer, cache.index, zero, zero)
+        keys = jax.lax.dynamic_update_slice(cache.keys, k[None, None].astype(cache.keys.dtype), position)
+        values = jax.lax.dynamic_update_slice(
+            cache.values, v[None, None].astype(cache.values.dtype), position
+        )
+        x = x + self.attention.attend(q, keys[layer], values[layer], cache.index)
+        return x + self._mlp(x), KVCache(keys=keys, values=values, index=cache.index)
 
 
 class KVCache(eqx.Module):
@@ -235,12 +256,10 @@ class CausalTransformer(eqx.Module):
     def decode(self, token: Float[Array, " width"], cache: KVCache) -> tuple[Float[Array, " width"], KVCache]:
         """Processes the next token: returns its output (equal to row ``cache.index`` of the parallel
         pass over all tokens so far) and the cache with the token appended."""
-        index = cache.index
-        x = token + jax.lax.dynamic_index_in_dim(self.position, index, keepdims=False).astype(token.dtype)
-        keys, values = [], []
+        x = token + jax.lax.dynamic_index_in_dim(self.position, cache.index, keepdims=False).astype(
+            token.dtype
+        )
         for i, block in enumerate(self.blocks):
-            x, k, v = block.decode(x, cache.keys[i], cache.values[i], index)
-            keys.append(k)
-            values.append(v)
-        cache = KVCache(keys=jnp.stack(keys), values=jnp.stack(values), index=index + 1)
+            x, cache = block.decode_in_place(x, cache, i)
+        cache = KVCache(keys=cache.keys, values=cache.values, index=cache.index + 1)
         return _layer_norm(x, self.ln_final), cache
