@@ -43,7 +43,7 @@ def test_sampling_is_reparameterised_and_in_bounds(getkey):
     policy = TanhGaussianPolicy(2, 3, horizon=8, key=getkey())
     state = jnp.array([0.5, -0.5])
     keys = jax.random.split(getkey(), 256)
-    actions = jax.vmap(lambda k: policy(state, 3, k))(keys)
+    actions = eqx.filter_jit(jax.vmap(lambda k: policy(state, 3, k)))(keys)
     assert actions.shape == (256, 3)
     assert bool(jnp.all(jnp.abs(actions) <= 1.0))
     assert float(jnp.std(actions)) > 0.01
@@ -51,7 +51,7 @@ def test_sampling_is_reparameterised_and_in_bounds(getkey):
     assert jnp.allclose(policy.deterministic(state, 3), policy(state, 3))
 
     key = getkey()
-    grads = eqx.filter_grad(lambda p: jnp.sum(p(state, 3, key)))(policy)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda p: jnp.sum(p(state, 3, key))))(policy)
     assert float(jnp.abs(grads.mlp.layers[0].weight).sum()) > 0
 
 

@@ -14,6 +14,25 @@ from ._run import MODEL_NAMES
 _SWITCHES = {"stop_gradient": "--full-gradient", "float64": "--float64"}
 
 
+_HELP = {
+    "steps": "environment steps per seed, warm-up included",
+    "dynamics_replay_ratio": "model updates per collected episode (0: no model learning)",
+    "policy_replay_ratio": "policy updates per collected episode",
+    "dynamics_batch_size": "episodes per model update",
+    "policy_batch_size": "imagined rollouts per policy update",
+    "dynamics_lr": "Adam learning rate of the model",
+    "policy_lr": "Adam learning rate of the policy",
+    "buffer_size": "replay buffer capacity in environment steps",
+    "warmup_steps": "environment steps of uniformly random actions first",
+    "entropy_coef": "entropy bonus weight (the paper sweeps 0.1, 0.01, 0.001)",
+    "policy_grad_clip": "global-norm clip of the policy gradient",
+    "eval_interval": "environment steps between evaluations",
+    "eval_episodes": "episodes per evaluation",
+    "chunk_size": "episodes per compiled chunk (progress, metrics and checkpoint after each)",
+    "nan_policy": "on a non-finite loss, gradient or parameter: stop that seed, or the whole run",
+}
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -35,14 +54,18 @@ def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> No
         if field.name in _SWITCHES:
             continue
         if field.name == "nan_policy":
-            parser.add_argument("--nan-policy", choices=("stop_seed", "stop_run"), default=default)
+            parser.add_argument(
+                "--nan-policy", choices=("stop_seed", "stop_run"), default=default, help=_HELP[field.name]
+            )
             continue
         kind = (
             positive_int
             if isinstance(default, int) and field.name != "dynamics_replay_ratio"
             else type(default)
         )
-        parser.add_argument(_flag(field.name), type=kind, default=default, help=f"default {default}")
+        parser.add_argument(
+            _flag(field.name), type=kind, default=default, help=f"{_HELP[field.name]} (default {default:g})"
+        )
     parser.add_argument(
         "--full-gradient", action="store_true", help="no stop-gradient on the policy input (Appendix F.1)"
     )
