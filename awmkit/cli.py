@@ -144,7 +144,9 @@ def _run_rollout(args) -> int:
 def _add_diagnose(subparsers) -> None:
     from .diagnostics._cli import add_arguments
 
-    add_arguments(subparsers.add_parser("diagnose", help="Jacobians, bounds, gradient paths, growth, landscapes"))
+    add_arguments(
+        subparsers.add_parser("diagnose", help="Jacobians, bounds, gradient paths, growth, landscapes")
+    )
 
 
 def _run_diagnose(args) -> int:

@@ -56,7 +56,14 @@ def bounds_vs_horizon(horizons: Sequence[int], bounds: Sequence, *, title: str |
     rows = [b if isinstance(b, Mapping) else b.as_dict() for b in bounds]
     fig, ax = _figure((6, 4))
     ax.plot(horizons, [r["measured"] for r in rows], "k-o", label="measured", lw=2)
-    for name in ("theorem1", "theorem1_local", "theorem2", "theorem2_local", "corollary_2_1", "corollary_2_2"):
+    for name in (
+        "theorem1",
+        "theorem1_local",
+        "theorem2",
+        "theorem2_local",
+        "corollary_2_1",
+        "corollary_2_2",
+    ):
         vals = np.array([r[name] for r in rows], dtype=float)
         if np.all(np.isnan(vals)):
             continue

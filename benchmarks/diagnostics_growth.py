@@ -47,7 +47,11 @@ def main():
         key, k_init, k_train = jax.random.split(key, 3)
         t = time.time()
         model, losses = train_offline(
-            models.make(name, env, key=k_init), env, key=k_train, transitions=args.transitions, steps=args.steps
+            models.make(name, env, key=k_init),
+            env,
+            key=k_train,
+            transitions=args.transitions,
+            steps=args.steps,
         )
         trained[name] = model
         results["models"][name] = {
@@ -62,7 +66,9 @@ def main():
             e = make("double_pendulum", horizon=h)
             return e if model is None else (model, e)
 
-        growth = horizon_growth(factory, args.horizons, key=jax.random.key(args.seed + 1), samples=args.samples)
+        growth = horizon_growth(
+            factory, args.horizons, key=jax.random.key(args.seed + 1), samples=args.samples
+        )
         entry = results["models"].setdefault(name, {})
         entry.update(growth.as_dict())
         entry["growth_seconds"] = time.time() - t

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import finite_difference_grad
-from hypothesis import given, settings, strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 from awmkit import models
 from awmkit.diagnostics import (
@@ -48,18 +48,20 @@ class LinearPolicy(eqx.Module):
     b: jax.Array
 
     def __call__(self, state, k, key):
-        return jnp.tanh(self.w @ state + self.b)
+        # Squash the state first: some Myriad states are in the thousands and would saturate tanh.
+        return jnp.tanh(self.w @ jnp.tanh(state / 10.0) + self.b)
 
 
+SLOW = pytest.mark.slow
 KINDS = [
     "simulator",
     "markovian",
-    "hwm-transformer",
-    "awm-transformer",
     "awm-rnn",
-    "awm-lstm",
     "elman",
     "attention",
+    pytest.param("hwm-transformer", marks=SLOW),
+    pytest.param("awm-transformer", marks=SLOW),
+    pytest.param("awm-lstm", marks=SLOW),
 ]
 
 
@@ -75,7 +77,7 @@ def test_jacobians_match_finite_differences(kind, x64, getkey):
     rollout = jax.jit(lambda a: wrapped.rollout_actions(s0, a))
     for t in range(1, 4):
         for i in range(3):
-            fd = finite_difference_grad(lambda a: rollout(a)[t, i], actions)
+            fd = finite_difference_grad(lambda a, t=t, i=i: rollout(a)[t, i], actions)
             np.testing.assert_allclose(jac.jacobians[t, i], fd, rtol=1e-4, atol=1e-7)
     causal = np.arange(3)[None, :] >= np.arange(4)[:, None]  # k >= t
     assert np.all(np.asarray(jac.jacobians).transpose(0, 2, 1, 3)[causal] == 0)
@@ -84,7 +86,7 @@ def test_jacobians_match_finite_differences(kind, x64, getkey):
 
 def test_jacobian_modes_and_norms_agree(getkey):
     env = make("invasive_plant", horizon=4)  # 5 states, 5 actions: blocks are 5 x 5 matrices
-    model = _model("awm-rnn", env, getkey())
+    model = _model("elman", env, getkey())
     s0, actions = env.reset(), jax.random.uniform(getkey(), (4, 5), minval=-1, maxval=1)
     fwd = action_jacobians(model, s0, actions, mode="forward", chunk_size=3)
     rev = action_jacobians(model, s0, actions, mode="reverse", norm="frobenius", chunk_size=7)
@@ -99,7 +101,7 @@ def test_jacobian_modes_and_norms_agree(getkey):
 def _check_bounds(b):
     measured = float(b.measured)
     assert np.isfinite(measured) and measured > 0
-    for name, ratio in b.ratios().items():
+    for name in b.ratios():
         value = float(getattr(b, name))
         if not np.isnan(value):
             assert value >= measured * (1 - 1e-4), (name, value, measured)
@@ -109,15 +111,13 @@ def _check_bounds(b):
     assert float(b.prediction_mismatch) < 1e-3
 
 
-@pytest.mark.parametrize("kind", ["simulator", "markovian", "awm-rnn", "elman", "attention"])
-@settings(max_examples=4, deadline=None)
-@given(
-    seed=st.integers(0, 2**16),
-    scale=st.floats(0.1, 3.0),
-    env_name=st.sampled_from(["hiv_treatment", "bacteria"]),
+@pytest.mark.parametrize(
+    "kind", ["simulator", "markovian", pytest.param("awm-rnn", marks=SLOW), "elman", "attention"]
 )
-def test_bounds_never_below_measured(kind, seed, scale, env_name):
-    env = make(env_name, horizon=5)
+@settings(max_examples=2, deadline=None, phases=(Phase.explicit, Phase.generate), derandomize=True)
+@given(seed=st.integers(0, 2**16), scale=st.floats(0.1, 3.0))
+def test_bounds_never_below_measured(kind, seed, scale):
+    env = make("hiv_treatment", horizon=5)
     keys = jax.random.split(jax.random.key(seed), 4)
     model = _model(kind, env, keys[0])
     policy = LinearPolicy(
@@ -155,7 +155,7 @@ def test_corollary_2_1_attained_in_one_dimensional_positive_case(w_x, x64):
     """Appendix A.2: with scalar positive gradients (identity activation, so sigma' = 1/beta = gamma),
     a linear reward and a constant policy, every inequality of the proof is an equality."""
     ratios = []
-    for horizon in (2, 5, 9):
+    for horizon in (3, 8):
         m = ElmanAWM(1, 1, 1, activation=lambda x: x, activation_bound=1.0, key=jax.random.key(0))
         m = eqx.tree_at(
             lambda m: (m.W_x, m.W_a, m.W_o, m.W_s),
@@ -206,12 +206,35 @@ def _assert_linear(table, per_step):
                 assert table[t, k] == -np.inf
 
 
+def _assert_affine(table):
+    """``table[t, k] = c + slope (t - k - 1)`` below the diagonal with ``slope >= 1``, ``-inf`` above."""
+    H = table.shape[1]
+    c, slope = table[1, 0], table[2, 0] - table[1, 0]
+    assert slope >= 1, table
+    for t in range(H + 1):
+        for k in range(H):
+            expected = c + slope * (t - k - 1) if k < t else -np.inf
+            assert table[t, k] == expected, (t, k, table)
+
+
 @pytest.mark.parametrize(
-    "kind", ["simulator", "markovian", "awm-rnn", "awm-lstm", "elman", "hwm-transformer"]
+    "kind",
+    [
+        "simulator",
+        "markovian",
+        "awm-rnn",
+        "elman",
+        pytest.param("awm-lstm", marks=SLOW),
+        pytest.param("hwm-transformer", marks=SLOW),
+    ],
 )
 def test_paths_linear_for_recurrent_structures(kind, getkey):
-    env = make("hiv_treatment", horizon=4)
-    paths = gradient_paths(_model(kind, env, getkey()), 4)
+    # hiv_treatment's states clip at their bounds within four long steps, which (correctly) cuts the
+    # simulator's gradient paths; harvest keeps them.
+    env = make("harvest" if kind == "simulator" else "hiv_treatment", horizon=4)
+    # Random interior actions: path edges with an exactly zero local derivative are not counted.
+    actions = jax.random.uniform(getkey(), (4, 1), minval=-0.9, maxval=0.9)
+    paths = gradient_paths(_model(kind, env, getkey()), 4, actions=actions)
     apps, dots = np.asarray(paths.applications), np.asarray(paths.matmuls)
     if kind == "elman":
         # One marked application for the whole sequence; the recurrence shows in matmul depth.
@@ -221,28 +244,26 @@ def test_paths_linear_for_recurrent_structures(kind, getkey):
                 assert dots[t, k] == t - k + 1
     else:
         _assert_linear(apps, 1)
-        if kind != "simulator":  # hiv_treatment's Euler step has no matrix multiply
-            per = dots[1, 0]
-            assert per >= 1
-            _assert_linear(dots, per)
+        if kind != "simulator":  # an Euler step has no matrix multiply
+            _assert_affine(dots)
 
 
 @pytest.mark.parametrize("kind", ["awm-transformer", "attention"])
 def test_paths_constant_for_attention_awms(kind, getkey):
-    env = make("hiv_treatment", horizon=5)
-    paths = gradient_paths(_model(kind, env, getkey()), 5)
+    env = make("hiv_treatment", horizon=4)
+    paths = gradient_paths(_model(kind, env, getkey()), 4)
     apps, dots = np.asarray(paths.applications), np.asarray(paths.matmuls)
-    lower = np.tril_indices(6, -1, 5)
+    lower = np.tril_indices(5, -1, 4)
     assert np.all(apps[lower] == 1)
     assert np.all(dots[lower] == dots[1, 0]) and dots[1, 0] >= 1
-    assert np.all(apps[np.triu_indices(6, 0, 5)] == -np.inf)
-    assert np.all(dots[np.triu_indices(6, 0, 5)] == -np.inf)
+    assert np.all(apps[np.triu_indices(5, 0, 4)] == -np.inf)
+    assert np.all(dots[np.triu_indices(5, 0, 4)] == -np.inf)
 
 
 def test_paths_double_pendulum_only_initial_action_matters():
-    paths = gradient_paths(make("double_pendulum", horizon=4), 4)
+    paths = gradient_paths(make("double_pendulum", horizon=3), 3)
     apps = np.asarray(paths.applications)
-    np.testing.assert_array_equal(apps[1:, 0], [1, 2, 3, 4])
+    np.testing.assert_array_equal(apps[1:, 0], [1, 2, 3])
     assert np.all(apps[:, 1:] == -np.inf)
     assert paths.by_lag()[1] == (-np.inf, 1.0)
 
@@ -326,3 +347,28 @@ def test_bad_input(getkey):
         bounds(model, LinearPolicy(jnp.zeros((1, 3)), jnp.zeros(1)), env.reset(), None, 4, getkey())
     with pytest.raises(TypeError, match="Env or an awmkit.models"):
         action_jacobians("hiv", env.reset(), jnp.zeros((4, 1)))
+
+
+def test_jacobians_without_forward_mode_fall_back_to_reverse(x64):
+    # The double pendulum integrates with Tsit5, whose Diffrax stages have no forward mode.
+    env = make("double_pendulum", horizon=3)
+    actions = jnp.array([[-0.3], [0.2], [0.5]])
+    jac = action_jacobians(env, env.reset(), actions, mode="forward")
+    rollout = jax.jit(lambda a: models.SimulatorModel(env).rollout_actions(env.reset(), a)[3, 0])
+    np.testing.assert_allclose(
+        jac.jacobians[3, 0], finite_difference_grad(rollout, actions), rtol=1e-5, atol=1e-8
+    )
+    assert np.all(np.asarray(jac.norms)[:, 1:] == 0)  # only the first action places the pendulum
+
+
+def test_corollary_2_1_applies_to_one_layer_rnn_actions_model(getkey):
+    env = make("hiv_treatment", horizon=5)
+    backbone = models.RNNBackbone(12, 3, hidden_sizes=(8,), key=getkey())
+    model = models.ActionsModel(3, 1, 5, backbone=backbone, embed_size=12, key=getkey())
+    policy = LinearPolicy(jax.random.normal(getkey(), (1, 3)), jnp.zeros(1))
+    b = bounds(model, policy, env.reset(), env.reward, 5, getkey())
+    assert np.isfinite(float(b.corollary_2_1))
+    _check_bounds(b)
+    # The default two-layer backbone is not of the form of equation 4: no Corollary 2.1 number.
+    two = bounds(_model("awm-rnn", env, getkey()), policy, env.reset(), env.reward, 5, getkey())
+    assert np.isnan(float(two.corollary_2_1))

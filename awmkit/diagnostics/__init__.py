@@ -3,18 +3,18 @@ Corollaries 2.1-2.2 beside the measured policy-gradient norm, gradient-path leng
 computation, gradient-norm growth with the horizon, and return landscapes."""
 
 from ._bounds import Bounds as Bounds, bounds as bounds, policy_gradient_norm as policy_gradient_norm
-from ._jacobians import ActionJacobians as ActionJacobians, action_jacobians as action_jacobians
-from ._paths import GradientPaths as GradientPaths, gradient_paths as gradient_paths
-from ._reference import AttentionAWM as AttentionAWM, ElmanAWM as ElmanAWM
 from ._growth import (
-    fit_growth as fit_growth,
     GrowthFit as GrowthFit,
-    horizon_growth as horizon_growth,
     HorizonGrowth as HorizonGrowth,
+    fit_growth as fit_growth,
+    horizon_growth as horizon_growth,
 )
+from ._jacobians import ActionJacobians as ActionJacobians, action_jacobians as action_jacobians
 from ._landscape import (
     Landscape as Landscape,
     random_dataset as random_dataset,
     return_landscape as return_landscape,
     train_offline as train_offline,
 )
+from ._paths import GradientPaths as GradientPaths, gradient_paths as gradient_paths
+from ._reference import AttentionAWM as AttentionAWM, ElmanAWM as ElmanAWM

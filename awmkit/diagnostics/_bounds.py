@@ -165,6 +165,31 @@ class Bounds(eqx.Module):
         return out
 
 
+# Bounds 1/beta on |sigma'| of common activations (Corollary 2.1's assumption).
+_ACTIVATION_BOUNDS = {jnp.tanh: 1.0, jax.nn.tanh: 1.0, jax.nn.sigmoid: 0.25, jax.nn.relu: 1.0}
+
+
+def _rnn_awm_weights(model):
+    """``(W_x, W_a, W_o, 1/beta)`` of the equation-4 RNN inside an Actions World Model with a one-layer
+    [`awmkit.models.RNNBackbone`][], with the action embedding folded into ``W_a`` and the state
+    de-normalisation into ``W_o`` (both linear), or ``None`` when the model is not of that form."""
+    from ..models import ActionsModel, RNNBackbone
+
+    if isinstance(model, ElmanAWM):
+        return (model.W_x, model.W_a, model.W_o, model.activation_bound)
+    if not (isinstance(model, ActionsModel) and isinstance(model.backbone, RNNBackbone)):
+        return None
+    if len(model.backbone.cells) != 1:
+        return None
+    cell = model.backbone.cells[0]
+    bound = _ACTIVATION_BOUNDS.get(cell.activation)
+    if bound is None:
+        return None
+    W_a = cell.W_a @ model.action_embed.weight[:, : model.action_dim]
+    W_o = jax.lax.stop_gradient(model.normaliser.scale)[:, None] * model.backbone.W_o
+    return (cell.W_x, W_a, W_o, bound)
+
+
 def _pair_sum(weights_tk, mask):
     return jnp.sum(jnp.where(mask, weights_tk, 0.0))
 
@@ -222,7 +247,8 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, c
 
     # Theorem 1 recursion over t: row t of B from rows 1..t-1 (B[i] is row i, i = 1..H; B[0] = 0).
     def row(B, t):
-        nxt = Na[t - 1] + jnp.sum(Ns[t - 1][:, None] * B[:H] * (jnp.arange(H)[:, None] > k_idx), axis=0)
+        later = jnp.arange(H)[:, None] > k_idx  # i > k
+        nxt = Na[t - 1] + jnp.sum(jnp.where(later, Ns[t - 1][:, None] * B[:H], 0.0), axis=0)
         nxt = jnp.where(jnp.arange(H) < t, nxt, 0.0)
         return B.at[t].set(nxt), None
 
@@ -322,7 +348,9 @@ def bounds(
       (which keeps every bound valid for this rollout; true global constants are at least as large).
     - `rnn_weights`: ``(W_x, W_a, W_o, activation_bound)`` of a recurrent AWM of equation 4
       (``activation_bound`` $= 1/\beta$); taken from the model for an
-      [`awmkit.diagnostics.ElmanAWM`][].
+      [`awmkit.diagnostics.ElmanAWM`][] and for an [`awmkit.models.ActionsModel`][] with a one-layer
+      [`awmkit.models.RNNBackbone`][] (tanh, sigmoid or ReLU cell), whose action embedding and state
+      de-normalisation are linear and fold into ``W_a`` and ``W_o``.
     - `attention_weights`: ``(W_q, W_k, W_v, alpha)`` of a self-attention AWM of equation 5, with
       ``alpha`` a bound on the actions' norms (``None``: their largest norm in the rollout); taken from
       the model for an [`awmkit.diagnostics.AttentionAWM`][].
@@ -336,8 +364,8 @@ def bounds(
     horizon = model.check_horizon(horizon)
     if jnp.shape(s0) != (model.state_dim,):
         raise ValueError(f"`s0` must have shape ({model.state_dim},), got {jnp.shape(s0)}")
-    if isinstance(model, ElmanAWM) and rnn_weights is None:
-        rnn_weights = (model.W_x, model.W_a, model.W_o, model.activation_bound)
+    if rnn_weights is None:
+        rnn_weights = _rnn_awm_weights(model)
     if isinstance(model, AttentionAWM) and attention_weights is None:
         attention_weights = (model.W_q, model.W_k, model.W_v, None)
     for name, value, size in (("rnn_weights", rnn_weights, 4), ("attention_weights", attention_weights, 4)):

@@ -27,10 +27,18 @@ def add_arguments(p) -> None:
     p.add_argument("kind", choices=KINDS, help="which diagnostic")
     p.add_argument("--env", type=_env_name, default="double_pendulum", help="environment name")
     p.add_argument("--model", choices=names(), default="simulator", help="world model (default: simulator)")
-    p.add_argument("--horizon", type=_positive_int, default=20, help="horizon H (jacobians, bounds, paths, landscape)")
-    p.add_argument("--horizons", type=_positive_int, nargs="+", default=None, help="horizons (growth; bounds vs H)")
-    p.add_argument("--samples", type=_positive_int, default=50, help="random action sequences per horizon (growth)")
-    p.add_argument("--train-transitions", type=int, default=0, help="offline training data (0: untrained model)")
+    p.add_argument(
+        "--horizon", type=_positive_int, default=20, help="horizon H (jacobians, bounds, paths, landscape)"
+    )
+    p.add_argument(
+        "--horizons", type=_positive_int, nargs="+", default=None, help="horizons (growth; bounds vs H)"
+    )
+    p.add_argument(
+        "--samples", type=_positive_int, default=50, help="random action sequences per horizon (growth)"
+    )
+    p.add_argument(
+        "--train-transitions", type=int, default=0, help="offline training data (0: untrained model)"
+    )
     p.add_argument("--train-steps", type=_positive_int, default=1_000, help="offline training steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -44,7 +52,11 @@ def _model(args, env, key):
     model = make(args.model, env, key=key)
     if args.model != "simulator" and args.train_transitions > 0:
         model, _ = train_offline(
-            model, env, key=jax.random.fold_in(key, 1), transitions=args.train_transitions, steps=args.train_steps
+            model,
+            env,
+            key=jax.random.fold_in(key, 1),
+            transitions=args.train_transitions,
+            steps=args.train_steps,
         )
     return model
 
@@ -96,21 +108,33 @@ def run(args) -> int:
         if args.kind == "jacobians":
             actions = jax.random.uniform(key, (horizon, env.action_dim), dtype=s0.dtype, minval=-1, maxval=1)
             jac = action_jacobians(model, s0, actions)
-            result = {"env": args.env, "model": args.model, "horizon": horizon, "norm": jac.norm,
-                      "norms": np.asarray(jac.norms).tolist()}
+            result = {
+                "env": args.env,
+                "model": args.model,
+                "horizon": horizon,
+                "norm": jac.norm,
+                "norms": np.asarray(jac.norms).tolist(),
+            }
             if out is not None:
                 figure = plotting.jacobian_heatmap(jac, title=title)
         elif args.kind == "paths":
             paths = gradient_paths(model, horizon, s0=s0)
             fmt = lambda a: [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(a)]
-            result = {"env": args.env, "model": args.model, "horizon": horizon,
-                      "applications": fmt(paths.applications), "matmuls": fmt(paths.matmuls),
-                      "applications_by_lag": paths.by_lag("applications"),
-                      "matmuls_by_lag": paths.by_lag("matmuls")}
+            result = {
+                "env": args.env,
+                "model": args.model,
+                "horizon": horizon,
+                "applications": fmt(paths.applications),
+                "matmuls": fmt(paths.matmuls),
+                "applications_by_lag": paths.by_lag("applications"),
+                "matmuls_by_lag": paths.by_lag("matmuls"),
+            }
             if out is not None:
                 figure = plotting.path_heatmap(paths, title=title)
         else:
-            models = {"simulator": env} if args.model == "simulator" else {"simulator": env, args.model: model}
+            models = (
+                {"simulator": env} if args.model == "simulator" else {"simulator": env, args.model: model}
+            )
             land = return_landscape(models, env)
             result = {"env": args.env, "model": args.model, **land.as_dict()}
             if out is not None:
@@ -130,7 +154,9 @@ def _summary(args, result, out) -> None:
         print(f"gradient-norm growth of {args.model} on {args.env}: verdict {result['verdict']}")
         for h, n in zip(result["horizons"], result["mean_norm"]):
             print(f"  H = {h:4d}  mean ||d/da_0|| = {n:.4g}")
-        print(f"  exponential R^2 = {result['exponential']['r2']:.3f}, polynomial R^2 = {result['polynomial']['r2']:.3f}")
+        print(
+            f"  exponential R^2 = {result['exponential']['r2']:.3f}, polynomial R^2 = {result['polynomial']['r2']:.3f}"
+        )
     elif args.kind == "bounds":
         for row in result["rows"]:
             print(f"H = {row['horizon']}: measured ||grad J|| = {row['measured']:.4g}")

@@ -2,7 +2,6 @@
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import equinox as eqx
 import jax
@@ -47,7 +46,9 @@ def _fit(x, y, kind) -> GrowthFit:
     return GrowthFit(kind, float(coef[1]), float(coef[0]), r2, ss_res, stderr)
 
 
-def fit_growth(horizons: Sequence[int], norms: Sequence[float]) -> tuple[GrowthFit, GrowthFit, str]:
+def fit_growth(
+    horizons: Sequence[int] | np.ndarray, norms: Sequence[float] | np.ndarray
+) -> tuple[GrowthFit, GrowthFit, str]:
     r"""Fits $\log\|g\|$ against $H$ (exponential) and against $\log H$ (polynomial) by least squares.
 
     **Returns:** ``(exponential, polynomial, verdict)``. The verdict is ``"exponential"`` or
@@ -134,11 +135,11 @@ def _initial_action_norms(model, env, s0, actions, target):
 
 def horizon_growth(
     factory: Callable[[int], object],
-    horizons: Sequence[int],
+    horizons: Sequence[int] | np.ndarray,
     *,
     key: Key,
     samples: int = 50,
-    target: Literal["final_state", "return"] = "final_state",
+    target: str = "final_state",
     s0=None,
 ) -> HorizonGrowth:
     r"""How the gradient with respect to the first action grows with the horizon (Figure 4b).

@@ -1,7 +1,5 @@
 """Action-Jacobians ``d s_hat_t / d a_k`` of an open-loop rollout through any world model."""
 
-from typing import Literal
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -34,14 +32,14 @@ def jacobian_chunked(fn, x, *, mode: str, chunk_size: int):
     if mode == "forward":
         try:
             out, jvp = jax.linearize(fn, x)
+            basis = jnp.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
+            cols = jax.lax.map(jvp, basis, batch_size=min(chunk_size, x.size))
         except TypeError as e:
             # Some programs have no forward mode (Diffrax's Runge-Kutta stages run in a custom_vjp
             # checkpointed loop): use reverse mode, which every differentiable program has.
             if "forward-mode" not in str(e) and "custom_vjp" not in str(e):
                 raise
             return jacobian_chunked(fn, x, mode="reverse", chunk_size=chunk_size)
-        basis = jnp.eye(x.size, dtype=x.dtype).reshape((x.size,) + x.shape)
-        cols = jax.lax.map(jvp, basis, batch_size=min(chunk_size, x.size))
         return jnp.moveaxis(cols.reshape((x.size,) + out.shape), 0, -1).reshape(out.shape + x.shape)
     out, vjp = jax.vjp(fn, x)
     basis = jnp.eye(out.size, dtype=out.dtype).reshape((out.size,) + out.shape)
@@ -69,8 +67,8 @@ def action_jacobians(
     s0: Float[Array, " state_dim"],
     actions: Float[Array, "horizon action_dim"],
     *,
-    norm: Literal["spectral", "frobenius"] = "spectral",
-    mode: Literal["auto", "forward", "reverse"] = "auto",
+    norm: str = "spectral",
+    mode: str = "auto",
     chunk_size: int = 64,
 ) -> ActionJacobians:
     r"""Every action-Jacobian $\partial \hat s_t / \partial a_k$ of the open-loop rollout

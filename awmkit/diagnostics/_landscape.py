@@ -94,7 +94,11 @@ def return_landscape(
     grid = np.linspace(-1.0, 1.0, 201) if grid is None else np.asarray(grid, dtype=float)
     if grid.ndim != 1 or grid.size == 0:
         raise ValueError(f"`grid` must be a non-empty 1-d sequence, got shape {grid.shape}")
-    base = jnp.zeros((H, env.action_dim), s0.dtype) if base_actions is None else jnp.asarray(base_actions, s0.dtype)
+    base = (
+        jnp.zeros((H, env.action_dim), s0.dtype)
+        if base_actions is None
+        else jnp.asarray(base_actions, s0.dtype)
+    )
     if base.shape != (H, env.action_dim):
         raise ValueError(f"`base_actions` must have shape {(H, env.action_dim)}, got {base.shape}")
     checked = {}
@@ -103,7 +107,9 @@ def return_landscape(
         model.check_compatible(env)
         checked[name] = model
     returns = {
-        name: np.asarray(_landscape(model, env, s0, base, jnp.asarray(grid, s0.dtype), action_index, component))
+        name: np.asarray(
+            _landscape(model, env, s0, base, jnp.asarray(grid, s0.dtype), action_index, component)
+        )
         for name, model in checked.items()
     }
     return Landscape(grid, returns, action_index, component, H)
@@ -116,7 +122,9 @@ def random_dataset(env: Env, transitions: int, *, key: Key) -> Trajectory:
     episodes = -(-transitions // env.horizon)
     ka, kr = jax.random.split(key)
     dtype = env.reset(kr).dtype
-    actions = jax.random.uniform(ka, (episodes, env.horizon, env.action_dim), dtype=dtype, minval=-1.0, maxval=1.0)
+    actions = jax.random.uniform(
+        ka, (episodes, env.horizon, env.action_dim), dtype=dtype, minval=-1.0, maxval=1.0
+    )
     keys = jax.random.split(kr, episodes)
     return jax.jit(jax.vmap(lambda a, k: rollout(env, a, k)))(actions, keys)
 
@@ -154,5 +162,7 @@ def train_offline(
     kd, kf = jax.random.split(key)
     data = random_dataset(env, transitions, key=kd)
     model = fit_normaliser(model, data)
-    model, _, losses = fit(model, data, steps, optax.adam(learning_rate), key=kf, batch_size=batch_size, window=window)
+    model, _, losses = fit(
+        model, data, steps, optax.adam(learning_rate), key=kf, batch_size=batch_size, window=window
+    )
     return model, np.asarray(losses)

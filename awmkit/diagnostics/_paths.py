@@ -392,12 +392,14 @@ def gradient_paths(
     The rollout is traced to a jaxpr and walked equation by equation, recursing into nested jaxprs
     (``jit``, ``custom_jvp``/``custom_vjp`` calls, checkpoints, ``cond``) and *unrolling* loops
     symbolically: a ``scan`` body is walked ``length`` times, a ``while`` body as long as its
-    condition (evaluated on the constants it depends on) holds. Values that do not depend on the
-    actions are evaluated, so that indices, loop counters and masks (a causal attention mask is a
-    constant) are known and followed exactly. For every array element and every action index ``k`` the
+    condition holds. The walk evaluates the computation at the given ``s0`` and ``actions``, so
+    indices, loop counters, branches and masks are known and followed exactly, and an edge of the
+    graph counts only where its local partial derivative is not exactly zero there: a causally masked
+    attention weight (exactly 0), a dead ReLU unit or a state clipped at its bound pass no gradient
+    and no path. For every array element and every action index ``k`` the
     walk keeps the longest path so far (a longest-path dynamic programme over the DAG of the unrolled
     computation, ``-inf`` if unreachable), counted in two ways: world-model applications (equations
-    marked with [`awmkit._graph.mark_application`], i.e. ``jit`` equations named
+    marked by ``awmkit._graph.mark_application``, i.e. ``jit`` equations named
     ``awmkit_model_application``) and matrix multiplies (``dot_general`` equations). Paths end at
     ``stop_gradient`` and at integer or boolean values, which carry no gradient; operations the walk
     has no precise rule for connect every input element to every output element (conservative).
@@ -413,8 +415,8 @@ def gradient_paths(
     - `model_or_env`: a world model or an [`awmkit.envs.Env`][].
     - `horizon`: the number of steps ``H``.
     - `s0`: the initial state (default: ``env.reset()`` for an Env, zeros for a model).
-    - `actions`: the action sequence to trace at (default zeros); the structure, not the values,
-      matters, except for branches that depend on action values, which are all followed.
+    - `actions`: the action sequence to evaluate at (default zeros; prefer interior random actions
+      when a system clips or switches at particular action values).
 
     **Returns:** a [`awmkit.diagnostics.GradientPaths`][].
     """
@@ -438,7 +440,12 @@ def gradient_paths(
     eye = jnp.eye(horizon, dtype=bool)
     start = jnp.where(jnp.repeat(eye, 2, axis=1), 0.0, _NEG).astype(jnp.float32)  # (H, 2H)
     start = jnp.broadcast_to(start[:, None, :], (horizon, model.action_dim, 2 * horizon))
-    with jax.ensure_compile_time_eval():
+    # The walk binds arbitrary primitives eagerly and broadcasts path tensors against per-action rows.
+    with (
+        jax.ensure_compile_time_eval(),
+        jax.numpy_rank_promotion("allow"),
+        jax.numpy_dtype_promotion("standard"),
+    ):
         ((_, L),) = walker.run_closed(closed, [(jnp.asarray(actions), start)])
     steps = horizon + 1
     L = walker.full((steps, model.state_dim)) if L is None else L
