@@ -6,8 +6,10 @@ The documentation's Benchmarks page is built from these files at ``mkdocs build`
 
 Each results file is a JSON object with a list of row objects under ``"results"`` or ``"rows"`` and,
 optionally, ``"benchmark"`` (a title) and machine information (``"machine"``, ``"device"``, ``"jax"``...).
-Nested objects in a row are flattened one level (``{"euler": {"max_abs": ...}}`` becomes a column
-``euler.max_abs``); list-valued entries are left out of the table.
+When neither exists, an object of objects (e.g. ``"models": {"markovian": {...}, ...}``) gives one row per
+entry, named in a first column ``name``. Nested objects in a row are flattened one level
+(``{"euler": {"max_abs": ...}}`` becomes a column ``euler.max_abs``); short lists of numbers are shown
+inline, other lists are left out of the table.
 """
 
 import json
@@ -28,16 +30,42 @@ def _fmt(value) -> str:
     return str(value).replace("|", "\\|")
 
 
+def _short_list(value) -> bool:
+    return (
+        isinstance(value, list)
+        and 0 < len(value) <= 12
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _cell(value):
+    if _short_list(value):
+        return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
+    return value
+
+
 def _flatten(row: dict) -> dict:
     flat = {}
     for key, value in row.items():
         if isinstance(value, dict):
             for sub, v in value.items():
-                if not isinstance(v, (dict, list)):
-                    flat[f"{key}.{sub}"] = v
-        elif not isinstance(value, list):
-            flat[key] = value
+                if not isinstance(v, (dict, list)) or _short_list(v):
+                    flat[f"{key}.{sub}"] = _cell(v)
+        elif not isinstance(value, list) or _short_list(value):
+            flat[key] = _cell(value)
     return flat
+
+
+def _rows(data):
+    if isinstance(data, list):
+        return data
+    for key in _ROW_KEYS:
+        if key in data:
+            return data[key]
+    for value in data.values():
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            return [{"name": name, **row} for name, row in value.items()]
+    return None
 
 
 def _machine(data: dict) -> str:
@@ -48,6 +76,8 @@ def _machine(data: dict) -> str:
         value = data[key]
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items() if not isinstance(v, (dict, list)))
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
         parts.append(f"{key}: {value}")
     return "; ".join(parts)
 
@@ -55,9 +85,7 @@ def _machine(data: dict) -> str:
 def table(path: pathlib.Path) -> str:
     """One Markdown section (title, machine line, table) for one results file."""
     data = json.loads(path.read_text())
-    rows = next((data[k] for k in _ROW_KEYS if isinstance(data, dict) and k in data), None)
-    if rows is None and isinstance(data, list):
-        rows = data
+    rows = _rows(data)
     title = data.get("benchmark", path.stem) if isinstance(data, dict) else path.stem
     lines = [f"## {title}", "", f"Source: `benchmarks/results/{path.name}`.", ""]
     if isinstance(data, dict) and _machine(data):

@@ -188,10 +188,17 @@ def test_benchmark_tables_cover_every_results_file(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps({"rows": []}))
     text = gen_benchmarks.render(tmp_path)
     assert text.index("## a") < text.index("## toy_bench")
-    assert "| env | euler.err | extra |" in text
-    assert "| a | 0.1235 | - |" in text
-    assert "| b\\|c | - | true |" in text
-    assert "cpu_count 2" in text and "times" not in text
+    assert "| env | euler.err | times | extra |" in text
+    assert "| b\\|c | - | - | true |" in text
+    assert "| a | 0.1235 | 1, 2 | - |" in text
+    assert "cpu_count 2" in text and "long" not in text
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            {"benchmark": "by_model", "models": {"m1": {"t": 1.0, "long": list(range(20))}, "m2": {"t": 2.0}}}
+        )
+    )
+    text = gen_benchmarks.render(tmp_path)
+    assert "| name | t |" in text and "| m1 | 1 |" in text and "| m2 | 2 |" in text
     real = gen_benchmarks.render()
     for path in sorted(gen_benchmarks.RESULTS.glob("*.json")):
         assert f"benchmarks/results/{path.name}" in real
