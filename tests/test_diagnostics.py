@@ -9,6 +9,7 @@ import pytest
 from helpers import finite_difference_grad
 from hypothesis import Phase, given, settings, strategies as st
 
+import awmkit
 from awmkit import models
 from awmkit.diagnostics import (
     AttentionAWM,
@@ -372,3 +373,12 @@ def test_corollary_2_1_applies_to_one_layer_rnn_actions_model(getkey):
     # The default two-layer backbone is not of the form of equation 4: no Corollary 2.1 number.
     two = bounds(_model("awm-rnn", env, getkey()), policy, env.reset(), env.reward, 5, getkey())
     assert np.isnan(float(two.corollary_2_1))
+
+
+def test_paths_default_inputs_for_a_made_simulator():
+    # A SimulatorModel from models.make starts at env.reset(), not at a zero state that may sit on a
+    # state bound where every local derivative vanishes.
+    env = awmkit.envs.make("harvest", horizon=5)
+    model = awmkit.models.make("simulator", env, key=jax.random.key(0))
+    paths = awmkit.diagnostics.gradient_paths(model, 5)
+    np.testing.assert_array_equal(paths.applications[-1], [5.0, 4.0, 3.0, 2.0, 1.0])

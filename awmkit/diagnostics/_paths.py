@@ -10,6 +10,7 @@ from jax.extend import core as jcore
 from jaxtyping import Array, Float
 
 from .._graph import MODEL_APPLICATION
+from ..models import SimulatorModel
 from ._common import as_model
 
 _NEG = -jnp.inf
@@ -414,8 +415,9 @@ def gradient_paths(
 
     - `model_or_env`: a world model or an [`awmkit.envs.Env`][].
     - `horizon`: the number of steps ``H``.
-    - `s0`: the initial state (default: ``env.reset()`` for an Env, zeros for a model).
-    - `actions`: the action sequence to evaluate at (default zeros; prefer interior random actions
+    - `s0`: the initial state (default: ``env.reset()`` for an Env or a SimulatorModel, zeros for a
+      learned model).
+    - `actions`: the action sequence to evaluate at (default: fixed uniform draws in ``[-0.5, 0.5]``; prefer interior random actions
       when a system clips or switches at particular action values).
 
     **Returns:** a [`awmkit.diagnostics.GradientPaths`][].
@@ -425,9 +427,18 @@ def gradient_paths(
     model = as_model(model_or_env)
     horizon = model.check_horizon(horizon)
     if s0 is None:
-        s0 = model_or_env.reset() if isinstance(model_or_env, Env) else jnp.zeros(model.state_dim)
+        if isinstance(model_or_env, Env):
+            s0 = model_or_env.reset()
+        elif isinstance(model, SimulatorModel):
+            s0 = model.env.reset()  # a zero state can sit on a state bound, where gradients vanish
+        else:
+            s0 = jnp.zeros(model.state_dim)
     if actions is None:
-        actions = jnp.zeros((horizon, model.action_dim), dtype=jnp.result_type(s0))
+        # Fixed interior actions: at exactly zero (or on the bounds) some systems have exactly-zero
+        # local derivatives, which would hide paths that exist almost everywhere.
+        actions = jax.random.uniform(
+            jax.random.key(0), (horizon, model.action_dim), dtype=jnp.result_type(s0), minval=-0.5, maxval=0.5
+        )
     if jnp.shape(s0) != (model.state_dim,):
         raise ValueError(f"`s0` must have shape ({model.state_dim},), got {jnp.shape(s0)}")
     if jnp.shape(actions) != (horizon, model.action_dim):
