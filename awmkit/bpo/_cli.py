@@ -192,9 +192,15 @@ def _mean_ci(values) -> tuple[float, float]:
 
 
 def plot_learning_curve(
-    result, path: pathlib.Path, random_return: float, title: str, label: str = "BPO"
+    result,
+    path: pathlib.Path,
+    random_return: float,
+    title: str,
+    label: str = "BPO",
+    optimal_return: float | None = None,
 ) -> None:
-    """Evaluation return against environment steps: each seed, the mean and its 95% CI."""
+    """Evaluation return against environment steps: each seed, the mean and its 95% CI, with the
+    random-policy return and, where a reference is shipped, the optimal one."""
     try:
         import matplotlib
 
@@ -217,10 +223,12 @@ def plot_learning_curve(
         half = scipy.stats.t.ppf(0.975, returns.shape[1] - 1) * scipy.stats.sem(returns, axis=1)
         ax.fill_between(steps, mean - half, mean + half, color="C0", alpha=0.2, label="95% CI")
     ax.axhline(random_return, color="grey", linestyle="--", label="uniformly random actions")
+    if optimal_return is not None:
+        ax.axhline(optimal_return, color="black", linestyle=":", label="optimal (trajopt)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("evaluation return")
-    ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -350,6 +358,7 @@ def run(args, table) -> int:
                 rand,
                 f"{what} on {args.env}, H = {args.horizon}",
                 label=_NAMES[args.algo],
+                optimal_return=None if ref is None else ref.optimal_return,
             )
         except ImportError as e:
             print(f"awmkit train: {e}; learning_curve.png not written", file=sys.stderr)
