@@ -24,6 +24,7 @@ EXAMPLES = (
     "bounds_vs_measured",
     "custom_backbone",
     "learned_landscapes",
+    "bpo_every_model",
 )
 
 

@@ -103,3 +103,19 @@ def test_learned_landscapes(tmp_path):
 def test_every_example_is_tested():
     tested = {name.removeprefix("test_") for name in globals() if name.startswith("test_")}
     assert set(make_gallery.EXAMPLES) <= tested
+
+
+@pytest.mark.slow
+def test_bpo_every_model(tmp_path):
+    summary = _run_quick("bpo_every_model", tmp_path / "h.png")
+    finals = summary["final_normalised_mean"]
+    assert set(finals) == {
+        "markovian",
+        "hwm-transformer",
+        "awm-transformer",
+        "awm-rnn",
+        "awm-lstm",
+        "simulator",
+    }
+    assert all(np.isfinite(v) for v in finals.values())
+    assert finals["simulator"] > 0.5  # BPO through the true dynamics learns even in a few hundred steps
