@@ -7,9 +7,12 @@ import json
 import os
 import pathlib
 import sys
+import time
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..bpo._run import CheckpointError, _differences, _progress, _RunDir
@@ -146,3 +149,73 @@ def plot_curve(path: pathlib.Path, label: str, title: str, steps: np.ndarray, re
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def run_chunks(
+    *,
+    out: "RunDir | None",
+    resume: bool,
+    run_config: dict,
+    checkpoint_format: str,
+    init,
+    seed_keys,
+    train_chunk,
+    evaluate,
+    chunk_sizes: Sequence[int | np.integer],
+    eval_steps: Sequence[int | np.integer],
+    seeds: int,
+    progress: bool,
+    t0: float,
+):
+    """The host loop of SAC and the Online DT: initialise (or resume from the last checkpoint), then run
+    the compiled chunks, evaluating, logging to ``metrics.jsonl`` and checkpointing after each one.
+
+    ``init(seed_keys) -> carry`` and ``train_chunk(carry, n) -> (carry, stats)`` are the vmapped programs;
+    ``evaluate(carry) -> per-seed returns``. Returns ``(carry, steps, returns, t0)`` with the evaluation
+    history as arrays and ``t0`` moved back by the time a resumed run had already spent.
+    """
+    carry_shape = eqx.filter_eval_shape(init, seed_keys)
+    expected = {
+        "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        "structure": structure_hash(carry_shape),
+        "num_chunks": len(chunk_sizes),
+    }
+    history: list[tuple[int, np.ndarray]] = []
+    completed, carry = 0, None
+    if out is not None and resume and out.checkpoint.exists():
+        header, carry = out.read_checkpoint(expected, carry_shape)
+        completed = int(header["chunk"])
+        t0 -= float(header.get("elapsed_s", 0.0))
+        out.truncate_metrics(completed)
+        history = out.eval_history(seeds)
+    if out is not None:
+        out.root.mkdir(parents=True, exist_ok=True)
+        out.write_json(out.config, run_config)
+    bar = Progress(progress, int(eval_steps[-1]))
+
+    def record(chunk: int, stats: dict | None):
+        steps = int(eval_steps[chunk + 1])
+        returns = np.asarray(evaluate(carry), dtype=np.float64)
+        history.append((steps, returns))
+        if out is not None:
+            rows = []
+            for s in range(seeds):
+                row = {"chunk": chunk, "env_steps": steps, "seed": s, "eval_return": float(returns[s])}
+                if stats is not None:
+                    row.update({k: float(v[s]) for k, v in stats.items()})
+                rows.append(row)
+            out.append_metrics(rows)
+            header = {**expected, "format": checkpoint_format, "chunk": chunk + 1}
+            out.save_state({**header, "elapsed_s": time.perf_counter() - t0}, carry)
+        bar.update(steps, float(np.nanmean(returns)), time.perf_counter(), measure=chunk >= 0)
+
+    if carry is None:
+        carry = eqx.filter_jit(init)(seed_keys)
+        record(-1, None)
+    for c in range(completed, len(chunk_sizes)):
+        carry, stats = train_chunk(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
+        record(c, jax.tree.map(np.asarray, stats))
+    bar.close()
+    steps = np.asarray([s for s, _ in history], dtype=np.int64)
+    returns = np.stack([r for _, r in history])
+    return carry, steps, returns, t0

@@ -17,7 +17,7 @@ from jaxtyping import Array, Float, Int
 from .._typing import Key, RealScalar, RealScalarLike
 from ..envs import Env, random_return
 from ..nn import CausalTransformer
-from ._host import Progress, plot_curve, structure_hash
+from ._host import plot_curve, run_chunks
 from ._sac import _filter_scan, check_seeds_and_key, open_run_dir, resolve_env
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -658,24 +658,6 @@ def train_odt(
         root = jax.random.key(key)
         seed_keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(seeds))
         init = eqx.filter_vmap(lambda k: _init(env, config, k, dtype, target, scale))
-        carry_shape = eqx.filter_eval_shape(init, seed_keys)
-        expected = {
-            "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
-            "structure": structure_hash(carry_shape),
-            "num_chunks": len(chunk_sizes),
-        }
-        history: list[tuple[int, np.ndarray]] = []
-        completed, carry = 0, None
-        if out is not None and resume and out.checkpoint.exists():
-            header, carry = out.read_checkpoint(expected, carry_shape)
-            completed = int(header["chunk"])
-            t0 -= float(header.get("elapsed_s", 0.0))
-            out.truncate_metrics(completed)
-            history = out.eval_history(seeds)
-        if out is not None:
-            out.root.mkdir(parents=True, exist_ok=True)
-            out.write_json(out.config, run_config)
-
         evaluate = eqx.filter_jit(
             eqx.filter_vmap(
                 lambda m, k: _evaluate(env, config, m, target, k), in_axes=(eqx.if_array(0), None)
@@ -687,34 +669,22 @@ def train_odt(
                 lambda c, n: _train_chunk(env, config, target, c, n), in_axes=(eqx.if_array(0), None)
             )
         )
-        bar = Progress(progress, int(eval_steps[-1]))
-
-        def record(chunk: int, stats: dict | None):
-            steps = int(eval_steps[chunk + 1])
-            returns = np.asarray(evaluate(carry.model, eval_key), dtype=np.float64)
-            history.append((steps, returns))
-            if out is not None:
-                rows = []
-                for s in range(seeds):
-                    row = {"chunk": chunk, "env_steps": steps, "seed": s, "eval_return": float(returns[s])}
-                    if stats is not None:
-                        row.update({k: float(v[s]) for k, v in stats.items()})
-                    rows.append(row)
-                out.append_metrics(rows)
-                header = {**expected, "format": _CHECKPOINT_FORMAT, "chunk": chunk + 1}
-                out.save_state({**header, "elapsed_s": time.perf_counter() - t0}, carry)
-            bar.update(steps, float(np.nanmean(returns)), time.perf_counter(), measure=chunk >= 0)
-
-        if carry is None:
-            carry = eqx.filter_jit(init)(seed_keys)
-            record(-1, None)
-        for c in range(completed, len(chunk_sizes)):
-            carry, stats = train(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
-            record(c, jax.tree.map(np.asarray, stats))
-        bar.close()
+        carry, steps, returns, t0 = run_chunks(
+            out=out,
+            resume=resume,
+            run_config=run_config,
+            checkpoint_format=_CHECKPOINT_FORMAT,
+            init=init,
+            seed_keys=seed_keys,
+            train_chunk=train,
+            evaluate=lambda c: evaluate(c.model, eval_key),
+            chunk_sizes=chunk_sizes,
+            eval_steps=eval_steps,
+            seeds=seeds,
+            progress=progress,
+            t0=t0,
+        )
     wall = time.perf_counter() - t0
-    steps = np.asarray([s for s, _ in history], dtype=np.int64)
-    returns = np.stack([r for _, r in history])
     final = returns[-1]
     if out is not None:
         eqx.tree_serialise_leaves(out.checkpoints / "models.eqx", carry.model)
