@@ -10,34 +10,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _env_name(text: str) -> str:
-    from .envs import registered
-
-    if text not in registered():
-        raise argparse.ArgumentTypeError(
-            f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
-        )
-    return text
-
-
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    """A plain-text table with aligned columns."""
-    cells = [[str(h) for h in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+from ._cli_common import env_name as _env_name, positive_int as _positive_int, table as _table
 
 
 def _fmt_bounds(low, high) -> str:

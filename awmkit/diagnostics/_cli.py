@@ -21,7 +21,7 @@ class _MLPPolicy(eqx.Module):
 
 
 def add_arguments(p) -> None:
-    from ..cli import _env_name, _positive_int
+    from .._cli_common import env_name as _env_name, positive_int as _positive_int
     from ..models import names
 
     p.add_argument("kind", choices=KINDS, help="which diagnostic")
