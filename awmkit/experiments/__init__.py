@@ -1,0 +1,10 @@
+"""Experiments: grids of independent cells (system, horizon, method; seeds vmapped inside a cell) run by
+the sweep runner in-process or on Ray, and the paper's figures as named specs over such grids."""
+
+from ._cell import (
+    Cell as Cell,
+    cell_kinds as cell_kinds,
+    read_result as read_result,
+    register_cell_kind as register_cell_kind,
+    run_cell as run_cell,
+)
