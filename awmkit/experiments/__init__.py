@@ -8,3 +8,4 @@ from ._cell import (
     register_cell_kind as register_cell_kind,
     run_cell as run_cell,
 )
+from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
