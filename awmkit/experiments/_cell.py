@@ -64,8 +64,8 @@ class Cell:
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(
-                f"Cell.name must be a path-safe id (letters, digits and _ . = + -, not starting with . or -), "
-                f"got {self.name!r}"
+                "Cell.name must be a path-safe id (letters, digits and _ . = + -, not starting with . "
+                f"or -), got {self.name!r}"
             )
         where = f"cell {self.name!r}"
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
@@ -90,7 +90,7 @@ class Cell:
         if self.method is not None and not isinstance(self.method, str):
             raise ValueError(f"{where}: method must be a string or None, got {self.method!r}")
         if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
-            raise ValueError(f"{where}: config must be a mapping of field names to values, got {self.config!r}")
+            raise ValueError(f"{where}: config must map field names to values, got {self.config!r}")
         config = dict(self.config)
         try:
             json.dumps(config, allow_nan=False)
