@@ -71,3 +71,27 @@ def bpo_killed_once(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
 
 register_cell_kind("boom", boom, overwrite=True)
 register_cell_kind("bpo_killed_once", bpo_killed_once, validate=_validate_bpo, overwrite=True)
+
+
+def fake(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    """A run directory in no time (no JAX): for the sweep's bookkeeping. ``config["fail"]`` raises."""
+    import json
+
+    if cell.config.get("fail"):
+        raise ValueError(f"fake cell {cell.name} was told to fail")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    result = {
+        "algo": "fake",
+        "env": cell.env,
+        "model": None,
+        "horizon": cell.horizon,
+        "seeds": cell.seeds,
+        "env_steps": cell.horizon,
+        "final_return": [float(cell.key + s) for s in range(cell.seeds)],
+        "wall_time_s": 0.0,
+    }
+    (run_dir / "result.json").write_text(json.dumps(result))
+    return result
+
+
+register_cell_kind("fake", fake, overwrite=True)

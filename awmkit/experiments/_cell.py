@@ -58,8 +58,8 @@ class Cell:
     method: str | None = None
     key: int = 0
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
+    num_cpus: float | int = 1.0
+    num_gpus: float | int = 0.0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -87,6 +87,7 @@ class Cell:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if not ok or value < 0 or (field == "num_cpus" and value == 0):
                 raise ValueError(f"{where}: {field} must be a {what} number, got {value!r}")
+            object.__setattr__(self, field, float(value))
         if self.method is not None and not isinstance(self.method, str):
             raise ValueError(f"{where}: method must be a string or None, got {self.method!r}")
         if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
