@@ -274,7 +274,9 @@ def _run_diagnose(args) -> int:
 def _add_sweep(subparsers) -> None:
     from .experiments._cli_sweep import add_arguments
 
-    add_arguments(subparsers.add_parser("sweep", help="run a grid of cells from a TOML spec, locally or on Ray"))
+    add_arguments(
+        subparsers.add_parser("sweep", help="run a grid of cells from a TOML spec, locally or on Ray")
+    )
 
 
 def _run_sweep(args) -> int:

@@ -1,7 +1,6 @@
 """Cells, the sweep runner's bookkeeping (local backend) and TOML sweep specs: checked before anything
 runs, every cell exactly once, finished cells skipped on resume, failures recorded and the others run."""
 
-import dataclasses
 import json
 import pathlib
 import subprocess
@@ -40,7 +39,10 @@ def _fake(name: str, key: int = 0, **config) -> Cell:
         (dict(model="gpt"), r"unknown model 'gpt' for kind 'bpo'; valid models are: markovian, .*simulator"),
         (dict(model=None), r"unknown model None for kind 'bpo'"),
         (dict(kind="sac"), r"model must be None for kind 'sac'"),
-        (dict(config={"stepz": 5}), r"unknown config field 'stepz' for kind 'bpo' \(BPOConfig\); valid fields are: steps, "),
+        (
+            dict(config={"stepz": 5}),
+            r"unknown config field 'stepz' for kind 'bpo' \(BPOConfig\); valid fields are: steps, ",
+        ),
         (dict(kind="sac", model=None, config={"policy_width": 0}), r"cell 'c': .*policy_width"),
         (dict(config={"steps": 5}), r"cell 'c': BPOConfig.steps=5 leaves no training episode at horizon 10"),
         (dict(name="../up"), r"Cell.name must be a path-safe id"),
@@ -94,7 +96,9 @@ def test_a_resumed_sweep_with_another_grid_is_refused_with_what_differs(tmp_path
     cells = [_fake("a"), _fake("b")]
     run_sweep(cells, tmp_path, progress=False)
     other = [_fake("a", key=7), _fake("c")]
-    with pytest.raises(ValueError, match=r"different grid.*cells not in it: c; cells missing here: b; cell a: key 0 -> 7"):
+    with pytest.raises(
+        ValueError, match=r"different grid.*cells not in it: c; cells missing here: b; cell a: key 0 -> 7"
+    ):
         run_sweep(other, tmp_path, resume=True, progress=False)
     assert run_sweep(cells[::-1], tmp_path, resume=True, progress=False).outcomes[0].cell.name == "b"
 
@@ -103,7 +107,10 @@ def test_a_resumed_sweep_with_another_grid_is_refused_with_what_differs(tmp_path
     "kwargs, message",
     [
         (dict(cells=[]), "`cells` is empty"),
-        (dict(cells=[_fake("a"), _fake("a", key=1)]), "cell names must be unique within a sweep; repeated: a"),
+        (
+            dict(cells=[_fake("a"), _fake("a", key=1)]),
+            "cell names must be unique within a sweep; repeated: a",
+        ),
         (dict(backend="dask"), "unknown backend 'dask'; valid backends are: local, ray"),
         (dict(address="127.0.0.1:6379"), "`address` joins a Ray cluster: it needs backend='ray'"),
         (dict(max_retries=-1), "`max_retries` must be a non-negative integer"),
@@ -167,7 +174,11 @@ def test_a_toml_spec_expands_into_named_cells(tmp_path):
     assert (sim.env, sim.horizon, sim.seeds, sim.key) == ("harvest", 20, 3, 4)
     assert sim.config == {"steps": 200, "warmup_steps": 10}
     mlp = by_name["cancer_treatment-H10-mlp"]
-    assert mlp.model == "markovian" and mlp.seeds == 1 and mlp.config == {"steps": 300, "warmup_steps": 10, "policy_lr": 0.001}
+    assert (
+        mlp.model == "markovian"
+        and mlp.seeds == 1
+        and mlp.config == {"steps": 300, "warmup_steps": 10, "policy_lr": 0.001}
+    )
     sac = by_name["cancer_treatment-H10-sac"]
     assert sac.config == {} and sac.num_cpus == 2 and sac.method == "sac"
     for shipped in sorted((ROOT / "examples" / "sweeps").glob("*.toml")):
@@ -178,9 +189,18 @@ def test_a_toml_spec_expands_into_named_cells(tmp_path):
     "edit, message",
     [
         (lambda s: s.replace("[grid]", "[grids]"), "unknown key 'grids'; valid keys are: grid, methods"),
-        (lambda s: s.replace('model = "simulator"', 'modle = "simulator"'), r"\[\[methods\]\] entry 1: unknown key 'modle'"),
-        (lambda s: s.replace('"harvest"', '"harvset"'), r"entry 1: cell 'harvset-H10-simulator': unknown env 'harvset'"),
-        (lambda s: s.replace('method = "mlp"', 'method = "simulator"'), r"entry 2: its label 'simulator' repeats entry 1's"),
+        (
+            lambda s: s.replace('model = "simulator"', 'modle = "simulator"'),
+            r"\[\[methods\]\] entry 1: unknown key 'modle'",
+        ),
+        (
+            lambda s: s.replace('"harvest"', '"harvset"'),
+            r"entry 1: cell 'harvset-H10-simulator': unknown env 'harvset'",
+        ),
+        (
+            lambda s: s.replace('method = "mlp"', 'method = "simulator"'),
+            r"entry 2: its label 'simulator' repeats entry 1's",
+        ),
         (lambda s: s.replace("policy_lr", "policy_rl"), r"entry 2: .*unknown config field 'policy_rl'"),
         (lambda s: s.replace("horizon = [10, 20]", "horizon = []"), r"\[grid\]: horizon is empty"),
         (lambda s: s + "\n[[methods]]\nmodel = 'x'\n", r"entry 4: missing kind"),

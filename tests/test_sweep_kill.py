@@ -50,7 +50,18 @@ NAMES = [f"cancer_treatment-H10-k{k}" for k in range(3)]
 
 def _sweep(spec: pathlib.Path, out: pathlib.Path, env: dict, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "awmkit", "sweep", str(spec), "--out", str(out), "--json", "--no-progress", *extra],
+        [
+            sys.executable,
+            "-m",
+            "awmkit",
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--json",
+            "--no-progress",
+            *extra,
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

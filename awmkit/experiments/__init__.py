@@ -8,5 +8,5 @@ from ._cell import (
     register_cell_kind as register_cell_kind,
     run_cell as run_cell,
 )
-from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
+from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep

@@ -73,9 +73,7 @@ class Cell:
         from ..envs import registered
 
         if self.env not in registered():
-            raise ValueError(
-                f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}"
-            )
+            raise ValueError(f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}")
         for field in ("horizon", "seeds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -22,7 +22,9 @@ def _non_negative_int(text: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declares the arguments of ``awmkit sweep``."""
     parser.add_argument("spec", type=pathlib.Path, metavar="SPEC.toml", help="the grid (see docs: Sweeps)")
-    parser.add_argument("--out", type=pathlib.Path, required=True, help="sweep directory (cells/<name>/ inside)")
+    parser.add_argument(
+        "--out", type=pathlib.Path, required=True, help="sweep directory (cells/<name>/ inside)"
+    )
     parser.add_argument(
         "--backend",
         choices=("local", "ray"),
@@ -33,7 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--address", default=None, help="join the Ray cluster at this address (default: start a local one)"
     )
     parser.add_argument(
-        "--resume", action="store_true", help="continue the sweep in --out: skip finished cells, resume the others"
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: skip finished cells, resume the others",
     )
     parser.add_argument(
         "--max-retries",
@@ -108,8 +112,17 @@ def run(args) -> int:
     rows = summarise(result)
     status = 1 if result.failed else 0
     if args.json:
-        print(json.dumps({"out": str(result.out), "backend": result.backend, "wall_time_s": result.wall_time_s,
-                          "cells": rows}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "out": str(result.out),
+                    "backend": result.backend,
+                    "wall_time_s": result.wall_time_s,
+                    "cells": rows,
+                },
+                indent=2,
+            )
+        )
         return status
 
     def fmt(x, spec):
@@ -134,5 +147,7 @@ def run(args) -> int:
     for r in rows:
         if r["error"] is not None:
             print(f"{r['name']}: {r['error'].splitlines()[0]} (details in {r['run_dir']}/error.json)")
-    print(f"{len(result.done)} of {len(rows)} cells done in {result.wall_time_s:.1f} s; sweep directory: {result.out}")
+    print(
+        f"{len(result.done)} of {len(rows)} cells done in {result.wall_time_s:.1f} s; sweep directory: {result.out}"
+    )
     return status

@@ -46,8 +46,10 @@ def _as_list(value, what: str, where: str) -> list:
 def _check_keys(table: Mapping, valid: tuple[str, ...], where: str) -> None:
     unknown = sorted(set(table) - set(valid))
     if unknown:
-        raise ValueError(f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-                         f"valid keys are: {', '.join(valid)}")
+        raise ValueError(
+            f"{where}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"valid keys are: {', '.join(valid)}"
+        )
 
 
 def expand_sweep_spec(spec: Mapping[str, Any], *, source: str = "sweep spec") -> list[Cell]:
@@ -76,7 +78,9 @@ def expand_sweep_spec(spec: Mapping[str, Any], *, source: str = "sweep spec") ->
     horizons = _as_list(grid["horizon"], "horizon", f"{source} [grid]")
     methods = spec.get("methods")
     if not isinstance(methods, list) or not methods:
-        raise ValueError(f'{source}: missing [[methods]] entries (each with kind = "bpo" | "sac" | "odt" ...)')
+        raise ValueError(
+            f'{source}: missing [[methods]] entries (each with kind = "bpo" | "sac" | "odt" ...)'
+        )
     defaults = spec.get("config", {})
     if not isinstance(defaults, Mapping) or not all(isinstance(v, Mapping) for v in defaults.values()):
         raise ValueError(f"{source}: [config] must hold one table per kind, e.g. [config.bpo] steps = 3000")
@@ -95,7 +99,7 @@ def expand_sweep_spec(spec: Mapping[str, Any], *, source: str = "sweep spec") ->
             raise ValueError(f"{where}: method must be a string, got {label!r}")
         if label in labels:
             raise ValueError(
-                f"{where}: its label {label!r} repeats entry {labels[label]}'s; set method = \"...\" to tell them apart"
+                f'{where}: its label {label!r} repeats entry {labels[label]}\'s; set method = "..." to tell them apart'
             )
         labels[label] = i
         if not isinstance(method.get("config", {}), Mapping):
