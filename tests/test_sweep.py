@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from sweep_kinds import TINY_BPO  # noqa: F401  (registers the test kinds)
+import sweep_kinds  # noqa: F401  (registers the test kinds)
 
 from awmkit.experiments import (
     Cell,
@@ -15,7 +15,6 @@ from awmkit.experiments import (
     expand_sweep_spec,
     load_sweep_spec,
     register_cell_kind,
-    run_cell,
     run_sweep,
 )
 
@@ -121,18 +120,6 @@ def test_bad_sweep_arguments_are_refused_before_anything_is_written(tmp_path, kw
     with pytest.raises(ValueError, match=message):
         run_sweep(out=tmp_path / "out", progress=False, **kwargs)
     assert not (tmp_path / "out").exists()
-
-
-def test_run_cell_writes_a_run_directory_that_results_reads(tmp_path):
-    # A real (tiny) BPO cell through the true dynamics, resumed when finished: the same result.
-    cell = _cell(config={**TINY_BPO, "steps": 40})
-    result = run_cell(cell, tmp_path / "run", resume=False)
-    assert result["algo"] == "bpo" and len(result["final_return"]) == 2
-    assert run_cell(cell, tmp_path / "run", resume=True)["final_return"] == result["final_return"]
-    from awmkit.evaluation import load_runs
-
-    (run,) = load_runs([tmp_path])
-    assert run.horizon == 10 and run.seeds == 2
 
 
 SPEC = """
