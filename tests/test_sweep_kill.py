@@ -117,6 +117,11 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_results(tmp_path):
         lines = (out / "cells" / a["name"] / "metrics.jsonl").read_text().splitlines()
         assert lines == (tmp_path / "whole" / "cells" / a["name"] / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == len(set(lines))
+    # The cells are ordinary run directories: the results reader takes the sweep as it is.
+    from awmkit.evaluation import load_runs
+
+    runs = load_runs([out])
+    assert sorted(r.path.name for r in runs) == NAMES
     attempts = {c["name"]: c["attempts"] for c in resumed["cells"]}
     assert attempts[NAMES[0]] == 0 and all(attempts[n] == 1 for n in unfinished)
     assert whole["cells"][0]["final_return"] != whole["cells"][1]["final_return"]

@@ -80,3 +80,60 @@ def test_a_request_the_cluster_cannot_meet_is_refused_before_anything_runs(clust
     with pytest.raises(ValueError, match="requests num_gpus=0.5 but the Ray cluster has 0 GPUs"):
         run_sweep([greedy], tmp_path / "out", backend="ray", progress=False)
     assert not (tmp_path / "out" / "sweep.json").exists()
+
+
+_HEAD = """
+import sys
+from awmkit.experiments._ray import ray_cluster
+from awmkit.experiments import Cell
+cells = [Cell(name="c", kind="sac", env="harvest", horizon=5, seeds=1), Cell(name="d", kind="sac", env="harvest", horizon=5, seeds=1)]
+with ray_cluster(cells, None) as ray:
+    print(ray.get_runtime_context().gcs_address, flush=True)
+    sys.stdin.read()  # until the test closes it
+"""
+
+_DRIVER = """
+import json, sys
+import sweep_kinds
+from awmkit.experiments import Cell, run_sweep
+cells = [Cell(name=f"f{k}", kind="fake", env="harvest", horizon=5, seeds=2, key=k) for k in range(3)]
+result = run_sweep(cells, sys.argv[1], backend="ray", address=sys.argv[2], progress=False)
+print(json.dumps([[o.status, o.result["final_return"], o.attempts] for o in result.outcomes]))
+"""
+
+
+@pytest.mark.slow
+def test_a_sweep_joins_an_existing_cluster_by_address(tmp_path):
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    # The cluster's own processes know only awmkit; the driver also imports sweep_kinds from tests/,
+    # which its workers get through the runtime environment's PYTHONPATH.
+    head = subprocess.Popen(
+        [sys.executable, "-c", _HEAD],
+        # A loopback test cluster without Ray's token authentication, so the driver needs no token.
+        env={**os.environ, "PYTHONPATH": str(root), "RAY_AUTH_MODE": "disabled"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        address = head.stdout.readline().strip()
+        assert address.startswith("127.0.0.1:")
+        driver = subprocess.run(
+            [sys.executable, "-c", _DRIVER, str(tmp_path / "out"), address],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "tests")])},
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=600,
+        )
+        assert driver.returncode == 0, driver.stderr[-3000:]
+        outcomes = json.loads(driver.stdout.strip().splitlines()[-1])
+        assert outcomes == [["done", [float(k), k + 1.0], 1] for k in range(3)]
+    finally:
+        head.stdin.close()
+        assert head.wait(timeout=120) == 0  # the cluster outlives the sweep; its owner shuts it down

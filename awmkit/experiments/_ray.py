@@ -88,6 +88,11 @@ def _loopback_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
 @contextlib.contextmanager
 def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
     """Connects to Ray for a sweep: the session already open in this process, the cluster at
@@ -100,7 +105,10 @@ def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
         if address is not None:
             raise ValueError("Ray is already initialised in this process; drop `address` to use that session")
     elif address is not None:
-        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        # A driver finds its node by IP: joining a cluster on 127.0.0.1 it must not take the outward one.
+        local = _is_loopback(address)
+        with _loopback_env() if local else contextlib.nullcontext():
+            ray.init(address=address, include_dashboard=False)
         started = True
     else:
         wanted = max(math.ceil(sum(c.num_cpus for c in cells)), math.ceil(max(c.num_cpus for c in cells)))
