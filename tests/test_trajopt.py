@@ -124,7 +124,7 @@ def test_shipped_references_are_reproduced_and_beat_random(name):
     from awmkit.evaluation import compute_reference
 
     shipped = load_references()
-    for horizon in SHIPPED_HORIZONS:  # up to 2000: about 8 CPU-minutes for invasive_plant alone
+    for horizon in SHIPPED_HORIZONS:  # up to 2000: about 5 CPU-minutes for invasive_plant alone
         ref = shipped[(name, horizon)]
         settings_keys = {f for f in TrajOptSettings.__dataclass_fields__}
         settings = TrajOptSettings(
