@@ -120,12 +120,23 @@ def _add_references(subparsers) -> None:
         help="(re)compute the optimal (trajectory optimisation) and random-policy reference returns",
         description="Computes, for each system and horizon, the optimal open-loop return by trajectory "
         "optimisation on the true dynamics and the mean return of uniformly random actions: the 1 and 0 "
-        "of normalised returns. Defaults: the eight Myriad systems at H = 20 50 100 200 500.",
+        "of normalised returns. Defaults: the eight Myriad systems at H = 20 50 100 200 500 1000 2000.",
     )
     p.add_argument("--env", type=_env_name, nargs="+", default=None, help="environment name(s)")
     p.add_argument("--horizon", type=_positive_int, nargs="+", default=None, help="horizon(s) H")
-    p.add_argument("--key", type=int, default=0, help="integer seed of the random episodes and restarts")
-    p.add_argument("--random-episodes", type=_positive_int, default=1000, help="random-policy episodes")
+    p.add_argument(
+        "--key",
+        type=int,
+        default=0,
+        help="integer seed of the trajopt restarts and (with env and H) of the random episodes",
+    )
+    p.add_argument(
+        "--random-episodes",
+        type=_positive_int,
+        default=None,
+        help="random-policy episodes (default: batches of 1000 until SE(R_random) / (R_optimal - "
+        "R_random) < 0.2%%)",
+    )
     p.add_argument("--write", action="store_true", help="merge the results into the references file")
     p.add_argument("--output", default=None, help="references file for --write (default: the package's)")
     p.add_argument(
@@ -139,7 +150,7 @@ def _run_references(args) -> int:
 
     from .evaluation import (
         MYRIAD_ENVS,
-        STANDARD_HORIZONS,
+        SHIPPED_HORIZONS,
         compute_reference,
         default_references_path,
         load_references,
@@ -148,7 +159,7 @@ def _run_references(args) -> int:
 
     shipped = load_references()
     envs = args.env or list(MYRIAD_ENVS)
-    horizons = args.horizon or list(STANDARD_HORIZONS)
+    horizons = args.horizon or list(SHIPPED_HORIZONS)
     if args.output is not None and not args.write:
         raise ValueError("`--output` names the file that --write writes: pass --write too")
     if args.shipped:
@@ -177,11 +188,16 @@ def _run_references(args) -> int:
                 r.horizon,
                 f"{r.optimal_return:.8g}",
                 f"{r.random_return:.6g}",
+                r.random_episodes,
                 "-" if old is None or args.shipped else f"{r.optimal_return - old.optimal_return:+.2e}",
                 f"{r.extra.get('trajopt_wall_time_s', float('nan')):.1f}",
             )
         )
-    print(_table(rows, ["env", "H", "optimal return", "random return", "vs shipped", "solve s"]))
+    print(
+        _table(
+            rows, ["env", "H", "optimal return", "random return", "random episodes", "vs shipped", "solve s"]
+        )
+    )
     if not args.shipped and not args.write:
         print(f"(not written; pass --write to update {default_references_path()})")
     return 0

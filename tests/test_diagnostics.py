@@ -351,7 +351,7 @@ def test_bad_input(getkey):
 
 
 def test_jacobians_without_forward_mode_fall_back_to_reverse(x64):
-    # The double pendulum integrates with Tsit5, whose Diffrax stages have no forward mode.
+    # The double pendulum integrates with Dopri8, whose Diffrax stages have no forward mode.
     env = make("double_pendulum", horizon=3)
     actions = jnp.array([[-0.3], [0.2], [0.5]])
     jac = action_jacobians(env, env.reset(), actions, mode="forward")

@@ -139,7 +139,9 @@ def test_measured_random_return_normalises_to_about_zero(getkey):
 def test_missing_reference_says_how_to_generate_it(tmp_path):
     with pytest.raises(MissingReferenceError, match="awmkit references --env bacteria --horizon 33 --write"):
         reference("bacteria", 33)
-    with pytest.raises(KeyError, match="shipped horizons for 'bacteria': \\[20, 50, 100, 200, 500\\]"):
+    with pytest.raises(
+        KeyError, match="shipped horizons for 'bacteria': \\[20, 50, 100, 200, 500, 1000, 2000\\]"
+    ):
         normalised_return(1.0, "bacteria", 33)
     with pytest.raises(ValueError, match="none shipped for 'one_bounce'"):
         reference("one_bounce", 20)

@@ -243,11 +243,15 @@ def random_return(env: Env, key: Key, episodes: int = 100) -> RealScalar:
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes <= 0:
         raise ValueError(f"`episodes` must be a positive integer, got {episodes!r}")
+    return jnp.mean(_random_episode_returns(env, key, episodes))
+
+
+def _random_episode_returns(env: Env, key: Key, episodes: int) -> Float[Array, " episodes"]:
+    """The returns of the episodes whose mean [`random_return`][awmkit.envs.random_return] is."""
     action_key, reset_key = jax.random.split(key)
     dtype = env.reset(reset_key).dtype if env.initial_state_fn is None else jnp.zeros(()).dtype
     actions = jax.random.uniform(
         action_key, (episodes, env.horizon, env.action_dim), dtype=dtype, minval=-1.0, maxval=1.0
     )
     keys = jax.random.split(reset_key, episodes)
-    returns = jax.vmap(lambda a, k: rollout(env, a, k).total_return)(actions, keys)
-    return jnp.mean(returns)
+    return jax.vmap(lambda a, k: rollout(env, a, k).total_return)(actions, keys)

@@ -2,7 +2,9 @@
 confidence intervals (Agarwal et al., 2021), and result tables for run directories."""
 
 from ._references import (
+    LONG_HORIZONS as LONG_HORIZONS,
     MYRIAD_ENVS as MYRIAD_ENVS,
+    SHIPPED_HORIZONS as SHIPPED_HORIZONS,
     STANDARD_HORIZONS as STANDARD_HORIZONS,
     MissingReferenceError as MissingReferenceError,
     Reference as Reference,
@@ -10,6 +12,7 @@ from ._references import (
     default_references_path as default_references_path,
     load_references as load_references,
     reference as reference,
+    with_random_return as with_random_return,
     write_references as write_references,
 )
 from ._runs import (

@@ -11,10 +11,15 @@ from typing import Any
 import jax
 
 from ..baselines._trajopt import TrajOptSettings, describe_integrator, trajopt
-from ..envs import Integrator, make, random_return
+from ..envs import Integrator, make
+from ._random import RANDOM_NOISE, estimate_random_return, random_reference_key
 
-#: The horizons at which references are shipped for every Myriad system.
+#: The paper's horizons, at which references are shipped for every Myriad system.
 STANDARD_HORIZONS: tuple[int, ...] = (20, 50, 100, 200, 500)
+#: Longer horizons, beyond the paper's, also shipped for every Myriad system.
+LONG_HORIZONS: tuple[int, ...] = (1000, 2000)
+#: Every horizon with shipped references: ``STANDARD_HORIZONS + LONG_HORIZONS``.
+SHIPPED_HORIZONS: tuple[int, ...] = STANDARD_HORIZONS + LONG_HORIZONS
 #: The systems with shipped references.
 MYRIAD_ENVS: tuple[str, ...] = (
     "cancer_treatment",
@@ -46,9 +51,15 @@ class Reference:
     - `env`, `horizon`: the system and the number of steps ``H``.
     - `optimal_return`: the best open-loop return found by [`awmkit.baselines.trajopt`][] on the true
       dynamics (normalised return 1).
-    - `random_return`: the mean return of `random_episodes` episodes of uniformly random actions,
-      [`awmkit.envs.random_return`][] with ``jax.random.key(random_key)`` (normalised return 0).
-    - `random_episodes`, `random_key`: how the random return was estimated.
+    - `random_return`: the mean return of `random_episodes` episodes of uniformly random actions
+      (normalised return 0), drawn in batches of 1 000: batch ``i`` holds the episodes of
+      [`awmkit.envs.random_return`][]``(env, jax.random.fold_in(jax.random.key(random_key), i), 1000)``.
+    - `random_episodes`, `random_key`: how the random return was estimated. The key is derived from the
+      system and horizon, ``zlib.crc32(f"{env}/H={horizon}/key={key}".encode()) & 0x7FFFFFFF`` with the
+      seed ``key`` = ``solver["key"]``, so no two entries share random actions; the number of episodes
+      is chosen so that `random_se` is below 0.2% of ``optimal_return - random_return``.
+    - `random_se`: the standard error of `random_return` (sample standard deviation over
+      ``sqrt(random_episodes)``); ``None`` where it was not recorded.
     - `integrator`: the integrator both were computed with (the environment's default).
     - `solver`: the trajectory-optimisation settings ([`awmkit.baselines.TrajOptSettings`][] as a dict).
     - `dtype`: the floating-point precision of the computation.
@@ -68,6 +79,7 @@ class Reference:
     awmkit_version: str
     date: str
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    random_se: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -75,7 +87,7 @@ class Reference:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Reference":
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in data and n != "extra"]
+        missing = [n for n in names if n not in data and n not in ("extra", "random_se")]
         if missing:
             raise ValueError(f"a reference entry lacks the keys {missing}: {data!r}")
         return cls(**{n: data[n] for n in names if n in data})
@@ -127,7 +139,7 @@ def reference(env_name: str, horizon: int, *, references: str | pathlib.Path | N
 
     - `env_name`: a registered environment name, e.g. ``"cancer_treatment"``.
     - `horizon`: the number of steps ``H``. References are shipped for the eight Myriad systems at
-      ``H`` in {20, 50, 100, 200, 500}.
+      ``H`` in {20, 50, 100, 200, 500, 1000, 2000}.
     - `references`: an additional references file, searched before the shipped one.
 
     **Returns:** a [`awmkit.evaluation.Reference`][].
@@ -156,56 +168,105 @@ def compute_reference(
     *,
     settings: TrajOptSettings | None = None,
     key: int = 0,
-    random_episodes: int = 1000,
+    random_episodes: int | None = None,
+    random_noise: float = RANDOM_NOISE,
     integrator: Integrator | None = None,
 ) -> Reference:
     """Computes a [`awmkit.evaluation.Reference`][]: [`awmkit.baselines.trajopt`][] for the optimum and
-    [`awmkit.envs.random_return`][] for the random policy, both in the settings' precision (float64 by
+    uniformly random episodes for the random policy, both in the settings' precision (float64 by
     default).
 
     **Arguments:**
 
     - `env_name`, `horizon`: what to solve.
     - `settings`: trajectory-optimisation settings (default [`awmkit.baselines.TrajOptSettings`][]``()``).
-    - `key`: integer seed: ``jax.random.key(key)`` draws the random episodes and
-      ``jax.random.fold_in(jax.random.key(key), 1)`` the random restarts of trajectory optimisation.
-    - `random_episodes`: number of random-policy episodes.
+    - `key`: integer seed: ``jax.random.fold_in(jax.random.key(key), 1)`` draws the random restarts of
+      trajectory optimisation, and the random episodes use the key derived from ``(env_name, horizon,
+      key)`` (see [`Reference`][awmkit.evaluation.Reference]`.random_key`).
+    - `random_episodes`: a fixed number of random-policy episodes, or ``None`` (default) to draw batches
+      of 1 000 until ``SE(R_random) / (R_optimal - R_random) < random_noise``.
+    - `random_noise`: the target normalised-return noise of the adaptive count (default 0.002).
     - `integrator`: the environment's integrator (default: the system's default).
     """
-    from .. import __version__
-
     if isinstance(key, bool) or not isinstance(key, int):
         raise TypeError(f"`key` must be an integer seed, got {key!r}")
-    if isinstance(random_episodes, bool) or not isinstance(random_episodes, int) or random_episodes <= 0:
-        raise ValueError(f"`random_episodes` must be a positive integer, got {random_episodes!r}")
+    if random_episodes is not None and (
+        isinstance(random_episodes, bool) or not isinstance(random_episodes, int) or random_episodes <= 0
+    ):
+        raise ValueError(f"`random_episodes` must be a positive integer or None, got {random_episodes!r}")
+    if not (isinstance(random_noise, float | int) and 0 < random_noise < 1):
+        raise ValueError(f"`random_noise` must be in (0, 1), got {random_noise!r}")
     settings = TrajOptSettings() if settings is None else settings
     env = make(env_name, horizon, integrator=integrator)
-    # The random episodes use jax.random.key(key) itself, as `awmkit.envs.random_return` documents.
     result = trajopt(env, settings, key=jax.random.fold_in(jax.random.key(key), 1))
-    with jax.enable_x64(settings.x64):
-        rand = float(random_return(env, jax.random.key(key), episodes=random_episodes))
-    if not (math.isfinite(result.optimal_return) and math.isfinite(rand)):
+    if not math.isfinite(result.optimal_return):
         raise FloatingPointError(
-            f"non-finite reference for {env_name} at H={horizon}: optimal {result.optimal_return}, random {rand}"
+            f"non-finite optimal return for {env_name} at H={horizon}: {result.optimal_return}"
         )
-    return Reference(
+    partial = Reference(
         env=env_name,
         horizon=horizon,
         optimal_return=result.optimal_return,
-        random_return=rand,
-        random_episodes=random_episodes,
-        random_key=key,
+        random_return=math.nan,
+        random_episodes=0,
+        random_key=random_reference_key(env_name, horizon, key),
         integrator=describe_integrator(env),
         solver=settings.to_dict() | {"key": key},
         dtype="float64" if settings.x64 else "float32",
-        awmkit_version=__version__,
-        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        awmkit_version="",
+        date="",
         extra={
             "trajopt_wall_time_s": round(result.wall_time_s, 3),
             "converged_change": result.converged_change,
             "restart_returns": sorted(result.returns.tolist(), reverse=True),
             "fraction_of_actions_at_bounds": float((abs(result.actions) > 0.999).mean()),
         },
+    )
+    return with_random_return(
+        partial, episodes=random_episodes, noise=random_noise, integrator=integrator, key=key
+    )
+
+
+def with_random_return(
+    ref: Reference,
+    *,
+    episodes: int | None = None,
+    noise: float = RANDOM_NOISE,
+    integrator: Integrator | None = None,
+    key: int | None = None,
+) -> Reference:
+    """``ref`` with its random return (re)estimated, its optimum kept: the random half of
+    [`compute_reference`][awmkit.evaluation.compute_reference], to refresh shipped entries without
+    re-solving them.
+
+    **Arguments:**
+
+    - `ref`: the reference whose ``optimal_return`` sets the adaptive episode count.
+    - `episodes`, `noise`, `integrator`: as ``random_episodes``, ``random_noise`` and ``integrator`` of
+      [`compute_reference`][awmkit.evaluation.compute_reference].
+    - `key`: the seed the random key is derived from (default ``ref.solver["key"]``, else 0).
+    """
+    from .. import __version__
+
+    if not isinstance(ref, Reference):
+        raise TypeError(f"`ref` must be an awmkit.evaluation.Reference, got {type(ref).__name__}")
+    key = int(ref.solver.get("key", 0)) if key is None else key
+    env = make(ref.env, ref.horizon, integrator=integrator)
+    seed = random_reference_key(ref.env, ref.horizon, key)
+    with jax.enable_x64(ref.dtype == "float64"):
+        est = estimate_random_return(
+            env, seed, optimal_return=ref.optimal_return, episodes=episodes, noise=noise
+        )
+    if not math.isfinite(est.mean):
+        raise FloatingPointError(f"non-finite random return for {ref.env} at H={ref.horizon}: {est.mean}")
+    return dataclasses.replace(
+        ref,
+        random_return=est.mean,
+        random_episodes=est.episodes,
+        random_key=seed,
+        random_se=est.se,
+        awmkit_version=__version__,
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     )
 
 
