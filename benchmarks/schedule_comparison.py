@@ -142,7 +142,6 @@ def main(argv=None) -> int:
         parser.error("--old-tree must be a checkout of awmkit (with awmkit/bpo/_config.py)")
 
     sys.path.insert(0, str(ROOT))
-    import awmkit
     from awmkit.evaluation import normalised_return
 
     import concurrent.futures
@@ -157,23 +156,23 @@ def main(argv=None) -> int:
             "seeds": args.seeds, "key": args.key, "chunk_size": 50,
         }  # fmt: skip
 
-    # Old and new of a cell are submitted together, so both see about the same machine load.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {
-            (cell, schedule): pool.submit(run_one, spec_of(cell), tree)
-            for cell in cells
-            for schedule, tree in trees.items()
-        }
+    # Old and new of a cell are submitted together, so both see about the same machine load; the
+    # results file is rewritten after every cell, so an interrupted comparison keeps what it finished.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs)
+    futures = {
+        (cell, schedule): pool.submit(run_one, spec_of(cell), tree)
+        for cell in cells
+        for schedule, tree in trees.items()
+    }
     rows = []
     for cell in cells:
         model, env, horizon = cell
         row = {"model": model, "env": env, "horizon": horizon}
         for schedule in trees:
-            spec = spec_of(cell)
             data = futures[(cell, schedule)].result()
             counts = {k: data[k] for k in ("dynamics_updates", "policy_updates") if k in data}
             if not counts:
-                counts = _legacy_counts(spec, data["config"])
+                counts = _legacy_counts(spec_of(cell), data["config"])
             normalised = normalised_return(data["final_return"], env, horizon)
             row[schedule] = {
                 "normalised_return": _mean_ci(list(map(float, normalised))),
@@ -186,13 +185,23 @@ def main(argv=None) -> int:
                 "wall_s": data["wall_s"],
                 "load_average": data["load_average"],
             }
-            print(json.dumps({**{k: row[k] for k in ("model", "env", "horizon")}, schedule: row[schedule]}),
-                  file=sys.stderr, flush=True)  # fmt: skip
         rows.append(row)
+        _write(args, trees, rows, complete=len(rows) == len(cells))
+    pool.shutdown()
+    print(_table(rows))
+    return 0
+
+
+def _write(args, trees, rows, complete: bool) -> None:
+    import awmkit
+
     report = {
         "benchmark": "schedule_comparison",
+        "complete": complete,
         "awmkit_version": awmkit.__version__,
-        "old_tree": str(trees["old"]),
+        **{
+            f"{name}_tree": str(tree) for name, tree in trees.items()
+        },
         **{
             f"{name}_commit": subprocess.run(
                 ["git", "-C", str(tree), "rev-parse", "HEAD"], capture_output=True, text=True
@@ -213,8 +222,6 @@ def main(argv=None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(_table(rows))
-    return 0
 
 
 def _table(rows) -> str:
