@@ -19,7 +19,10 @@ Reported per run (mean and Student-t 95% CI over seeds):
 Usage::
 
     git -C /work/main worktree add /tmp/old-bpo main      # the tree before the change
-    nice -n 10 python benchmarks/schedule_comparison.py --old-tree /tmp/old-bpo --steps 3000
+    nice -n 10 python benchmarks/schedule_comparison.py --old-tree /tmp/old-bpo --steps 2000
+
+Cells can run in separate invocations (``--models markovian --out a.json`` and ``--models
+awm-transformer --out b.json``) and be combined with ``--merge a.json b.json --out FILE``.
 """
 
 import argparse
@@ -132,11 +135,21 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--envs", nargs="*", default=list(ENVS))
     parser.add_argument("--horizons", nargs="*", type=int, default=list(HORIZONS))
+    parser.add_argument("--merge", nargs="*", type=pathlib.Path, default=None,
+                        help="combine the rows of results files written by separate runs of this script into --out")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time (old and new of a cell together)")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "benchmarks" / "results" / "schedule_comparison.json")
     args = parser.parse_args(argv)
     if args.worker is not None:
         print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    if args.merge:
+        reports = [json.loads(path.read_text()) for path in args.merge]
+        merged = {**reports[0], "rows": [row for r in reports for row in r["rows"]]}
+        merged["complete"] = all(r["complete"] for r in reports)
+        merged["merged_from"] = [str(path) for path in args.merge]
+        args.out.write_text(json.dumps(merged, indent=2) + "\n")
+        print(_table(merged["rows"]))
         return 0
     if args.old_tree is None or not (args.old_tree / "awmkit" / "bpo" / "_config.py").is_file():
         parser.error("--old-tree must be a checkout of awmkit (with awmkit/bpo/_config.py)")
