@@ -15,6 +15,10 @@ update every 3H steps) give iterations with (0, 0), (1, 0), (0, 1) and (1, 1) up
 iteration is one chunk, the chunks of all programs run interleaved (A, B, C, A, B, C, ...), and the
 medians per kind solve for ``c``, ``t_model``, ``t_policy`` (the (1, 1) iterations check the sum).
 
+The times are wall-clock seconds of this process: on a loaded machine (the recorded CPU results ran at
+load average 23-32 on 2 cores, under ``nice``) they and the extrapolation are upper bounds for the
+machine, while the shares of collection, model and policy updates remain informative.
+
 It also times the two ways of looping the variable number of updates after an episode
 (``Program(update_loop="while" | "masked")``) on the default schedule, interleaved.
 
