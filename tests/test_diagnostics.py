@@ -365,7 +365,7 @@ def test_jacobians_without_forward_mode_fall_back_to_reverse(x64):
 def test_corollary_2_1_applies_to_one_layer_rnn_actions_model(getkey):
     env = make("hiv_treatment", horizon=5)
     backbone = models.RNNBackbone(12, 3, hidden_sizes=(8,), key=getkey())
-    model = models.ActionsModel(3, 1, 5, backbone=backbone, embed_size=12, key=getkey())
+    model = models.ActionsModel(3, 1, 5, backbone=backbone, embed_size=12, encoder="linear", key=getkey())
     policy = LinearPolicy(jax.random.normal(getkey(), (1, 3)), jnp.zeros(1))
     b = bounds(model, policy, env.reset(), env.reward, 5, getkey())
     assert np.isfinite(float(b.corollary_2_1))

@@ -382,7 +382,7 @@ def test_incompatible_environment_and_horizon_raise(getkey):
     backbone = RNNBackbone(12, 2, key=getkey())
     with pytest.raises(ValueError, match="out_size=state_dim=3"):
         ActionsModel(3, 1, 10, backbone=backbone, embed_size=12, key=getkey())
-    backbone = TransformerBackbone(72, 3, 6, key=getkey())
+    backbone = TransformerBackbone(48, 3, 6, key=getkey())
     with pytest.raises(ValueError, match=r"accepts 6 tokens, but max_horizon=10 needs max_horizon \+ 1 = 11"):
         ActionsModel(3, 1, 10, backbone=backbone, key=getkey())
 
@@ -394,7 +394,13 @@ def test_make_builds_every_model_for_an_env(getkey):
         model.check_compatible(env)
         assert model.max_horizon == 10
     model = awmkit.models.make("awm-transformer", env, key=getkey())
-    assert model.embed_size == 72 and model.backbone.transformer.depth == 2
+    # The authors' code (which made the figures): width 48 and MLP encoders; the text's one away.
+    assert model.embed_size == 48 and model.encoder == "mlp" and model.backbone.transformer.depth == 2
+    linear = awmkit.models.make("awm-transformer", env, key=getkey(), embed_size=72, encoder="linear")
+    assert linear.embed_size == 72 and linear.state_embed.width_sizes == ()
+    assert awmkit.models.make("hwm-transformer", env, key=getkey()).encoder == "mlp"
+    with pytest.raises(ValueError, match="unknown encoder 'conv'; valid names are: mlp, linear"):
+        awmkit.models.make("awm-lstm", env, key=getkey(), encoder="conv")
     assert model.backbone.transformer.num_heads == 3 and model.remat
     assert not awmkit.models.make("awm-rnn", env, key=getkey()).remat
     assert awmkit.models.make("markovian", env, key=getkey()).dynamics.width_sizes == (64, 64)

@@ -76,7 +76,7 @@ class Program(eqx.Module):
     ``lax.while_loop`` with that trip count; ``"masked"`` scans over the largest count of the run and
     skips the surplus with ``lax.cond``. The count depends only on the iteration index, which is not
     seed-vmapped, so under ``vmap`` neither computes skipped updates; ``benchmarks/bpo_throughput.py``
-    measures the two."""
+    measures the two (no difference it can resolve), and ``"while"`` needs no precomputed maximum."""
 
     env: Env
     config: BPOConfig = eqx.field(static=True)

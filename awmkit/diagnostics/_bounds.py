@@ -179,13 +179,14 @@ def _rnn_awm_weights(model):
         return (model.W_x, model.W_a, model.W_o, model.activation_bound)
     if not (isinstance(model, ActionsModel) and isinstance(model.backbone, RNNBackbone)):
         return None
-    if len(model.backbone.cells) != 1:
+    # Equation 4 needs a linear action embedding (the MLP encoder is not of that form).
+    if len(model.backbone.cells) != 1 or model.encoder != "linear":
         return None
     cell = model.backbone.cells[0]
     bound = _ACTIVATION_BOUNDS.get(cell.activation)
     if bound is None:
         return None
-    W_a = cell.W_a @ model.action_embed.weight[:, : model.action_dim]
+    W_a = cell.W_a @ model.action_embed.layers[0].weight[:, : model.action_dim]
     W_o = jax.lax.stop_gradient(model.normaliser.scale)[:, None] * model.backbone.W_o
     return (cell.W_x, W_a, W_o, bound)
 
@@ -349,8 +350,8 @@ def bounds(
     - `rnn_weights`: ``(W_x, W_a, W_o, activation_bound)`` of a recurrent AWM of equation 4
       (``activation_bound`` $= 1/\beta$); taken from the model for an
       [`awmkit.diagnostics.ElmanAWM`][] and for an [`awmkit.models.ActionsModel`][] with a one-layer
-      [`awmkit.models.RNNBackbone`][] (tanh, sigmoid or ReLU cell), whose action embedding and state
-      de-normalisation are linear and fold into ``W_a`` and ``W_o``.
+      [`awmkit.models.RNNBackbone`][] (tanh, sigmoid or ReLU cell) and ``encoder="linear"``, whose
+      action embedding and state de-normalisation are linear and fold into ``W_a`` and ``W_o``.
     - `attention_weights`: ``(W_q, W_k, W_v, alpha)`` of a self-attention AWM of equation 5, with
       ``alpha`` a bound on the actions' norms (``None``: their largest norm in the rollout); taken from
       the model for an [`awmkit.diagnostics.AttentionAWM`][].

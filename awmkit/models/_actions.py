@@ -22,6 +22,7 @@ from ._common import (
     stop_gradient_arrays,
     time_feature,
 )
+from ._encoders import make_encoder
 from ._normalise import Normaliser
 from ._scan import remat_scan
 
@@ -35,8 +36,8 @@ class ActionsModel(AbstractWorldModel):
     $$\hat z_{t+1} = z_0 + g_\psi(z_0, a_0, \dots, a_t)_{t+1},$$
 
     in normalised units ``z`` (see [`awmkit.models.Normaliser`][]). The backbone ``g`` reads the tokens
-    ``[E_s(z_0, 0), E_a(a_0, 0), ..., E_a(a_{H-1}, H-1)]`` (linear embeddings of width `embed_size`,
-    each with the time step ``k / max_horizon`` as an extra input, Appendix C.1) and output ``t + 1``
+    ``[E_s(z_0, 0), E_a(a_0, 0), ..., E_a(a_{H-1}, H-1)]`` (embeddings of width `embed_size`, each
+    with the time step ``k / max_horizon`` as an extra input, Appendix C.1) and output ``t + 1``
     gives ``s_{t+1}``. Because no predicted state is ever fed back, the gradient of a prediction with
     respect to an action never leaves the network: there are no circuitous paths (Figure 1c).
 
@@ -54,10 +55,15 @@ class ActionsModel(AbstractWorldModel):
     - `state_dim`, `action_dim`: the sizes of states and actions.
     - `max_horizon`: the longest horizon (the transformer's position table has ``max_horizon + 1``
       rows; default 500).
-    - `backbone`: ``"transformer"`` (default: 2 layers, 3 heads, MLP width 64), ``"rnn"`` (two vanilla
-      RNN layers of 64, equation 4), ``"lstm"`` (two LSTM layers of 64), or a built
+    - `backbone`: ``"transformer"`` (default: 2 layers, 3 heads, block MLP width ``4 embed_size`` = 192
+      as GPT-2 and the authors' code), ``"rnn"`` (two vanilla RNN layers of 64, equation 4),
+      ``"lstm"`` (one LSTM layer of width `embed_size`, as the authors' code; Appendix C.1 says two
+      layers of 64: ``LSTMBackbone(embed_size, state_dim, (64, 64), key=...)``), or a built
       [`awmkit.models.AbstractBackbone`][] with ``in_size == embed_size`` and ``out_size == state_dim``.
-    - `embed_size`: the token width (default 72).
+    - `embed_size`: the token width (default 48, as in the authors' code; Appendix C.1 says 72).
+    - `encoder`: how `E_s` and `E_a` embed their inputs: ``"mlp"`` (default; hidden layers (64, 64)
+      with swish, as in the authors' code) or ``"linear"`` (one linear layer, as Appendix C.1 says).
+      See [Fidelity to the paper](../fidelity.md).
     - `remat`: whether the sequential generation is differentiated with block-wise rematerialisation
       (``jax.checkpoint`` every ``~sqrt(H)`` steps, see `awmkit.models.remat_scan`): reverse-mode memory
       falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default: ``True`` for
@@ -66,14 +72,15 @@ class ActionsModel(AbstractWorldModel):
     - `key`: a PRNG key (keyword-only).
     """
 
-    state_embed: eqx.nn.Linear
-    action_embed: eqx.nn.Linear
+    state_embed: eqx.Module
+    action_embed: eqx.Module
     backbone: AbstractBackbone
     normaliser: Normaliser
     state_dim: int = eqx.field(static=True)
     action_dim: int = eqx.field(static=True)
     max_horizon: int = eqx.field(static=True)
     embed_size: int = eqx.field(static=True)
+    encoder: str = eqx.field(static=True)
     remat: bool = eqx.field(static=True)
 
     def __init__(
@@ -83,7 +90,8 @@ class ActionsModel(AbstractWorldModel):
         max_horizon: int = 500,
         *,
         backbone: str | AbstractBackbone = "transformer",
-        embed_size: int = 72,
+        embed_size: int = 48,
+        encoder: str = "mlp",
         remat: bool | None = None,
         key: Key,
     ):
@@ -94,11 +102,13 @@ class ActionsModel(AbstractWorldModel):
         ks, ka, kb = jax.random.split(key, 3)
         if isinstance(backbone, str):
             if backbone == "transformer":
-                backbone = TransformerBackbone(embed_size, state_dim, max_horizon + 1, key=kb)
+                backbone = TransformerBackbone(
+                    embed_size, state_dim, max_horizon + 1, mlp_width=4 * embed_size, key=kb
+                )
             elif backbone == "rnn":
                 backbone = RNNBackbone(embed_size, state_dim, key=kb)
             elif backbone == "lstm":
-                backbone = LSTMBackbone(embed_size, state_dim, key=kb)
+                backbone = LSTMBackbone(embed_size, state_dim, (embed_size,), key=kb)
             else:
                 raise ValueError(f"unknown backbone {backbone!r}; valid names are: {', '.join(_BACKBONES)}")
         elif not isinstance(backbone, AbstractBackbone):
@@ -116,8 +126,9 @@ class ActionsModel(AbstractWorldModel):
                 f"`backbone` accepts {backbone.max_length} tokens, but max_horizon={max_horizon} needs "
                 f"max_horizon + 1 = {max_horizon + 1}"
             )
-        self.state_embed = eqx.nn.Linear(state_dim + 1, embed_size, key=ks)
-        self.action_embed = eqx.nn.Linear(action_dim + 1, embed_size, key=ka)
+        self.state_embed = make_encoder(encoder, state_dim + 1, embed_size, key=ks)
+        self.action_embed = make_encoder(encoder, action_dim + 1, embed_size, key=ka)
+        self.encoder = encoder
         self.backbone = backbone
         self.normaliser = Normaliser(state_dim)
         self.remat = bool(backbone.parallel) if remat is None else bool(remat)

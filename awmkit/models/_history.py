@@ -22,6 +22,7 @@ from ._common import (
     step_indices,
     time_feature,
 )
+from ._encoders import make_encoder
 from ._normalise import Normaliser
 from ._scan import remat_scan
 
@@ -33,7 +34,7 @@ class HistoryModel(AbstractWorldModel):
     e_k = E(z_k, a_k, k / H_{\max}),$$
 
     in normalised units (see [`awmkit.models.Normaliser`][]). **One token per step** holds
-    ``[z_k, a_k, k / max_horizon]`` (linear embedding of width `embed_size`): the output at token ``t``
+    ``[z_k, a_k, k / max_horizon]`` (embedded to width `embed_size`): the output at token ``t``
     then conditions on exactly ``(s_{0:t}, a_{0:t})``, as ``h(s_{1:t}, a_{1:t})`` in the paper, with half
     the sequence length (a quarter of the attention cost) of interleaved state and action tokens. The
     transformer predicts the change of state, scaled by the data's RMS one-step change, like the
@@ -48,20 +49,25 @@ class HistoryModel(AbstractWorldModel):
 
     - `state_dim`, `action_dim`: the sizes of states and actions.
     - `max_horizon`: the longest horizon (the position table; default 500).
-    - `embed_size`: the token width (72), `depth` (2), `num_heads` (3), `mlp_width` (64): Appendix C.1.
+    - `embed_size`: the token width (48, as in the authors' code; Appendix C.1 says 72), `depth` (2)
+      and `num_heads` (3) as Appendix C.1, `mlp_width` (192 = 4 x 48, GPT-2's and the authors' block MLP;
+      Appendix C.1's "hidden layers of size 64").
+    - `encoder`: ``"mlp"`` (default; hidden layers (64, 64) with swish, the authors' code) or
+      ``"linear"`` (one linear layer, Appendix C.1). See [Fidelity to the paper](../fidelity.md).
     - `remat`: block-wise rematerialisation of the differentiated generation (default ``True``): the
       carry is the KV cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers;
       with remat it stores ``O(H^{3/2})`` for one extra forward pass.
     - `key`: a PRNG key (keyword-only).
     """
 
-    embed: eqx.nn.Linear
+    embed: eqx.Module
     transformer: CausalTransformer
     head: eqx.nn.Linear
     normaliser: Normaliser
     state_dim: int = eqx.field(static=True)
     action_dim: int = eqx.field(static=True)
     max_horizon: int = eqx.field(static=True)
+    encoder: str = eqx.field(static=True)
     remat: bool = eqx.field(static=True)
 
     def __init__(
@@ -70,10 +76,11 @@ class HistoryModel(AbstractWorldModel):
         action_dim: int,
         max_horizon: int = 500,
         *,
-        embed_size: int = 72,
+        embed_size: int = 48,
+        encoder: str = "mlp",
         depth: int = 2,
         num_heads: int = 3,
-        mlp_width: int = 64,
+        mlp_width: int = 192,
         remat: bool = True,
         key: Key,
     ):
@@ -82,7 +89,8 @@ class HistoryModel(AbstractWorldModel):
         self.max_horizon = check_size("max_horizon", max_horizon)
         check_size("embed_size", embed_size)
         ke, kt, kh = jax.random.split(key, 3)
-        self.embed = eqx.nn.Linear(state_dim + action_dim + 1, embed_size, key=ke)
+        self.embed = make_encoder(encoder, state_dim + action_dim + 1, embed_size, key=ke)
+        self.encoder = encoder
         self.transformer = CausalTransformer(embed_size, depth, num_heads, mlp_width, max_horizon, key=kt)
         self.head = eqx.nn.Linear(embed_size, state_dim, key=kh)
         self.normaliser = Normaliser(state_dim)
