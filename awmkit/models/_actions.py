@@ -23,7 +23,7 @@ from ._common import (
     time_feature,
 )
 from ._normalise import Normaliser
-from ._scan import remat_scan
+from ._scan import blocked_scan, resolve_remat
 
 _BACKBONES = ("transformer", "rnn", "lstm")
 
@@ -142,7 +142,10 @@ class ActionsModel(AbstractWorldModel):
         """The sequential closed-loop rollout, token by token (KV cache or recurrent state)."""
         dtype = dtype_of(self)
         z0 = self.normaliser.normalise(s0)
-        _, carry = self.backbone.step(self._state_token(z0, 0), self.backbone.init_carry(horizon + 1, dtype))
+        # Token k + 1 (action k) is decoded in the segment whose carry holds lengths[j] > k + 1 tokens.
+        lengths = self.backbone.carry_lengths(horizon + 1)
+        init = self.backbone.init_carry(lengths[0], dtype)
+        _, carry = self.backbone.step(self._state_token(z0, 0), init)
 
         def body(inner, inputs):
             carry, state = inner
@@ -154,7 +157,12 @@ class ActionsModel(AbstractWorldModel):
             return (carry, next_state), (next_state, action, reward)
 
         steps = (jnp.arange(horizon), jax.random.split(key, horizon))
-        _, (states, actions, rewards) = remat_scan(body, (carry, s0), steps, horizon, remat)
+        bounds = tuple(length - 1 for length in lengths)
+
+        def grow(inner, j):
+            return self.backbone.grow_carry(inner[0], lengths[j]), inner[1]
+
+        _, (states, actions, rewards) = blocked_scan(body, (carry, s0), steps, bounds, grow, remat)
         return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
 
     # --- the protocol ------------------------------------------------------------------------------------
@@ -203,7 +211,9 @@ class ActionsModel(AbstractWorldModel):
         reward_fn = reward_or_zero(reward_fn)
         checked = checked_policy(policy, self.action_dim, dtype)
         if not (stop_gradient and self.backbone.parallel):
-            return self._generate(s0, checked, horizon, key, reward_fn, stop_gradient, self.remat)
+            return self._generate(
+                s0, checked, horizon, key, reward_fn, stop_gradient, resolve_remat(self.remat, horizon)
+            )
         # Generate without gradient, then one teacher-forced pass over the regenerated actions.
         frozen = stop_gradient_arrays(self)
         frozen_policy = checked_policy(stop_gradient_arrays(policy), self.action_dim, dtype)
@@ -236,7 +246,13 @@ class ActionsModel(AbstractWorldModel):
         dtype = dtype_of(self)
         checked = checked_policy(policy, self.action_dim, dtype)
         return self._generate(
-            s0.astype(dtype), checked, horizon, key, reward_or_zero(reward_fn), stop_gradient, self.remat
+            s0.astype(dtype),
+            checked,
+            horizon,
+            key,
+            reward_or_zero(reward_fn),
+            stop_gradient,
+            resolve_remat(self.remat, horizon),
         )
 
     def policy_objective(

@@ -32,3 +32,32 @@ def remat_scan(body, init, xs, length: int, remat: bool):
         carry, ys_tail = run_block(carry, tail)
         ys = jtu.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, ys_tail)
     return carry, ys
+
+
+def blocked_scan(body, init, xs, bounds, resize, remat: bool):
+    """`remat_scan` over consecutive segments ``[0, bounds[0]), [bounds[0], bounds[1]), ...`` of the
+    scanned steps, with ``carry = resize(carry, j)`` before segment ``j``.
+
+    This is how a transformer generates with a growing key/value cache: segment ``j`` runs with a
+    cache of a static length that covers its last position (see `awmkit.nn.cache_lengths`), so the
+    attention at each token costs ``O(its prefix)`` rather than ``O(H)``. Each segment is its own
+    ``scan`` (compiled once per segment length); the outputs are concatenated.
+    """
+    ys_parts, start = [], 0
+    for j, end in enumerate(bounds):
+        init = resize(init, j)
+        if end > start:
+            segment = jtu.tree_map(lambda x: x[start:end], xs)
+            init, ys = remat_scan(body, init, segment, end - start, remat)
+            ys_parts.append(ys)
+        start = end
+    ys = ys_parts[0] if len(ys_parts) == 1 else jtu.tree_map(lambda *a: jnp.concatenate(a), *ys_parts)
+    return init, ys
+
+
+def resolve_remat(remat: bool | None, horizon: int) -> bool:
+    """The rematerialisation setting a model uses: `remat` itself when given, else the default for
+    the backend this is traced for (``None`` means "auto")."""
+    if remat is not None:
+        return bool(remat)
+    return True
