@@ -71,7 +71,7 @@ class Program(eqx.Module):
     def __init__(self, env: Env, config: BPOConfig, learn_model: bool):
         self.env = env
         # Host-only fields must not key the compilation cache.
-        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy)
+        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy, seed_group_size=None)
         self.learn_model = learn_model and config.dynamics_replay_ratio > 0
 
     # Built on demand (inside the trace) rather than stored: fresh optax closures would defeat the
