@@ -117,7 +117,8 @@ def test_seeds_are_sharded_over_local_devices(one_group, tmp_path):
     npz, out = tmp_path / "sharded.npz", tmp_path / "run"
     script = _SHARDED.format(tests=os.path.dirname(__file__), out=str(out), npz=str(npz))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-c", script]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"layout": [2, 2], "devices": 2}

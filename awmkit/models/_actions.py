@@ -23,7 +23,7 @@ from ._common import (
     time_feature,
 )
 from ._normalise import Normaliser
-from ._scan import blocked_scan, resolve_remat
+from ._scan import blocked_scan, cache_residual_bytes, resolve_remat
 
 _BACKBONES = ("transformer", "rnn", "lstm")
 
@@ -60,9 +60,12 @@ class ActionsModel(AbstractWorldModel):
     - `embed_size`: the token width (default 72).
     - `remat`: whether the sequential generation is differentiated with block-wise rematerialisation
       (``jax.checkpoint`` every ``~sqrt(H)`` steps, see `awmkit.models.remat_scan`): reverse-mode memory
-      falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default: ``True`` for
-      the transformer (whose carry is its KV cache, ``O(H)`` large, so plain backpropagation needs
-      ``O(H^2)`` memory), ``False`` for recurrent backbones (whose carry is small).
+      falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default (``None``):
+      "auto" for the transformer, whose carry is its KV cache, so plain backpropagation keeps
+      ``O(H^2)`` numbers: remat when that exceeds the backend's budget per sequence
+      (`awmkit.models.REMAT_BUDGET_BYTES`: on a CPU off at ``H = 100``, on at ``H = 500``); ``True``
+      for other parallel backbones; ``False`` for recurrent backbones (whose carry is small). Only
+      the sequential paths use it (`imagine_sequential`, ``stop_gradient=False``).
     - `key`: a PRNG key (keyword-only).
     """
 
@@ -120,7 +123,18 @@ class ActionsModel(AbstractWorldModel):
         self.action_embed = eqx.nn.Linear(action_dim + 1, embed_size, key=ka)
         self.backbone = backbone
         self.normaliser = Normaliser(state_dim)
-        self.remat = bool(backbone.parallel) if remat is None else bool(remat)
+        if remat is None:
+            self.remat = None if isinstance(backbone, TransformerBackbone) else bool(backbone.parallel)
+        else:
+            self.remat = bool(remat)
+
+    def _remat(self, horizon: int, dtype) -> bool:
+        if self.remat is not None:
+            return self.remat
+        t = self.backbone.transformer  # "auto" is only ever set for a TransformerBackbone
+        lengths = self.backbone.carry_lengths(horizon + 1)
+        residual = cache_residual_bytes(lengths, t.depth, t.width, t.num_heads, jnp.dtype(dtype).itemsize)
+        return resolve_remat(None, residual)
 
     # --- tokens and the two ways of running the backbone ---------------------------------------------
 
@@ -212,7 +226,7 @@ class ActionsModel(AbstractWorldModel):
         checked = checked_policy(policy, self.action_dim, dtype)
         if not (stop_gradient and self.backbone.parallel):
             return self._generate(
-                s0, checked, horizon, key, reward_fn, stop_gradient, resolve_remat(self.remat, horizon)
+                s0, checked, horizon, key, reward_fn, stop_gradient, self._remat(horizon, dtype)
             )
         # Generate without gradient, then one teacher-forced pass over the regenerated actions.
         frozen = stop_gradient_arrays(self)
@@ -252,7 +266,7 @@ class ActionsModel(AbstractWorldModel):
             key,
             reward_or_zero(reward_fn),
             stop_gradient,
-            resolve_remat(self.remat, horizon),
+            self._remat(horizon, dtype),
         )
 
     def policy_objective(

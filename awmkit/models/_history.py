@@ -23,7 +23,7 @@ from ._common import (
     time_feature,
 )
 from ._normalise import Normaliser
-from ._scan import blocked_scan, resolve_remat
+from ._scan import blocked_scan, cache_residual_bytes, resolve_remat
 
 
 class HistoryModel(AbstractWorldModel):
@@ -49,9 +49,11 @@ class HistoryModel(AbstractWorldModel):
     - `state_dim`, `action_dim`: the sizes of states and actions.
     - `max_horizon`: the longest horizon (the position table; default 500).
     - `embed_size`: the token width (72), `depth` (2), `num_heads` (3), `mlp_width` (64): Appendix C.1.
-    - `remat`: block-wise rematerialisation of the differentiated generation (default ``True``): the
-      carry is the KV cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers;
-      with remat it stores ``O(H^{3/2})`` for one extra forward pass.
+    - `remat`: block-wise rematerialisation of the differentiated generation: the carry is the KV
+      cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers; with remat it
+      stores ``O(H^{3/2})`` for one extra forward pass. Default ``None`` ("auto"): remat when the
+      stored cache per sequence exceeds the backend's budget (`awmkit.models.REMAT_BUDGET_BYTES`;
+      on a CPU off at ``H = 100``, where it is faster without, on at ``H = 500``).
     - `generation_block`: tokens per generation segment (64): the KV cache grows between segments
       (at most 8, see `awmkit.nn.cache_lengths`) so a token attends over about its prefix, not ``H``.
     - `key`: a PRNG key (keyword-only).
@@ -64,7 +66,7 @@ class HistoryModel(AbstractWorldModel):
     state_dim: int = eqx.field(static=True)
     action_dim: int = eqx.field(static=True)
     max_horizon: int = eqx.field(static=True)
-    remat: bool = eqx.field(static=True)
+    remat: bool | None = eqx.field(static=True)
     generation_block: int = eqx.field(static=True)
 
     def __init__(
@@ -77,7 +79,7 @@ class HistoryModel(AbstractWorldModel):
         depth: int = 2,
         num_heads: int = 3,
         mlp_width: int = 64,
-        remat: bool = True,
+        remat: bool | None = None,
         generation_block: int = 64,
         key: Key,
     ):
@@ -90,8 +92,13 @@ class HistoryModel(AbstractWorldModel):
         self.transformer = CausalTransformer(embed_size, depth, num_heads, mlp_width, max_horizon, key=kt)
         self.head = eqx.nn.Linear(embed_size, state_dim, key=kh)
         self.normaliser = Normaliser(state_dim)
-        self.remat = bool(remat)
+        self.remat = None if remat is None else bool(remat)
         self.generation_block = check_size("generation_block", generation_block)
+
+    def _remat(self, lengths, dtype) -> bool:
+        t = self.transformer
+        residual = cache_residual_bytes(lengths, t.depth, t.width, t.num_heads, jnp.dtype(dtype).itemsize)
+        return resolve_remat(self.remat, residual)
 
     def _token(self, z, a, k):
         return self.embed(jnp.concatenate([z, a.astype(z.dtype), time_feature(k, self.max_horizon, z.dtype)]))
@@ -164,7 +171,7 @@ class HistoryModel(AbstractWorldModel):
         cache = self.transformer.init_cache(lengths[0], dtype)
         steps = (jnp.arange(horizon), jax.random.split(key, horizon))
         _, (states, actions, rewards) = blocked_scan(
-            body, (cache, s0), steps, lengths, grow, resolve_remat(self.remat, horizon)
+            body, (cache, s0), steps, lengths, grow, self._remat(lengths, dtype)
         )
         return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
 

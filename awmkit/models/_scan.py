@@ -55,9 +55,32 @@ def blocked_scan(body, init, xs, bounds, resize, remat: bool):
     return init, ys
 
 
-def resolve_remat(remat: bool | None, horizon: int) -> bool:
-    """The rematerialisation setting a model uses: `remat` itself when given, else the default for
-    the backend this is traced for (``None`` means "auto")."""
+#: Per backend, the most bytes of key/value cache one differentiated generated sequence may keep for
+#: the backward pass before ``remat=None`` ("auto") turns rematerialisation on. Measured on the CPU
+#: (benchmarks/policy_gradient.py): without remat the HWM policy gradient at H = 100 is faster and
+#: keeps ~7 MB per sequence; at H = 500 it would keep ~170 MB per sequence (2.7 GB for a batch of 16),
+#: so remat pays. GPUs hold far more memory per sequence in flight.
+REMAT_BUDGET_BYTES = {"cpu": 16 * 2**20, "gpu": 64 * 2**20, "cuda": 64 * 2**20}
+
+
+def cache_residual_bytes(lengths, depth: int, width: int, num_heads: int, itemsize: int) -> int:
+    """Bytes a scan differentiated through a KV-cache generation keeps per sequence: at every step,
+    each layer's keys and values (``2 width`` numbers per cached position) and attention weights
+    (``num_heads`` per position), for the segmented cache lengths ``lengths`` (see
+    `awmkit.nn.cache_lengths`)."""
+    total, start = 0, 0
+    for end in lengths:
+        total += (end - start) * end
+        start = end
+    return total * depth * (2 * width + num_heads) * itemsize
+
+
+def resolve_remat(remat: bool | None, residual_bytes: int = 0) -> bool:
+    """The rematerialisation a model uses: `remat` itself when given, else ("auto", ``None``) whether
+    the generation's stored residuals per sequence exceed the budget of the backend being traced for
+    (`REMAT_BUDGET_BYTES`; backends not listed always rematerialise)."""
     if remat is not None:
         return bool(remat)
-    return True
+    import jax
+
+    return residual_bytes > REMAT_BUDGET_BYTES.get(jax.default_backend(), 0)
