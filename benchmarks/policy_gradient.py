@@ -4,7 +4,8 @@ One step is ``jit(grad(mean policy_objective))`` over a batch of 16 initial stat
 ``J^W(theta)`` (equations 1-3) with respect to the parameters of an MLP policy (64, 64), for each model
 of [`awmkit.models.make`][] at horizons ``H`` in {20, 100, 500} on the HIV-treatment system. The models
 use the paper's sizes (Appendix C.1). For each (model, H) the script reports the compile time, the
-median run time over ``--repeats`` runs after a warm-up, and XLA's memory analysis of the compiled
+median run time over ``--repeats`` runs after a warm-up (the rows of one horizon compiled first and
+then timed round-robin, interleaved), and XLA's memory analysis of the compiled
 step (arguments + outputs + temporaries: the peak working set of the program, ``peak_bytes``).
 
 Extra rows:
@@ -135,6 +136,7 @@ def _attention(dpa: bool):
 
 
 def _flops(compiled) -> float | None:
+    compiled = getattr(compiled, "compiled", compiled)  # equinox's wrapper around jax's Compiled
     try:
         cost = compiled.cost_analysis()
     except Exception:  # noqa: BLE001 - not every backend reports costs
@@ -148,11 +150,36 @@ def _data(env, key, episodes):
     return jax.jit(jax.vmap(lambda a: awmkit.envs.rollout(env, a)))(actions)
 
 
-def _measure(name: str, horizon: int, batch: int, repeats: int, key, episodes: int = 64) -> dict:
+def _timed(call, repeats: int) -> dict:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    if not times:
+        return {"time_s": None, "min_s": None, "times_s": []}
+    return {"time_s": statistics.median(times), "min_s": min(times), "times_s": times}
+
+
+def interleave(rows: list[dict], calls: list, repeats: int) -> None:
+    """Times ``calls`` round-robin (A, B, C, A, B, C...) ``repeats`` times and fills in their rows."""
+    times = [[] for _ in calls]
+    for _ in range(repeats):
+        for j, call in enumerate(calls):
+            start = time.perf_counter()
+            call()
+            times[j].append(time.perf_counter() - start)
+    for row, ts in zip(rows, times):
+        row.update(time_s=statistics.median(ts), min_s=min(ts), times_s=ts)
+
+
+def _measure(name: str, horizon: int, batch: int, repeats: int, key, episodes: int = 64, calls=None) -> dict:
+    """One row: compiled, warmed up and timed `repeats` times (``repeats=0`` with a list `calls`: the
+    row's zero-argument call is appended for `interleave`)."""
     base = name.partition("/")[0]
     _attention(name.endswith("/dpa"))
     if base == "update":
-        return _measure_update(name, horizon, repeats, key, episodes)
+        return _measure_update(name, horizon, repeats, key, episodes, calls)
     env = awmkit.envs.make("hiv_treatment", horizon=horizon)
     model_key, policy_key, state_key = jax.random.split(key, 3)
     model, objective = _variant(name.removesuffix("/dpa"), env, model_key)
@@ -182,21 +209,21 @@ def _measure(name: str, horizon: int, batch: int, repeats: int, key, episodes: i
             - getattr(memory, "alias_size_in_bytes", 0)
         )
     flops = _flops(compiled)
-    jax.block_until_ready(step(policy, model, s0s, keys))  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        grads = jax.block_until_ready(step(policy, model, s0s, keys))
-        times.append(time.perf_counter() - start)
+    grads = jax.block_until_ready(step(policy, model, s0s, keys))  # warm-up
+
+    def call():
+        jax.block_until_ready(step(policy, model, s0s, keys))
+
+    if calls is not None:
+        calls.append(call)
+    timed = _timed(call, repeats)
     norm = float(jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads))))
     return {
         "model": name,
         "horizon": horizon,
         "batch": batch,
         "compile_s": round(compile_s, 4),
-        "time_s": statistics.median(times),
-        "min_s": min(times),
-        "times_s": times,
+        **timed,
         "flops": flops,
         "peak_bytes": peak,
         "temp_bytes": None if memory is None else int(memory.temp_size_in_bytes),
@@ -204,7 +231,7 @@ def _measure(name: str, horizon: int, batch: int, repeats: int, key, episodes: i
     }
 
 
-def _measure_update(name: str, horizon: int, repeats: int, key, episodes: int) -> dict:
+def _measure_update(name: str, horizon: int, repeats: int, key, episodes: int, calls=None) -> dict:
     """One teacher-forced model update over `episodes` stored episodes (value and gradient)."""
     model_name = name.split("/")[1]
     env = awmkit.envs.make("hiv_treatment", horizon=horizon)
@@ -222,19 +249,18 @@ def _measure_update(name: str, horizon: int, repeats: int, key, episodes: int) -
     compile_s = time.perf_counter() - start
     flops = _flops(compiled)
     jax.block_until_ready(compiled(params, data))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def call():
         jax.block_until_ready(compiled(params, data))
-        times.append(time.perf_counter() - start)
+
+    if calls is not None:
+        calls.append(call)
     return {
         "model": name,
         "horizon": horizon,
         "batch": episodes,
         "compile_s": round(compile_s, 4),
-        "time_s": statistics.median(times),
-        "min_s": min(times),
-        "times_s": times,
+        **_timed(call, repeats),
         "flops": flops,
     }
 
@@ -276,8 +302,12 @@ def main(argv=None) -> int:
     peak = matmul_peak(args.peak_size)
     results = []
     for horizon in horizons:
+        # Every row of this horizon compiled first, then timed round-robin (interleaved).
+        rows, calls = [], []
         for name in args.models:
-            row = _measure(name, horizon, args.batch, repeats, jax.random.key(0), args.episodes)
+            rows.append(_measure(name, horizon, args.batch, 0, jax.random.key(0), args.episodes, calls))
+        interleave(rows, calls, repeats)
+        for row in rows:
             results.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "times_s"}), file=sys.stderr, flush=True)
     peak_after = matmul_peak(args.peak_size)

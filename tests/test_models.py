@@ -424,8 +424,13 @@ def test_make_builds_every_model_for_an_env(getkey):
         assert model.max_horizon == 10
     model = awmkit.models.make("awm-transformer", env, key=getkey())
     assert model.embed_size == 72 and model.backbone.transformer.depth == 2
-    assert model.backbone.transformer.num_heads == 3 and model.remat
+    assert model.backbone.transformer.num_heads == 3 and model.remat is None  # "auto"
     assert not awmkit.models.make("awm-rnn", env, key=getkey()).remat
+    # "auto" rematerialises only when the differentiated generation's cache outgrows the CPU budget.
+    long = awmkit.models.make("awm-transformer", awmkit.envs.make("hiv_treatment", horizon=500), key=getkey())
+    assert long._remat(500, jnp.float32) and not long._remat(100, jnp.float32)
+    hwm = awmkit.models.make("hwm-transformer", env, key=getkey())
+    assert hwm.remat is None and not hwm._remat((100,), jnp.float32)
     assert awmkit.models.make("markovian", env, key=getkey()).dynamics.width_sizes == (64, 64)
     assert isinstance(awmkit.models.make("hwm-transformer", env, key=getkey()), HistoryModel)
 
