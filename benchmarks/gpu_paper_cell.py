@@ -90,12 +90,20 @@ def paper_cell(cell=CELL) -> dict:
     }
 
 
-def updates(horizons=(100, 500)) -> dict:
-    peak = policy_gradient.matmul_peak(8192)
+UPDATE_ROWS = (
+    "awm-transformer",
+    "hwm-transformer",
+    "update/awm-transformer",
+    "update/hwm-transformer",
+    "update/awm-transformer/dpa",
+)
+
+
+def updates(horizons=(100, 500), names=UPDATE_ROWS, peak_size=8192) -> dict:
+    peak = policy_gradient.matmul_peak(peak_size)
     rows = []
     for horizon in horizons:
-        for name in ("awm-transformer", "hwm-transformer", "update/awm-transformer", "update/hwm-transformer",
-                     "update/awm-transformer/dpa"):  # fmt: skip
+        for name in names:
             row = policy_gradient._measure(name, horizon, 16, 5, jax.random.key(0), 64)
             if row.get("flops"):
                 row["peak_fraction"] = row["flops"] / row["time_s"] / peak
@@ -104,8 +112,8 @@ def updates(horizons=(100, 500)) -> dict:
     return {"matmul_peak_flops": peak, "results": rows}
 
 
-def generation_rows() -> dict:
-    rows = generation.measure([20, 100, 500], 16, 5, [2, 4, 8], unroll_up_to=100)
+def generation_rows(horizons=(20, 100, 500)) -> dict:
+    rows = generation.measure(list(horizons), 16, 5, [2, 4, 8], unroll_up_to=100)
     return {"summary": generation.summary(rows), "results": rows}
 
 
@@ -142,15 +150,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None)
     parser.add_argument("--budget", type=float, default=540.0, help="seconds; later sections are skipped")
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run of every section (CPU check)")
     args = parser.parse_args(argv)
+    cell = CELL
+    if args.quick:
+        cell = {"env": "cancer_treatment", "horizon": 20, "model": "markovian", "seeds": 2, "steps": 1600}
     t0 = time.perf_counter()
     cache = os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="awmkit-jax-cache-"))
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     report = {"benchmark": "GPU paper cell (issue 14)", "machine": policy_gradient._machine(), "sections": {}}
     # Rough upper bounds of each section's seconds on an H200, to skip what would not fit.
-    plan = [("paper_cell", paper_cell, 240), ("updates", updates, 150), ("generation", generation_rows, 90),
-            ("sharing", sharing, 200)]  # fmt: skip
+    plan = [
+        ("paper_cell", lambda: paper_cell(cell), 240),
+        ("updates", (lambda: updates((20,), ("update/markovian",), 256)) if args.quick else updates, 150),
+        ("generation", (lambda: generation_rows((20,))) if args.quick else generation_rows, 90),
+        ("sharing", lambda: sharing((2,) if args.quick else (2, 4), cell), 200),
+    ]
     for name, fn, cost in plan:
         elapsed = time.perf_counter() - t0
         if elapsed + cost > args.budget and name != "paper_cell":
@@ -165,7 +181,7 @@ def main(argv=None) -> int:
         _write(report, args.out)
     cell = report["sections"].get("paper_cell", {})
     if "run_s" in cell:
-        one = CELL["seeds"] * CELL["steps"] / cell["run_s"]
+        one = cell["seeds"] * cell["steps"] / cell["run_s"]
         sections = report["sections"].get("sharing", {})
         shared = {k: v["seed_steps_per_s"] for k, v in sections.items() if "seed_steps_per_s" in v}
         report["summary"] = {

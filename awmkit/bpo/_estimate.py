@@ -84,7 +84,8 @@ def _groups(fn: Callable, tree, group: int):
     the run's chunk lays its seeds out."""
     arrays, static = eqx.partition(tree, eqx.is_array)
     n = jax.tree.leaves(arrays)[0].shape[0]
-    one = eqx.filter_vmap(lambda a: fn(eqx.combine(a, static)))
+    # Only arrays leave the vmap and the scan (the pieces' outputs only keep XLA from dropping work).
+    one = eqx.filter_vmap(lambda a: eqx.filter(fn(eqx.combine(a, static)), eqx.is_array))
     if group >= n:
         return one(arrays)
     grouped = jax.tree.map(lambda x: x.reshape(n // group, group, *x.shape[1:]), arrays)
