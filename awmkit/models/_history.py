@@ -53,7 +53,7 @@ class HistoryModel(AbstractWorldModel):
       cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers; with remat it
       stores ``O(H^{3/2})`` for one extra forward pass. Default ``None`` ("auto"): remat when the
       stored cache per sequence exceeds the backend's budget (`awmkit.models.REMAT_BUDGET_BYTES`;
-      on a CPU off at ``H = 100``, where it is faster without, on at ``H = 500``).
+      on a CPU off at ``H = 100``, on at ``H = 500``).
     - `generation_block`: tokens per generation segment (64): the KV cache grows between segments
       (at most 8, see `awmkit.nn.cache_lengths`) so a token attends over about its prefix, not ``H``.
     - `key`: a PRNG key (keyword-only).

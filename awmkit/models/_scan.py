@@ -56,10 +56,12 @@ def blocked_scan(body, init, xs, bounds, resize, remat: bool):
 
 
 #: Per backend, the most bytes of key/value cache one differentiated generated sequence may keep for
-#: the backward pass before ``remat=None`` ("auto") turns rematerialisation on. Measured on the CPU
-#: (benchmarks/policy_gradient.py): without remat the HWM policy gradient at H = 100 is faster and
-#: keeps ~7 MB per sequence; at H = 500 it would keep ~170 MB per sequence (2.7 GB for a batch of 16),
-#: so remat pays. GPUs hold far more memory per sequence in flight.
+#: the backward pass before ``remat=None`` ("auto") turns rematerialisation on (`cache_residual_bytes`).
+#: Without remat the transformer's generation at H = 100 keeps ~8 MB per sequence and saves the
+#: extra forward pass; at H = 500 it would keep ~160 MB per sequence (2.5 GB for a policy batch of 16,
+#: per seed), more than a CPU process should hold, so there remat pays. GPUs hold far more memory per
+#: sequence in flight. (``benchmarks/policy_gradient.py`` rows ``hwm-transformer/remat`` and
+#: ``/no-remat`` time both.)
 REMAT_BUDGET_BYTES = {"cpu": 16 * 2**20, "gpu": 64 * 2**20, "cuda": 64 * 2**20}
 
 
