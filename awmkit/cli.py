@@ -267,6 +267,22 @@ def _run_train(args) -> int:
     return run(args, _table)
 
 
+# --- awmkit estimate -----------------------------------------------------------------------------------
+
+
+def _add_estimate(subparsers) -> None:
+    from .bpo._cli_estimate import add_arguments
+
+    p = subparsers.add_parser("estimate", help="predict the wall time of a BPO run on this machine")
+    add_arguments(p, _env_name, _positive_int)
+
+
+def _run_estimate(args) -> int:
+    from .bpo._cli_estimate import run
+
+    return run(args, _table)
+
+
 # --- awmkit diagnose -----------------------------------------------------------------------------------
 
 
@@ -307,6 +323,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "references": (_add_references, _run_references),
     "results": (_add_results, _run_results),
     "train": (_add_train, _run_train),
+    "estimate": (_add_estimate, _run_estimate),
     "diagnose": (_add_diagnose, _run_diagnose),
     "sweep": (_add_sweep, _run_sweep),
 }

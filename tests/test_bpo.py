@@ -333,7 +333,7 @@ def no_compilation(monkeypatch):
         raise AssertionError("compiled before validating the arguments")
 
     monkeypatch.setattr(bpo_run, "init_program", fail)
-    monkeypatch.setattr(bpo_run, "chunk_program", fail)
+    monkeypatch.setattr(bpo_run, "run_chunk_on_devices", fail)
 
 
 @pytest.mark.parametrize(

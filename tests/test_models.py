@@ -21,7 +21,7 @@ from awmkit.models import (
 LEARNED = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm")
 
 
-def small(name, state_dim, action_dim, max_horizon, key, remat=False):
+def small(name, state_dim, action_dim, max_horizon, key, remat=False, generation_block=64):
     """The models at test size (the defaults are the paper's and slower); remat is tested on its own."""
     kb, km = jax.random.split(key)
     if name == "markovian":
@@ -31,7 +31,9 @@ def small(name, state_dim, action_dim, max_horizon, key, remat=False):
             state_dim, action_dim, max_horizon, embed_size=12, mlp_width=16, remat=remat, key=km
         )
     if name == "awm-transformer":
-        backbone = TransformerBackbone(12, state_dim, max_horizon + 1, mlp_width=16, key=kb)
+        backbone = TransformerBackbone(
+            12, state_dim, max_horizon + 1, mlp_width=16, generation_block=generation_block, key=kb
+        )
     elif name == "awm-rnn":
         backbone = RNNBackbone(12, state_dim, (16, 16), key=kb)
     elif name == "awm-lstm":
@@ -153,12 +155,39 @@ def test_kv_cache_generation_equals_recomputation(getkey, x64):
     np.testing.assert_allclose(generated[1:], recomputed, rtol=1e-10, atol=1e-10)
 
 
+def test_blocked_generation_over_several_cache_segments(getkey, x64):
+    """With segments of 3 tokens both transformer models generate H = 8 steps with a cache grown
+    twice, and generation still equals the parallel pass (the one-pass policy gradient through a
+    segmented generation: test_awm_teacher_forced_policy_gradient_equals_generation)."""
+    horizon, kb, km = 8, getkey(), getkey()
+    s0 = jax.random.normal(getkey(), (2,))
+    actions = jax.random.uniform(getkey(), (horizon, 1), minval=-1, maxval=1)
+    backbone = TransformerBackbone(12, 2, horizon + 1, mlp_width=16, generation_block=3, key=kb)
+    awm = ActionsModel(2, 1, horizon, backbone=backbone, embed_size=12, remat=False, key=km)
+    assert awm.backbone.carry_lengths(horizon + 1) == (3, 6, 9)
+    hwm = HistoryModel(2, 1, horizon, embed_size=12, mlp_width=16, remat=False, generation_block=3, key=km)
+
+    @eqx.filter_jit
+    def both(awm, hwm):
+        fixed = lambda s, k, key: actions[k]
+        awm_generated = awm.imagine_sequential(s0, fixed, horizon, jax.random.key(0)).states
+        hwm_generated = hwm.rollout_actions(s0, actions)
+        hwm_recomputed = hwm.predict(s0, hwm_generated[:-1], actions)
+        return awm_generated, awm.rollout_actions(s0, actions), hwm_generated, hwm_recomputed
+
+    awm_generated, awm_parallel, hwm_generated, hwm_recomputed = both(awm, hwm)
+    np.testing.assert_allclose(awm_generated, awm_parallel, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(hwm_generated[1:], hwm_recomputed, rtol=1e-10, atol=1e-10)
+
+
 # --- policy gradients ----------------------------------------------------------------------------------
 
 
 def test_awm_teacher_forced_policy_gradient_equals_generation(getkey, x64):
     horizon = 8
-    model = small("awm-transformer", 2, 1, horizon, getkey())
+    # Segments of 3 tokens: the reference backpropagates through a generation whose cache grows twice.
+    model = small("awm-transformer", 2, 1, horizon, getkey(), generation_block=3)
+    assert model.backbone.carry_lengths(horizon + 1) == (3, 6, 9)
     policy = make_policy(2, 1, getkey())
     s0, key = jax.random.normal(getkey(), (2,)), getkey()
     value, shortcut = policy_grad(model, policy, s0, horizon, key, value=True)
@@ -401,8 +430,13 @@ def test_make_builds_every_model_for_an_env(getkey):
     assert awmkit.models.make("hwm-transformer", env, key=getkey()).encoder == "mlp"
     with pytest.raises(ValueError, match="unknown encoder 'conv'; valid names are: mlp, linear"):
         awmkit.models.make("awm-lstm", env, key=getkey(), encoder="conv")
-    assert model.backbone.transformer.num_heads == 3 and model.remat
+    assert model.backbone.transformer.num_heads == 3 and model.remat is None  # "auto"
     assert not awmkit.models.make("awm-rnn", env, key=getkey()).remat
+    # "auto" rematerialises only when the differentiated generation's cache outgrows the CPU budget.
+    long = awmkit.models.make("awm-transformer", awmkit.envs.make("hiv_treatment", horizon=500), key=getkey())
+    assert long._remat(500, jnp.float32) and not long._remat(100, jnp.float32)
+    hwm = awmkit.models.make("hwm-transformer", env, key=getkey())
+    assert hwm.remat is None and not hwm._remat((100,), jnp.float32)
     assert awmkit.models.make("markovian", env, key=getkey()).dynamics.width_sizes == (64, 64)
     assert isinstance(awmkit.models.make("hwm-transformer", env, key=getkey()), HistoryModel)
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from awmkit.nn import MLP, CausalSelfAttention, CausalTransformer, LSTMCell, RNNCell
+from awmkit.nn import MLP, CausalSelfAttention, CausalTransformer, LSTMCell, RNNCell, cache_lengths
 
 
 def test_transformer_decode_equals_parallel(getkey, x64):
@@ -24,6 +24,45 @@ def test_transformer_decode_equals_parallel(getkey, x64):
     assert parallel.dtype == jnp.float64
     np.testing.assert_allclose(decoded, parallel, rtol=1e-12, atol=1e-12)
     assert int(cache.index) == 7
+
+
+def test_blocked_decode_with_a_growing_cache_equals_parallel(getkey, x64):
+    """Generation in segments, the cache grown between them (as the world models generate), gives
+    the parallel pass; the write never touches positions past the cache's filled prefix."""
+    transformer = CausalTransformer(width=12, depth=2, num_heads=3, mlp_width=16, max_length=9, key=getkey())
+    tokens = jax.random.normal(getkey(), (9, 12))
+
+    @eqx.filter_jit
+    def generate(transformer, tokens):
+        cache, outs, start = transformer.init_cache(3), [], 0
+        for end in (3, 6, 9):
+            cache = transformer.grow_cache(cache, end)
+            assert cache.length == end and cache.keys[0].shape == (3, end, 4)
+
+            def body(cache, token):
+                out, cache = transformer.decode(token, cache)
+                return cache, out
+
+            cache, out = jax.lax.scan(body, cache, tokens[start:end])
+            outs.append(out)
+            start = end
+        return cache, jnp.concatenate(outs)
+
+    cache, decoded = generate(transformer, tokens)
+    np.testing.assert_allclose(decoded, transformer(tokens), rtol=1e-12, atol=1e-12)
+    assert int(cache.index) == 9
+    with pytest.raises(ValueError, match="cannot grow a cache of 9 positions to 4"):
+        transformer.grow_cache(cache, 4)
+
+
+@pytest.mark.parametrize("length", [1, 20, 64, 65, 101, 500, 501, 2001])
+def test_cache_lengths_cover_the_sequence_in_few_segments(length):
+    lengths = cache_lengths(length)
+    assert lengths[-1] == length and list(lengths) == sorted(set(lengths))
+    assert 1 <= len(lengths) <= 8 and lengths[0] >= 1
+    # Segments of about equal size, none longer than ceil(length / n) tokens.
+    sizes = np.diff((0, *lengths))
+    assert sizes.max() - sizes.min() <= 1
 
 
 @pytest.mark.slow  # test_models checks causality end to end through every Actions World Model
@@ -49,8 +88,10 @@ def test_transformer_rejects_long_sequences(getkey):
 
 def test_attention_exposes_value_projection(getkey):
     attention = CausalSelfAttention(12, 3, key=getkey())
-    assert attention.W_v is attention.v_proj.weight
-    assert attention.W_v.shape == (12, 12)
+    # q, k and v come from one fused projection; W_v is its last block of rows.
+    np.testing.assert_array_equal(attention.W_v, attention.qkv_proj.weight[24:])
+    np.testing.assert_array_equal(attention.W_q, attention.qkv_proj.weight[:12])
+    assert attention.W_v.shape == attention.W_k.shape == (12, 12)
 
 
 def test_rnn_cell_is_equation_4(getkey):

@@ -2,6 +2,8 @@
 
 from ._buffer import EpisodeBuffer as EpisodeBuffer
 from ._config import BPOConfig as BPOConfig
+from ._devices import default_seed_group_size as default_seed_group_size, seed_layout as seed_layout
+from ._estimate import RunEstimate as RunEstimate, estimate_run as estimate_run, run_counts as run_counts
 from ._run import (
     MODEL_NAMES as MODEL_NAMES,
     BPOResult as BPOResult,

@@ -31,6 +31,8 @@ _HELP = {
     "eval_episodes": "episodes per evaluation",
     "chunk_size": "episodes per compiled chunk (progress, metrics and checkpoint after each)",
     "nan_policy": "on a non-finite loss, gradient or parameter: stop that seed, or the whole run",
+    "seed_group_size": "seeds vmapped together; groups run in turn, spread over all local devices "
+    "(default: the backend's measured best, 2 on a CPU, all seeds on a GPU)",
 }
 
 
@@ -57,6 +59,8 @@ _SAC_HELP = {
 
 # Flags that may be zero (the others taking integers must be positive).
 _NON_NEGATIVE = {"dynamics_update_every", "critic_depth", "policy_depth"}
+# Integer flags whose default is None (a computed default).
+_OPTIONAL_INTS = {"seed_group_size"}
 # Flags with a fixed set of values.
 _CHOICES = {"nan_policy": ("stop_seed", "stop_run"), "rtg": ("expert", "overshot")}
 # Extra spellings of a flag.
@@ -138,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> No
             continue
         if isinstance(sample, bool):
             kind = None
-        elif isinstance(sample, int):
+        elif isinstance(sample, int) or name in _OPTIONAL_INTS:
             kind = non_negative_int if name in _NON_NEGATIVE else positive_int
         else:
             kind = float

@@ -60,6 +60,12 @@ class BPOConfig:
     - `nan_policy`: what a non-finite loss, gradient or parameter does: ``"stop_seed"`` freezes that
       seed at its last good state and lets the others go on; ``"stop_run"`` stops the whole run after
       the chunk, keeping the last good checkpoint.
+    - `seed_group_size`: how many seeds are vmapped together in one group; the groups of a device run
+      one after another inside each compiled chunk, and the seeds are split evenly over every local
+      device first (`awmkit.bpo.seed_layout`). ``None`` (default) takes the measured default of the
+      backend (2 on a CPU, all of a device's seeds on a GPU). It changes speed and memory, not what a
+      seed computes (bit for bit on one device between groups of two or more; to float rounding for
+      groups of one or several devices), so a run may be resumed with another value.
     """
 
     steps: int = 200_000
@@ -79,6 +85,7 @@ class BPOConfig:
     chunk_size: int = 100
     float64: bool = False
     nan_policy: str = "stop_seed"
+    seed_group_size: int | None = None
 
     _POSITIVE_INTS: ClassVar[tuple[str, ...]] = (
         "steps",
@@ -107,6 +114,8 @@ class BPOConfig:
         for name in ("stop_gradient", "float64"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"BPOConfig.{name} must be True or False, got {getattr(self, name)!r}")
+        if self.seed_group_size is not None:
+            _check_int("seed_group_size", self.seed_group_size, minimum=1)
         if self.nan_policy not in _NAN_POLICIES:
             raise ValueError(
                 f"BPOConfig.nan_policy must be one of {', '.join(map(repr, _NAN_POLICIES))}, got {self.nan_policy!r}"

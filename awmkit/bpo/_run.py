@@ -23,13 +23,13 @@ from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
 from ..policies import AbstractPolicy, TanhGaussianPolicy
 from ._config import BPOConfig
+from ._devices import run_chunk_on_devices
 from ._train import (
     METRIC_KEYS,
     NAN_QUANTITIES,
     Program,
     TrainState,
     cast_floats,
-    chunk_program,
     chunk_traced,
     init_program,
 )
@@ -46,6 +46,8 @@ MODEL_NAMES = _model_names()
 
 _CHECKPOINT_FORMAT = "awmkit-bpo-checkpoint-v1"
 _CHECKPOINT_NAME = "checkpoint.eqx"
+# Run settings a resumed run may change: they do not change what is computed.
+_NOT_IN_CHECKPOINT = ("awmkit_version", "seed_group_size")
 
 
 class NonFiniteError(RuntimeError):
@@ -509,7 +511,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     state_shape, _ = eqx.filter_eval_shape(initial_state)
     header_base = {
         "format": _CHECKPOINT_FORMAT,
-        "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        "run": {k: v for k, v in run_config.items() if k not in _NOT_IN_CHECKPOINT},
         "model": _describe(model_shape),
         "structure": _structure_hash(state_shape),
         "num_chunks": num_chunks,
@@ -588,7 +590,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     last_return = float(np.nanmean(evals[-1][1])) if evals else float("nan")
     rate_t0, rate_steps0 = None, None
     for c in range(completed, num_chunks):
-        state, metrics = chunk_program(program, state, jnp.asarray(c, jnp.int32))
+        state, metrics = run_chunk_on_devices(program, state, c, config.seed_group_size)
         metrics = jax.tree.map(np.asarray, metrics)
         rows = _eval_rows(metrics, c, config, horizon, seed_ids)
         for steps, returns in _eval_points(metrics, c, config, horizon):

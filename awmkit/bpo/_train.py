@@ -89,7 +89,7 @@ class Program(eqx.Module):
             raise ValueError(f"`update_loop` must be one of {', '.join(UPDATE_LOOPS)}, got {update_loop!r}")
         self.env = env
         # Host-only fields must not key the compilation cache.
-        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy)
+        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy, seed_group_size=None)
         self.learn_model = learn_model and config.dynamics_update_every > 0
         self.update_loop = update_loop
         if update_loop == "masked":

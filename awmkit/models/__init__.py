@@ -14,5 +14,5 @@ from ._history import HistoryModel as HistoryModel
 from ._make import make as make, names as names
 from ._markovian import MarkovianModel as MarkovianModel
 from ._normalise import Normaliser as Normaliser, fit_normaliser as fit_normaliser
-from ._scan import remat_scan as remat_scan
+from ._scan import REMAT_BUDGET_BYTES as REMAT_BUDGET_BYTES, remat_scan as remat_scan
 from ._simulator import SimulatorModel as SimulatorModel

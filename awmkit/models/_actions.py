@@ -24,7 +24,7 @@ from ._common import (
 )
 from ._encoders import make_encoder
 from ._normalise import Normaliser
-from ._scan import remat_scan
+from ._scan import blocked_scan, cache_residual_bytes, resolve_remat
 
 _BACKBONES = ("transformer", "rnn", "lstm")
 
@@ -66,9 +66,12 @@ class ActionsModel(AbstractWorldModel):
       See [Fidelity to the paper](../fidelity.md).
     - `remat`: whether the sequential generation is differentiated with block-wise rematerialisation
       (``jax.checkpoint`` every ``~sqrt(H)`` steps, see `awmkit.models.remat_scan`): reverse-mode memory
-      falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default: ``True`` for
-      the transformer (whose carry is its KV cache, ``O(H)`` large, so plain backpropagation needs
-      ``O(H^2)`` memory), ``False`` for recurrent backbones (whose carry is small).
+      falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default (``None``):
+      "auto" for the transformer, whose carry is its KV cache, so plain backpropagation keeps
+      ``O(H^2)`` numbers: remat when that exceeds the backend's budget per sequence
+      (`awmkit.models.REMAT_BUDGET_BYTES`: on a CPU off at ``H = 100``, on at ``H = 500``); ``True``
+      for other parallel backbones; ``False`` for recurrent backbones (whose carry is small). Only
+      the sequential paths use it (`imagine_sequential`, ``stop_gradient=False``).
     - `key`: a PRNG key (keyword-only).
     """
 
@@ -81,7 +84,7 @@ class ActionsModel(AbstractWorldModel):
     max_horizon: int = eqx.field(static=True)
     embed_size: int = eqx.field(static=True)
     encoder: str = eqx.field(static=True)
-    remat: bool = eqx.field(static=True)
+    remat: bool | None = eqx.field(static=True)
 
     def __init__(
         self,
@@ -131,7 +134,18 @@ class ActionsModel(AbstractWorldModel):
         self.encoder = encoder
         self.backbone = backbone
         self.normaliser = Normaliser(state_dim)
-        self.remat = bool(backbone.parallel) if remat is None else bool(remat)
+        if remat is None:
+            self.remat = None if isinstance(backbone, TransformerBackbone) else bool(backbone.parallel)
+        else:
+            self.remat = bool(remat)
+
+    def _remat(self, horizon: int, dtype) -> bool:
+        if self.remat is not None:
+            return self.remat
+        t = self.backbone.transformer  # "auto" is only ever set for a TransformerBackbone
+        lengths = self.backbone.carry_lengths(horizon + 1)
+        residual = cache_residual_bytes(lengths, t.depth, t.width, t.num_heads, jnp.dtype(dtype).itemsize)
+        return resolve_remat(None, residual)
 
     # --- tokens and the two ways of running the backbone ---------------------------------------------
 
@@ -153,7 +167,10 @@ class ActionsModel(AbstractWorldModel):
         """The sequential closed-loop rollout, token by token (KV cache or recurrent state)."""
         dtype = dtype_of(self)
         z0 = self.normaliser.normalise(s0)
-        _, carry = self.backbone.step(self._state_token(z0, 0), self.backbone.init_carry(horizon + 1, dtype))
+        # Token k + 1 (action k) is decoded in the segment whose carry holds lengths[j] > k + 1 tokens.
+        lengths = self.backbone.carry_lengths(horizon + 1)
+        init = self.backbone.init_carry(lengths[0], dtype)
+        _, carry = self.backbone.step(self._state_token(z0, 0), init)
 
         def body(inner, inputs):
             carry, state = inner
@@ -165,7 +182,12 @@ class ActionsModel(AbstractWorldModel):
             return (carry, next_state), (next_state, action, reward)
 
         steps = (jnp.arange(horizon), jax.random.split(key, horizon))
-        _, (states, actions, rewards) = remat_scan(body, (carry, s0), steps, horizon, remat)
+        bounds = tuple(length - 1 for length in lengths)
+
+        def grow(inner, j):
+            return self.backbone.grow_carry(inner[0], lengths[j]), inner[1]
+
+        _, (states, actions, rewards) = blocked_scan(body, (carry, s0), steps, bounds, grow, remat)
         return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
 
     # --- the protocol ------------------------------------------------------------------------------------
@@ -214,7 +236,9 @@ class ActionsModel(AbstractWorldModel):
         reward_fn = reward_or_zero(reward_fn)
         checked = checked_policy(policy, self.action_dim, dtype)
         if not (stop_gradient and self.backbone.parallel):
-            return self._generate(s0, checked, horizon, key, reward_fn, stop_gradient, self.remat)
+            return self._generate(
+                s0, checked, horizon, key, reward_fn, stop_gradient, self._remat(horizon, dtype)
+            )
         # Generate without gradient, then one teacher-forced pass over the regenerated actions.
         frozen = stop_gradient_arrays(self)
         frozen_policy = checked_policy(stop_gradient_arrays(policy), self.action_dim, dtype)
@@ -247,7 +271,13 @@ class ActionsModel(AbstractWorldModel):
         dtype = dtype_of(self)
         checked = checked_policy(policy, self.action_dim, dtype)
         return self._generate(
-            s0.astype(dtype), checked, horizon, key, reward_or_zero(reward_fn), stop_gradient, self.remat
+            s0.astype(dtype),
+            checked,
+            horizon,
+            key,
+            reward_or_zero(reward_fn),
+            stop_gradient,
+            self._remat(horizon, dtype),
         )
 
     def policy_objective(

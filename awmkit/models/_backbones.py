@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PyTree
 
 from .._graph import mark_application
 from .._typing import Key
-from ..nn import CausalTransformer, LSTMCell, RNNCell
+from ..nn import CausalTransformer, LSTMCell, RNNCell, cache_lengths
 from ._common import check_size
 
 
@@ -66,9 +66,20 @@ class AbstractBackbone(eqx.Module):
     ) -> tuple[Float[Array, " out_size"], PyTree]:
         """The output for the next token and the updated carry."""
 
+    def carry_lengths(self, length: int) -> tuple[int, ...]:
+        """Static carry sizes for generating ``length`` tokens in segments: segment ``j`` decodes the
+        tokens before position ``lengths[j]`` with a carry built for that many (see `grow_carry`).
+        Default ``(length,)``: one segment, for carries whose size does not depend on the length."""
+        return (length,)
+
+    def grow_carry(self, carry: PyTree, length: int) -> PyTree:
+        """The carry resized for sequences of up to ``length`` tokens (default: unchanged)."""
+        return carry
+
 
 class TransformerBackbone(AbstractBackbone):
-    """A [`awmkit.nn.CausalTransformer`][] and a linear read-out; `step` decodes through a KV cache.
+    """A [`awmkit.nn.CausalTransformer`][] and a linear read-out; `step` decodes through a KV cache,
+    grown between generation segments (`carry_lengths` is `awmkit.nn.cache_lengths`).
 
     **Arguments:**
 
@@ -76,6 +87,8 @@ class TransformerBackbone(AbstractBackbone):
     - `out_size`: the output size (``state_dim``).
     - `max_length`: the position table size (``max_horizon + 1`` in an Actions World Model).
     - `depth`, `num_heads`, `mlp_width`: 2, 3 and 64 by default (Appendix C.1).
+    - `generation_block`: tokens per generation segment (64; at most 8 segments, see
+      `awmkit.nn.cache_lengths`); it changes the speed of generation, never its result.
     - `key`: a PRNG key (keyword-only).
     """
 
@@ -84,6 +97,7 @@ class TransformerBackbone(AbstractBackbone):
     in_size: int = eqx.field(static=True)
     out_size: int = eqx.field(static=True)
     max_length: int = eqx.field(static=True)
+    generation_block: int = eqx.field(static=True)
     parallel = True
 
     def __init__(
@@ -95,8 +109,10 @@ class TransformerBackbone(AbstractBackbone):
         depth: int = 2,
         num_heads: int = 3,
         mlp_width: int = 64,
+        generation_block: int = 64,
         key: Key,
     ):
+        self.generation_block = check_size("generation_block", generation_block)
         kt, kh = jax.random.split(key)
         self.transformer = CausalTransformer(in_size, depth, num_heads, mlp_width, max_length, key=kt)
         self.head = eqx.nn.Linear(in_size, out_size, key=kh)
@@ -116,6 +132,12 @@ class TransformerBackbone(AbstractBackbone):
     ) -> tuple[Float[Array, " out_size"], PyTree]:
         hidden, carry = self.transformer.decode(token, carry)
         return mark_application(self.head(hidden)), carry
+
+    def carry_lengths(self, length: int) -> tuple[int, ...]:
+        return cache_lengths(length, self.generation_block)
+
+    def grow_carry(self, carry: PyTree, length: int) -> PyTree:
+        return carry if carry.length == length else self.transformer.grow_cache(carry, length)
 
 
 class RNNBackbone(AbstractBackbone):

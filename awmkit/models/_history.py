@@ -8,7 +8,7 @@ from jaxtyping import Array, Float
 from .._graph import mark_application
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
-from ..nn import CausalTransformer
+from ..nn import CausalTransformer, cache_lengths
 from ._base import AbstractWorldModel, RewardFn
 from ._common import (
     check_actions,
@@ -24,7 +24,7 @@ from ._common import (
 )
 from ._encoders import make_encoder
 from ._normalise import Normaliser
-from ._scan import remat_scan
+from ._scan import blocked_scan, cache_residual_bytes, resolve_remat
 
 
 class HistoryModel(AbstractWorldModel):
@@ -54,9 +54,13 @@ class HistoryModel(AbstractWorldModel):
       Appendix C.1's "hidden layers of size 64").
     - `encoder`: ``"mlp"`` (default; hidden layers (64, 64) with swish, the authors' code) or
       ``"linear"`` (one linear layer, Appendix C.1). See [Fidelity to the paper](../fidelity.md).
-    - `remat`: block-wise rematerialisation of the differentiated generation (default ``True``): the
-      carry is the KV cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers;
-      with remat it stores ``O(H^{3/2})`` for one extra forward pass.
+    - `remat`: block-wise rematerialisation of the differentiated generation: the carry is the KV
+      cache, so plain backpropagation through ``H`` steps stores ``O(H^2)`` numbers; with remat it
+      stores ``O(H^{3/2})`` for one extra forward pass. Default ``None`` ("auto"): remat when the
+      stored cache per sequence exceeds the backend's budget (`awmkit.models.REMAT_BUDGET_BYTES`;
+      on a CPU off at ``H = 100``, on at ``H = 500``).
+    - `generation_block`: tokens per generation segment (64): the KV cache grows between segments
+      (at most 8, see `awmkit.nn.cache_lengths`) so a token attends over about its prefix, not ``H``.
     - `key`: a PRNG key (keyword-only).
     """
 
@@ -68,7 +72,8 @@ class HistoryModel(AbstractWorldModel):
     action_dim: int = eqx.field(static=True)
     max_horizon: int = eqx.field(static=True)
     encoder: str = eqx.field(static=True)
-    remat: bool = eqx.field(static=True)
+    remat: bool | None = eqx.field(static=True)
+    generation_block: int = eqx.field(static=True)
 
     def __init__(
         self,
@@ -81,7 +86,8 @@ class HistoryModel(AbstractWorldModel):
         depth: int = 2,
         num_heads: int = 3,
         mlp_width: int = 192,
-        remat: bool = True,
+        remat: bool | None = None,
+        generation_block: int = 64,
         key: Key,
     ):
         self.state_dim = check_size("state_dim", state_dim)
@@ -94,7 +100,13 @@ class HistoryModel(AbstractWorldModel):
         self.transformer = CausalTransformer(embed_size, depth, num_heads, mlp_width, max_horizon, key=kt)
         self.head = eqx.nn.Linear(embed_size, state_dim, key=kh)
         self.normaliser = Normaliser(state_dim)
-        self.remat = bool(remat)
+        self.remat = None if remat is None else bool(remat)
+        self.generation_block = check_size("generation_block", generation_block)
+
+    def _remat(self, lengths, dtype) -> bool:
+        t = self.transformer
+        residual = cache_residual_bytes(lengths, t.depth, t.width, t.num_heads, jnp.dtype(dtype).itemsize)
+        return resolve_remat(self.remat, residual)
 
     def _token(self, z, a, k):
         return self.embed(jnp.concatenate([z, a.astype(z.dtype), time_feature(k, self.max_horizon, z.dtype)]))
@@ -155,9 +167,20 @@ class HistoryModel(AbstractWorldModel):
             next_state = self.normaliser.denormalise(z_next)
             return (cache, next_state), (next_state, action, reward_fn(state, action, next_state, k))
 
-        cache = self.transformer.init_cache(horizon, dtype)
+        # Blocked generation: segment j decodes positions < lengths[j] with a cache of that length.
+        lengths = cache_lengths(horizon, self.generation_block)
+
+        def grow(carry, j):
+            cache, state = carry
+            if cache.length != lengths[j]:
+                cache = self.transformer.grow_cache(cache, lengths[j])
+            return cache, state
+
+        cache = self.transformer.init_cache(lengths[0], dtype)
         steps = (jnp.arange(horizon), jax.random.split(key, horizon))
-        _, (states, actions, rewards) = remat_scan(body, (cache, s0), steps, horizon, self.remat)
+        _, (states, actions, rewards) = blocked_scan(
+            body, (cache, s0), steps, lengths, grow, self._remat(lengths, dtype)
+        )
         return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
 
     def policy_objective(

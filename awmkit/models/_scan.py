@@ -32,3 +32,57 @@ def remat_scan(body, init, xs, length: int, remat: bool):
         carry, ys_tail = run_block(carry, tail)
         ys = jtu.tree_map(lambda a, b: jnp.concatenate([a, b]), ys, ys_tail)
     return carry, ys
+
+
+def blocked_scan(body, init, xs, bounds, resize, remat: bool):
+    """`remat_scan` over consecutive segments ``[0, bounds[0]), [bounds[0], bounds[1]), ...`` of the
+    scanned steps, with ``carry = resize(carry, j)`` before segment ``j``.
+
+    This is how a transformer generates with a growing key/value cache: segment ``j`` runs with a
+    cache of a static length that covers its last position (see `awmkit.nn.cache_lengths`), so the
+    attention at each token costs ``O(its prefix)`` rather than ``O(H)``. Each segment is its own
+    ``scan`` (compiled once per segment length); the outputs are concatenated.
+    """
+    ys_parts, start = [], 0
+    for j, end in enumerate(bounds):
+        init = resize(init, j)
+        if end > start:
+            segment = jtu.tree_map(lambda x: x[start:end], xs)
+            init, ys = remat_scan(body, init, segment, end - start, remat)
+            ys_parts.append(ys)
+        start = end
+    ys = ys_parts[0] if len(ys_parts) == 1 else jtu.tree_map(lambda *a: jnp.concatenate(a), *ys_parts)
+    return init, ys
+
+
+#: Per backend, the most bytes of key/value cache one differentiated generated sequence may keep for
+#: the backward pass before ``remat=None`` ("auto") turns rematerialisation on (`cache_residual_bytes`).
+#: Without remat the transformer's generation at H = 100 keeps ~8 MB per sequence and saves the
+#: extra forward pass; at H = 500 it would keep ~160 MB per sequence (2.5 GB for a policy batch of 16,
+#: per seed), more than a CPU process should hold, so there remat pays. GPUs hold far more memory per
+#: sequence in flight. (``benchmarks/policy_gradient.py`` rows ``hwm-transformer/remat`` and
+#: ``/no-remat`` time both.)
+REMAT_BUDGET_BYTES = {"cpu": 16 * 2**20, "gpu": 64 * 2**20, "cuda": 64 * 2**20}
+
+
+def cache_residual_bytes(lengths, depth: int, width: int, num_heads: int, itemsize: int) -> int:
+    """Bytes a scan differentiated through a KV-cache generation keeps per sequence: at every step,
+    each layer's keys and values (``2 width`` numbers per cached position) and attention weights
+    (``num_heads`` per position), for the segmented cache lengths ``lengths`` (see
+    `awmkit.nn.cache_lengths`)."""
+    total, start = 0, 0
+    for end in lengths:
+        total += (end - start) * end
+        start = end
+    return total * depth * (2 * width + num_heads) * itemsize
+
+
+def resolve_remat(remat: bool | None, residual_bytes: int = 0) -> bool:
+    """The rematerialisation a model uses: `remat` itself when given, else ("auto", ``None``) whether
+    the generation's stored residuals per sequence exceed the budget of the backend being traced for
+    (`REMAT_BUDGET_BYTES`; backends not listed always rematerialise)."""
+    if remat is not None:
+        return bool(remat)
+    import jax
+
+    return residual_bytes > REMAT_BUDGET_BYTES.get(jax.default_backend(), 0)

@@ -9,4 +9,5 @@ from ._transformer import (
     CausalTransformer as CausalTransformer,
     KVCache as KVCache,
     TransformerBlock as TransformerBlock,
+    cache_lengths as cache_lengths,
 )

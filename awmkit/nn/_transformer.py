@@ -26,13 +26,32 @@ def _layer_norm(x, ln: eqx.nn.LayerNorm):
     return jax.vmap(ln)(x) if x.ndim == 2 else ln(x)
 
 
+def _causal_attention(q, k, v, scale):
+    """Causal softmax attention of one sequence, ``q, k, v`` of shape ``(seq, heads, head)``."""
+    if _USE_DOT_PRODUCT_ATTENTION.get(jax.default_backend(), False):
+        return jax.nn.dot_product_attention(q, k, v, scale=scale, is_causal=True)
+    seq = q.shape[0]
+    logits = jnp.einsum("qhd,khd->hqk", q, k) * scale
+    causal = jnp.tril(jnp.ones((seq, seq), dtype=bool))
+    weights = jax.nn.softmax(jnp.where(causal, logits, -jnp.inf), axis=-1)
+    return jnp.einsum("hqk,khd->qhd", weights, v)
+
+
+# Whether the teacher-forced pass uses ``jax.nn.dot_product_attention`` (XLA's fused attention, cuDNN
+# where available) instead of the explicit einsum-mask-softmax: chosen per backend by measurement
+# (benchmarks/policy_gradient.py). Backends not listed use the einsum.
+_USE_DOT_PRODUCT_ATTENTION = {"cpu": False, "gpu": True, "cuda": True}
+
+
 class CausalSelfAttention(eqx.Module):
     r"""Multi-head causal self-attention,
 
     $$\operatorname{Att}(X)_t = \sum_{i \le t} \operatorname{softmax}_i\!\Big(\frac{q_t \cdot k_i}{\sqrt{d_h}}\Big) v_i W_o^\top,
     \qquad q = X W_q^\top,\ k = X W_k^\top,\ v = X W_v^\top.$$
 
-    The value projection $W_v$ (Corollary 2.2) is `v_proj.weight`, also available as the property `W_v`.
+    The three input projections are one fused linear layer `qkv_proj` (weight ``[W_q; W_k; W_v]``,
+    one matmul per token or sequence instead of three). The value projection $W_v$ (Corollary 2.2)
+    is available as the property `W_v` (likewise `W_q`, `W_k`).
 
     **Arguments:**
 
@@ -41,9 +60,7 @@ class CausalSelfAttention(eqx.Module):
     - `key`: a PRNG key (keyword-only).
     """
 
-    q_proj: eqx.nn.Linear
-    k_proj: eqx.nn.Linear
-    v_proj: eqx.nn.Linear
+    qkv_proj: eqx.nn.Linear
     out_proj: eqx.nn.Linear
     width: int = eqx.field(static=True)
     num_heads: int = eqx.field(static=True)
@@ -53,10 +70,9 @@ class CausalSelfAttention(eqx.Module):
         _check_positive("num_heads", num_heads)
         if width % num_heads != 0:
             raise ValueError(f"`width`={width} must be divisible by `num_heads`={num_heads}")
-        kq, kk, kv, ko = jax.random.split(key, 4)
-        self.q_proj = eqx.nn.Linear(width, width, key=kq)
-        self.k_proj = eqx.nn.Linear(width, width, key=kk)
-        self.v_proj = eqx.nn.Linear(width, width, key=kv)
+        kqkv, ko = jax.random.split(key)
+        # Same initialisation as three separate width -> width layers (uniform in +-1/sqrt(width)).
+        self.qkv_proj = eqx.nn.Linear(width, 3 * width, key=kqkv)
         self.out_proj = eqx.nn.Linear(width, width, key=ko)
         self.width = width
         self.num_heads = num_heads
@@ -66,49 +82,55 @@ class CausalSelfAttention(eqx.Module):
         return self.width // self.num_heads
 
     @property
+    def W_q(self) -> Float[Array, "width width"]:
+        """The query projection matrix (rows: output features, columns: input features)."""
+        return self.qkv_proj.weight[: self.width]
+
+    @property
+    def W_k(self) -> Float[Array, "width width"]:
+        """The key projection matrix."""
+        return self.qkv_proj.weight[self.width : 2 * self.width]
+
+    @property
     def W_v(self) -> Float[Array, "width width"]:
         """The value projection matrix (rows: output features, columns: input features)."""
-        return self.v_proj.weight
+        return self.qkv_proj.weight[2 * self.width :]
 
-    def _heads(self, x, layer):
-        return _linear(x, layer).reshape(*x.shape[:-1], self.num_heads, self.head_size)
+    def _qkv(self, x):
+        """``q, k, v`` of shape ``(*x.shape[:-1], heads, head)`` from one fused matmul."""
+        qkv = _linear(x, self.qkv_proj).reshape(*x.shape[:-1], 3, self.num_heads, self.head_size)
+        return qkv[..., 0, :, :], qkv[..., 1, :, :], qkv[..., 2, :, :]
 
     def __call__(self, x: Float[Array, "seq width"]) -> Float[Array, "seq width"]:
         """The parallel pass: token ``t`` attends to tokens ``0, ..., t``."""
-        seq = x.shape[0]
-        q, k, v = self._heads(x, self.q_proj), self._heads(x, self.k_proj), self._heads(x, self.v_proj)
-        logits = jnp.einsum("qhd,khd->hqk", q, k) / math.sqrt(self.head_size)
-        causal = jnp.tril(jnp.ones((seq, seq), dtype=bool))
-        weights = jax.nn.softmax(jnp.where(causal, logits, -jnp.inf), axis=-1)
-        out = jnp.einsum("hqk,khd->qhd", weights, v).reshape(seq, self.width)
-        return _linear(out, self.out_proj)
+        q, k, v = self._qkv(x)
+        out = _causal_attention(q, k, v, 1.0 / math.sqrt(self.head_size))
+        return _linear(out.reshape(x.shape[0], self.width), self.out_proj)
 
     def decode(
         self,
         x: Float[Array, " width"],
-        keys: Float[Array, "length heads head"],
-        values: Float[Array, "length heads head"],
+        keys: Float[Array, "heads length head"],
+        values: Float[Array, "heads length head"],
         index: IntScalarLike,
-    ) -> tuple[Float[Array, " width"], Float[Array, "length heads head"], Float[Array, "length heads head"]]:
-        """One incremental step: writes the key and value of token ``x`` at position ``index`` of the
-        cache and attends over positions ``0, ..., index``. Returns the output and the updated cache."""
-        q, k, v = self.project(x)
-        keys = jax.lax.dynamic_update_index_in_dim(keys, k.astype(keys.dtype), index, axis=0)
-        values = jax.lax.dynamic_update_index_in_dim(values, v.astype(values.dtype), index, axis=0)
-        return self.attend(q, keys, values, index), keys, values
+    ) -> tuple[Float[Array, " width"], Float[Array, "heads length head"], Float[Array, "heads length head"]]:
+        """One incremental step: writes the key and value of token ``x`` at position ``index`` of this
+        layer's cache (head-major, ``(heads, length, head)``) and attends over positions
+        ``0, ..., index``. Returns the output and the updated cache.
 
-    def project(self, x: Float[Array, " width"]):
-        """The query, key and value of one token, each ``(num_heads, head_size)``."""
-        return self._heads(x, self.q_proj), self._heads(x, self.k_proj), self._heads(x, self.v_proj)
-
-    def attend(self, q, keys, values, index: IntScalarLike) -> Float[Array, " width"]:
-        """The output for query ``q`` attending over cached positions ``0, ..., index``."""
-        logits = jnp.einsum("hd,lhd->hl", q, keys) / math.sqrt(self.head_size)
+        The write is a ``dynamic_update_slice`` of the cache buffer itself, which XLA performs in place
+        inside a ``scan``; attention reads the same buffer with the heads as a batch dimension, so no
+        copy or transpose of the cache is made per token."""
+        q, k, v = self._qkv(x)
         index = jnp.asarray(index)
-        visible = jnp.arange(keys.shape[0], dtype=index.dtype) <= index
-        weights = jax.nn.softmax(jnp.where(visible, logits, -jnp.inf), axis=-1)
-        out = jnp.einsum("hl,lhd->hd", weights, values).reshape(self.width)
-        return _linear(out, self.out_proj)
+        zero = jnp.zeros((), dtype=index.dtype)
+        keys = jax.lax.dynamic_update_slice(keys, k[:, None].astype(keys.dtype), (zero, index, zero))
+        values = jax.lax.dynamic_update_slice(values, v[:, None].astype(values.dtype), (zero, index, zero))
+        logits = jnp.einsum("hd,hld->hl", q, keys) / math.sqrt(self.head_size)
+        visible = jnp.arange(keys.shape[1], dtype=index.dtype) <= index
+        weights = jax.nn.softmax(jnp.where(visible[None], logits, -jnp.inf), axis=-1)
+        out = jnp.einsum("hl,hld->hd", weights, values).reshape(self.width)
+        return _linear(out, self.out_proj), keys, values
 
 
 class TransformerBlock(eqx.Module):
@@ -150,30 +172,40 @@ class TransformerBlock(eqx.Module):
         x = x + y
         return x + self._mlp(x), keys, values
 
-    def decode_in_place(self, x: Float[Array, " width"], cache: "KVCache", layer: int):
-        """`decode` writing straight into layer ``layer`` of the whole cache, so that XLA updates the
-        cache buffer in place instead of copying it at every generated token."""
-        q, k, v = self.attention.project(_layer_norm(x, self.ln_attn))
-        zero = jnp.zeros((), dtype=cache.index.dtype)
-        position = (zero + layer, cache.index, zero, zero)
-        keys = jax.lax.dynamic_update_slice(cache.keys, k[None, None].astype(cache.keys.dtype), position)
-        values = jax.lax.dynamic_update_slice(
-            cache.values, v[None, None].astype(cache.values.dtype), position
-        )
-        x = x + self.attention.attend(q, keys[layer], values[layer], cache.index)
-        return x + self._mlp(x), KVCache(keys=keys, values=values, index=cache.index)
-
 
 class KVCache(eqx.Module):
     """The keys and values of every layer for the tokens decoded so far.
 
-    **Fields:** `keys`, `values` of shape ``(depth, length, num_heads, head_size)`` and `index`, the
-    position the next token is written to.
+    **Fields:** `keys`, `values`: one array per layer (a tuple of `depth` arrays), each head-major of
+    shape ``(num_heads, length, head_size)``, and `index`, the position the next token is written to.
+    One buffer per layer (rather than one stacked ``(depth, ...)`` array) lets every layer read its
+    keys without slicing, hence without a copy, at each generated token.
     """
 
-    keys: Float[Array, "depth length heads head"]
-    values: Float[Array, "depth length heads head"]
+    keys: tuple[Float[Array, "heads length head"], ...]
+    values: tuple[Float[Array, "heads length head"], ...]
     index: Int[Array, ""]
+
+    @property
+    def length(self) -> int:
+        """The number of positions the cache holds (static)."""
+        return self.keys[0].shape[-2]
+
+
+def cache_lengths(length: int, block: int = 64, max_blocks: int = 8) -> tuple[int, ...]:
+    """The static cache lengths of blocked generation over ``length`` tokens.
+
+    Generation runs in ``n = min(max_blocks, ceil(length / block))`` segments of about equal size;
+    segment ``j`` decodes with a cache of ``lengths[j]`` positions (the end of the segment), so each
+    token attends over at most one segment more than its own prefix rather than over all ``length``
+    positions. With ``n`` segments the mean attended length is ``~(1 + 1/n) length / 2``.
+
+    >>> cache_lengths(21), cache_lengths(101), cache_lengths(501)
+    ((21,), (51, 101), (63, 126, 188, 251, 314, 376, 439, 501))
+    """
+    _check_positive("length", length)
+    n = min(max_blocks, -(-length // block))
+    return tuple(sorted({-(-length * (j + 1) // n) for j in range(n)}))
 
 
 class CausalTransformer(eqx.Module):
@@ -249,17 +281,39 @@ class CausalTransformer(eqx.Module):
         _check_positive("length", length)
         self._check_length(length)
         dtype = self.position.dtype if dtype is None else dtype
-        head = self.width // self.num_heads
-        zeros = jnp.zeros((self.depth, length, self.num_heads, head), dtype=dtype)
+        zeros = tuple(
+            jnp.zeros((self.num_heads, length, self.width // self.num_heads), dtype=dtype)
+            for _ in range(self.depth)
+        )
         return KVCache(keys=zeros, values=zeros, index=jnp.zeros((), dtype=jnp.int32))
+
+    def grow_cache(self, cache: KVCache, length: int) -> KVCache:
+        """``cache`` with room for ``length`` positions (zero-padded at the end; the filled prefix and
+        `index` are unchanged). Blocked generation grows the cache between segments (one copy per
+        segment) so that each token attends over a short cache (see `cache_lengths`)."""
+        _check_positive("length", length)
+        self._check_length(length)
+        if length < cache.length:
+            raise ValueError(f"cannot grow a cache of {cache.length} positions to {length}")
+
+        def pad(c):
+            return jnp.pad(c, ((0, 0), (0, length - c.shape[1]), (0, 0)))
+
+        return KVCache(
+            keys=tuple(map(pad, cache.keys)), values=tuple(map(pad, cache.values)), index=cache.index
+        )
 
     def decode(self, token: Float[Array, " width"], cache: KVCache) -> tuple[Float[Array, " width"], KVCache]:
         """Processes the next token: returns its output (equal to row ``cache.index`` of the parallel
-        pass over all tokens so far) and the cache with the token appended."""
+        pass over all tokens so far) and the cache with the token appended. Cost per token:
+        ``O(cache.length)`` for the attention, with no copy of the cache."""
         x = token + jax.lax.dynamic_index_in_dim(self.position, cache.index, keepdims=False).astype(
             token.dtype
         )
-        for i, block in enumerate(self.blocks):
-            x, cache = block.decode_in_place(x, cache, i)
-        cache = KVCache(keys=cache.keys, values=cache.values, index=cache.index + 1)
+        keys, values = [], []
+        for block, k, v in zip(self.blocks, cache.keys, cache.values):
+            x, k, v = block.decode(x, k, v, cache.index)
+            keys.append(k)
+            values.append(v)
+        cache = KVCache(keys=tuple(keys), values=tuple(values), index=cache.index + 1)
         return _layer_norm(x, self.ln_final), cache
