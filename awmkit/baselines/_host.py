@@ -15,14 +15,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..bpo._run import CheckpointError, _differences, _progress, _RunDir
+from .. import _fingerprint
+from ..bpo._run import CheckpointError, _progress, _RunDir
+
+#: Command-line flags of the run-configuration fields a resume-mismatch message names.
+_FLAGS = {"rtg_target": "--rtg", "rtg_scale": "--rtg", "algo": "--algo"}
 
 
 def structure_hash(tree) -> str:
-    """A hash of a pytree's structure (static fields included) and leaf shapes and dtypes."""
-    arrays, _ = eqx.partition(tree, eqx.is_array)
-    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
-    return hashlib.sha256((repr(jax.tree.structure(arrays)) + repr(leaves)).encode()).hexdigest()[:16]
+    """A hash of a pytree's classes, static fields, leaf shapes and dtypes (the same in every process)."""
+    return _fingerprint.structure(tree)
 
 
 def _is_key(x) -> bool:
@@ -45,6 +47,8 @@ class RunDir(_RunDir):
     def __init__(self, out: pathlib.Path, checkpoint_format: str):
         super().__init__(out)
         self.format = checkpoint_format
+        #: ``result.json`` when the resumed run had already finished (nothing is then trained or written).
+        self.finished: dict | None = None
 
     def read_checkpoint(self, expected: dict, like):
         """The header and the state of the checkpoint, refused with what differs when ``expected`` (the
@@ -64,9 +68,11 @@ class RunDir(_RunDir):
                 f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
                 f"recorded in its header ({header.get('bytes')} bytes)"
             )
-        diffs = _differences({k: header.get(k) for k in expected}, expected)
-        if diffs:
-            raise CheckpointError(f"checkpoint {path} belongs to a different run:\n  " + "\n  ".join(diffs))
+        mismatch = _fingerprint.mismatch_message(
+            path, {k: header.get(k) for k in expected}, expected, flags=_FLAGS
+        )
+        if mismatch:
+            raise CheckpointError(mismatch)
         is_shape = lambda x: isinstance(x, jax.ShapeDtypeStruct)
         dynamic, static = eqx.partition(like, is_shape, is_leaf=is_shape)
         raw_like = jax.eval_shape(_raw_keys, dynamic)
@@ -166,17 +172,21 @@ def run_chunks(
     seeds: int,
     progress: bool,
     t0: float,
+    env=None,
 ):
     """The host loop of SAC and the Online DT: initialise (or resume from the last checkpoint), then run
     the compiled chunks, evaluating, logging to ``metrics.jsonl`` and checkpointing after each one.
 
     ``init(seed_keys) -> carry`` and ``train_chunk(carry, n) -> (carry, stats)`` are the vmapped programs;
     ``evaluate(carry) -> per-seed returns``. Returns ``(carry, steps, returns, t0)`` with the evaluation
-    history as arrays and ``t0`` moved back by the time a resumed run had already spent.
+    history as arrays and ``t0`` moved back by the time a resumed run had already spent. ``env`` (its
+    parameters) joins the run's fingerprint. When the resumed run had already finished, ``out.finished``
+    holds its ``result.json`` and nothing on disk is changed.
     """
     carry_shape = eqx.filter_eval_shape(init, seed_keys)
     expected = {
         "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        **({} if env is None else {"env": _fingerprint.describe(env, values=True)}),
         "structure": structure_hash(carry_shape),
         "num_chunks": len(chunk_sizes),
     }
@@ -185,6 +195,7 @@ def run_chunks(
     if out is not None and resume and out.checkpoint.exists():
         header, carry = out.read_checkpoint(expected, carry_shape)
         completed = int(header["chunk"])
+        out.finished = out.finished_result(completed, len(chunk_sizes))
         t0 -= float(header.get("elapsed_s", 0.0))
         out.truncate_metrics(completed)
         history = out.eval_history(seeds)

@@ -260,6 +260,9 @@ def run(args, table) -> int:
             f"--out {args.out} already holds a run; pass --resume to continue it or choose another"
         )
 
+    # A finished run re-run with --resume is reported as it is: nothing on disk changes.
+    finished = args.resume and args.out is not None and (args.out / "result.json").exists()
+
     import jax
 
     from ..envs import make, random_return
@@ -350,11 +353,12 @@ def run(args, table) -> int:
         "nan_reports": [str(r) for r in result.nan_reports],
         "out": None if args.out is None else str(args.out),
     }
-    if args.out is not None:
+    curve = None if args.out is None else args.out / "learning_curve.png"
+    if curve is not None and not (finished and curve.exists()):
         try:
             plot_learning_curve(
                 result,
-                args.out / "learning_curve.png",
+                curve,
                 rand,
                 f"{what} on {args.env}, H = {args.horizon}",
                 label=_NAMES[args.algo],

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _fingerprint
 from .._typing import Key
 from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
@@ -192,11 +193,17 @@ _SKIP = object()
 
 
 def _structure_hash(state: TrainState) -> str:
-    """A hash of the training state's tree structure (static fields included) and leaf shapes."""
-    arrays, static = eqx.partition(state, eqx.is_array)
-    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
-    text = repr(jax.tree.structure(arrays)) + repr(leaves)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A hash of the training state's classes, static fields and leaf shapes (the same in every process)."""
+    return _fingerprint.structure(state)
+
+
+#: The command-line flag of each run-configuration field a resume-mismatch message names.
+RUN_FLAGS = {
+    "seed_indices": "--seeds",
+    "stop_gradient": "--full-gradient",
+    "policy": "the `policy` factory",
+    "algo": "--algo",
+}
 
 
 # --- the run directory ---------------------------------------------------------------------------
@@ -215,9 +222,18 @@ class _RunDir:
         return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
 
     def write_json(self, path: pathlib.Path, data) -> None:
+        text = json.dumps(data, indent=2) + "\n"
+        if path.exists() and path.read_text() == text:
+            return  # unchanged: re-running a finished run leaves the directory as it was
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(text)
         os.replace(tmp, path)
+
+    def finished_result(self, completed_chunks: int, num_chunks: int) -> dict | None:
+        """``result.json`` of a run whose checkpoint is its last one, or ``None`` if it has not finished."""
+        if completed_chunks < num_chunks or not self.result.exists():
+            return None
+        return json.loads(self.result.read_text())
 
     def save_checkpoint(self, header: dict, state: TrainState) -> None:
         buffer = io.BytesIO()
@@ -238,11 +254,12 @@ class _RunDir:
         """Drops metric lines of chunks after the checkpoint (written before a kill, to be redone)."""
         if not self.metrics.exists():
             return
+        lines = self.metrics.read_text().splitlines()
         keep = [
-            line
-            for line in self.metrics.read_text().splitlines()
-            if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
+            line for line in lines if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
         ]
+        if keep == lines:
+            return
         tmp = self.metrics.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         os.replace(tmp, self.metrics)
@@ -276,14 +293,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    out = []
-    for name in sorted(set(saved) | set(current)):
-        a, b = saved.get(name, "<missing>"), current.get(name, "<missing>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{name}.")
-        elif a != b:
-            out.append(f"{prefix}{name}: checkpoint has {a!r}, this run has {b!r}")
-    return out
+    return _fingerprint.differences(saved, current, prefix)
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -486,6 +496,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     header_base = {
         "format": _CHECKPOINT_FORMAT,
         "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        "env": _fingerprint.describe(env, values=True),
         "model": _describe(model_shape),
         "structure": _structure_hash(state_shape),
         "num_chunks": num_chunks,
@@ -494,18 +505,21 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     evals: list[tuple[int, np.ndarray]] = []
     completed = 0
     state = None
+    finished = None  # result.json of a run that had already finished
     if run_dir is not None and resume and run_dir.checkpoint.exists():
         header, payload = read_checkpoint(run_dir.checkpoint)
-        diffs = _differences(
-            {k: header.get(k) for k in ("run", "model", "structure")},
-            {k: header_base[k] for k in ("run", "model", "structure")},
+        sections = ("run", "env", "model", "structure")
+        mismatch = _fingerprint.mismatch_message(
+            run_dir.checkpoint,
+            {k: header.get(k) for k in sections},
+            {k: header_base[k] for k in sections},
+            flags=RUN_FLAGS,
         )
-        if diffs:
-            raise CheckpointError(
-                f"checkpoint {run_dir.checkpoint} belongs to a different run:\n  " + "\n  ".join(diffs)
-            )
+        if mismatch:
+            raise CheckpointError(mismatch)
         state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
         completed = int(header["chunk"])
+        finished = run_dir.finished_result(completed, num_chunks)
         t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
         run_dir.truncate_metrics(completed)
         by_iteration: dict[int, tuple[int, np.ndarray]] = {}
@@ -598,7 +612,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
     eval_returns = np.stack([r for _, r in evals]) if evals else np.zeros((0, len(seed_ids)))
     final_return = eval_returns[-1] if len(evals) else np.full(len(seed_ids), np.nan)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 if finished is None else float(finished["wall_time_s"])
     result = BPOResult(
         state=state,
         config=config,
@@ -611,7 +625,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         num_traces=eqx.debug.get_num_traces(chunk_traced) - traces_before,
         out=None if run_dir is None else run_dir.root,
     )
-    if run_dir is not None:
+    if run_dir is not None and finished is None:
         run_dir.write_json(
             run_dir.result,
             {
