@@ -16,8 +16,10 @@ import time
 
 import pytest
 
+from awmkit.cli import main
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-COMMON = ["--env", "cancer_treatment", "--horizon", "10", "--seeds", "2", "--key", "3", "--no-progress"]
+COMMON = ["--env", "cancer_treatment", "--horizon", "10", "--seeds", "2", "--key", "3"]
 FLAGS = {
     "bpo": [
         "--model", "markovian", "--steps", "100", "--warmup-steps", "20", "--dynamics-batch-size", "4",
@@ -106,7 +108,7 @@ def reference(request, tmp_path_factory, child_env):
     """One uninterrupted run per algorithm: ``(algo, run directory, its --json summary)``."""
     algo = request.param
     out = tmp_path_factory.mktemp(f"reference-{algo}") / "run"
-    done = _train(child_env, algo, out)
+    done = _train(child_env, algo, out, "--no-progress")
     assert done.returncode == 0, done.stderr
     return algo, out, json.loads(done.stdout)
 
@@ -130,12 +132,17 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(reference, child_
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGKILL
+    # Progress from the first second: the stages, then the first chunk (its speed is not measured).
+    shown = child.stderr.read()
+    for text in ("compiling", "warm-up", "training", "measuring speed"):
+        assert f"{text}" in shown, shown
     assert _checkpoint_chunk(out) == 1 and not (out / "result.json").exists()
     metrics = (out / "metrics.jsonl").read_text().splitlines()
     assert any(json.loads(line)["chunk"] == 1 for line in metrics)  # lines ahead of the checkpoint
 
     resumed = _train(child_env, algo, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
+    assert "warm-up" not in resumed.stderr and "steps/s  ETA" in resumed.stderr, resumed.stderr
     again = json.loads(resumed.stdout)
     assert again["final_return"] == summary["final_return"]
     assert again["env_steps"] == summary["env_steps"]
@@ -146,14 +153,35 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(reference, child_
 
 
 @pytest.mark.xdist_group("resume_processes")
-def test_resuming_a_finished_run_reports_it_and_changes_nothing(reference, child_env):
+def test_resuming_a_finished_run_reports_it_and_changes_nothing(reference, capsys):
     algo, full, summary = reference
     before = _snapshot(full)
     assert {"config.json", "metrics.jsonl", "result.json", "checkpoints/checkpoint.eqx"} <= set(before)
-    again = _train(child_env, algo, full, "--resume")
-    assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["final_return"] == summary["final_return"]
+    argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
+    assert main([*argv, "--json"]) == 0  # in this process: the run was written by another one
+    again = json.loads(capsys.readouterr().out)
+    assert again["final_return"] == summary["final_return"]
+    assert again["learning_curve"] == str(full / "learning_curve.png")
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert f"run directory: {full}\nlearning curve: {full / 'learning_curve.png'}\n" in table
     after = _snapshot(full)
     assert sorted(after) == sorted(before)
     for name in before:
         assert after[name] == before[name], f"{name} changed"
+
+
+@pytest.mark.xdist_group("resume_processes")
+def test_resume_mismatch_names_the_differing_flags_first(reference, capsys):
+    algo, full, _ = reference
+    argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
+    argv[argv.index("--seeds") + 1] = "3"
+    argv[argv.index("--key") + 1] = "4"
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        f"awmkit train: error: checkpoint {full / 'checkpoints' / 'checkpoint.eqx'} belongs to a different "
+        "run; to resume it, set --seeds, --key to the checkpoint's values; or choose another run directory:"
+    )
+    assert lines[1] == "  seeds: checkpoint has 2, this run has 3 (--seeds)"
+    assert "  key: checkpoint has 3, this run has 4 (--key)" in lines[2:]

@@ -1,12 +1,12 @@
 """Host-side helpers shared by the SAC and Online DT loops: run directory, checkpoints with a JSON header,
 resume bookkeeping and the progress bar (the same format as BPO's, see ``awmkit/bpo/_run.py``)."""
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import pathlib
-import sys
 import time
 from collections.abc import Sequence
 
@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _fingerprint
-from ..bpo._run import CheckpointError, _progress, _RunDir
+from .._progress import Progress
+from ..bpo._run import CheckpointError, _RunDir
 
 #: Command-line flags of the run-configuration fields a resume-mismatch message names.
 _FLAGS = {"rtg_target": "--rtg", "rtg_scale": "--rtg", "algo": "--algo"}
@@ -110,30 +111,6 @@ class RunDir(_RunDir):
         return sorted(by_step.items())
 
 
-class Progress:
-    """BPO's progress bar on stderr; the rate is measured from the end of the first chunk (compilation)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
-        self.t0 = self.steps0 = None
-
-    def update(self, steps: int, ret: float, now: float, *, measure: bool = True) -> None:
-        """Redraws the bar; ``measure=False`` for the evaluation before the first compiled chunk."""
-        if not self.enabled:
-            return
-        if not measure:
-            rate = 0.0
-        elif self.t0 is None:
-            self.t0, self.steps0, rate = now, steps, 0.0
-        else:
-            rate = (steps - self.steps0) / max(now - self.t0, 1e-9)
-        print(_progress(steps, self.total, ret, rate), end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
-
-
 def plot_curve(path: pathlib.Path, label: str, title: str, steps: np.ndarray, returns: np.ndarray) -> None:
     """``learning_curve.png``: the mean evaluation return over seeds with a one-standard-deviation band
     (skipped when matplotlib, an optional extra, is missing)."""
@@ -183,6 +160,18 @@ def run_chunks(
     parameters) joins the run's fingerprint. When the resumed run had already finished, ``out.finished``
     holds its ``result.json`` and nothing on disk is changed.
     """
+    bar = Progress(int(eval_steps[-1]), enabled=progress, name=f"awmkit {run_config.get('algo', 'train')}")
+    with contextlib.closing(bar):
+        return _run_chunks(
+            out, resume, run_config, checkpoint_format, init, seed_keys, train_chunk, evaluate,
+            chunk_sizes, eval_steps, seeds, bar, t0, env,
+        )  # fmt: skip
+
+
+def _run_chunks(
+    out, resume, run_config, checkpoint_format, init, seed_keys, train_chunk, evaluate, chunk_sizes,
+    eval_steps, seeds, bar, t0, env,
+):  # fmt: skip
     carry_shape = eqx.filter_eval_shape(init, seed_keys)
     expected = {
         "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
@@ -202,7 +191,6 @@ def run_chunks(
     if out is not None:
         out.root.mkdir(parents=True, exist_ok=True)
         out.write_json(out.config, run_config)
-    bar = Progress(progress, int(eval_steps[-1]))
 
     def record(chunk: int, stats: dict | None):
         steps = int(eval_steps[chunk + 1])
@@ -218,15 +206,17 @@ def run_chunks(
             out.append_metrics(rows)
             header = {**expected, "format": checkpoint_format, "chunk": chunk + 1}
             out.save_state({**header, "elapsed_s": time.perf_counter() - t0}, carry)
-        bar.update(steps, float(np.nanmean(returns)), time.perf_counter(), measure=chunk >= 0)
+        if chunk >= 0:  # the speed is measured from the end of the first training chunk
+            bar.update(steps, float(np.nanmean(returns)))
 
     if carry is None:
-        carry = eqx.filter_jit(init)(seed_keys)
-        record(-1, None)
+        with bar.stage("warm-up"):
+            carry = eqx.filter_jit(init)(seed_keys)
+            record(-1, None)
     for c in range(completed, len(chunk_sizes)):
-        carry, stats = train_chunk(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
+        with bar.stage("training"):
+            carry, stats = train_chunk(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
         record(c, jax.tree.map(np.asarray, stats))
-    bar.close()
     steps = np.asarray([s for s, _ in history], dtype=np.int64)
     returns = np.stack([r for _, r in history])
     return carry, steps, returns, t0

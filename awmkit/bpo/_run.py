@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _fingerprint
+from .. import _fingerprint, _progress as _progress_line
 from .._typing import Key
 from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
@@ -298,23 +298,11 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
 
 # --- progress ------------------------------------------------------------------------------------
 
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+_fmt_time = _progress_line.fmt_time
 
 
 def _progress(done: int, total: int, ret: float, rate: float, width: int = 24) -> str:
-    filled = int(width * done / max(total, 1))
-    eta = (total - done) / rate if rate > 0 else float("nan")
-    return (
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps  return {ret:.4g}  "
-        f"{rate:.0f} steps/s  ETA {_fmt_time(eta)}"
-    )
+    return "\r" + _progress_line.bar(done, total, ret, rate if rate > 0 else None, width)
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -401,7 +389,10 @@ def train(
 
     dtype = jnp.float64 if config.float64 else jnp.float32
     x64 = jax.enable_x64(True) if config.float64 else contextlib.nullcontext()
-    with x64:
+    total = (config.warmup_episodes(horizon) + config.iterations(horizon)) * horizon
+    # Shown from now on: the stage (compiling, warm-up, training), then the speed after a chunk.
+    bar = _progress_line.Progress(total, enabled=progress, name="awmkit bpo")
+    with x64, contextlib.closing(bar):
         return _train(
             env,
             model,
@@ -412,7 +403,7 @@ def train(
             policy,
             run_dir,
             resume,
-            progress,
+            bar,
             dtype,
             start_time,
         )
@@ -426,7 +417,7 @@ def _model_name(model) -> str | None:
     return getattr(model, "name", None) or type(model).__name__
 
 
-def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, progress, dtype, t0):
+def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, bar, dtype, t0):
     env = cast_floats(env, dtype)
     horizon = env.horizon
     seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
@@ -554,7 +545,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         return fresh
 
     if state is None:
-        state, init_eval = initial_state()
+        with bar.stage("warm-up", program="_init_impl"):
+            state, init_eval = initial_state()
         init_eval = np.asarray(init_eval, dtype=np.float64)
         warm_steps = config.warmup_episodes(horizon) * horizon
         evals.append((warm_steps, init_eval))
@@ -574,11 +566,9 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     else:
         check_nans(state, [])
 
-    total_steps = config.warmup_episodes(horizon) * horizon + config.iterations(horizon) * horizon
-    last_return = float(np.nanmean(evals[-1][1])) if evals else float("nan")
-    rate_t0, rate_steps0 = None, None
     for c in range(completed, num_chunks):
-        state, metrics = chunk_program(program, state, jnp.asarray(c, jnp.int32))
+        with bar.stage("training", program="_chunk_impl"):
+            state, metrics = chunk_program(program, state, jnp.asarray(c, jnp.int32))
         metrics = jax.tree.map(np.asarray, metrics)
         rows = _eval_rows(metrics, c, config, horizon, seed_ids)
         for steps, returns in _eval_points(metrics, c, config, horizon):
@@ -597,17 +587,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
             run_dir.save_checkpoint(
                 {**header_base, "chunk": completed, "elapsed_s": time.perf_counter() - t0}, state
             )
-        if progress:
-            steps_done = int(np.max(np.asarray(state.env_steps)))
-            now = time.perf_counter()
-            if rate_t0 is None:  # the first chunk includes compilation: measure from its end
-                rate_t0, rate_steps0, rate = now, steps_done, 0.0
-            else:
-                rate = (steps_done - rate_steps0) / max(now - rate_t0, 1e-9)
-            last_return = float(np.nanmean(evals[-1][1]))
-            print(_progress(steps_done, total_steps, last_return, rate), end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        bar.update(int(np.max(np.asarray(state.env_steps))), float(np.nanmean(evals[-1][1])))
 
     eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
     eval_returns = np.stack([r for _, r in evals]) if evals else np.zeros((0, len(seed_ids)))
