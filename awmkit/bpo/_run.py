@@ -296,15 +296,6 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     return _fingerprint.differences(saved, current, prefix)
 
 
-# --- progress ------------------------------------------------------------------------------------
-
-_fmt_time = _progress_line.fmt_time
-
-
-def _progress(done: int, total: int, ret: float, rate: float, width: int = 24) -> str:
-    return "\r" + _progress_line.bar(done, total, ret, rate if rate > 0 else None, width)
-
-
 # --- train ---------------------------------------------------------------------------------------
 
 
