@@ -3,15 +3,116 @@
 This module sits below every ``_cli.py`` (they import it; it imports none of them), so sub-commands never
 import each other or ``awmkit.cli``. A sub-command reports bad input by raising ``ValueError`` (or
 [`CLIError`][awmkit._cli_common.CLIError]) with a one-line message; ``awmkit.cli.main`` prints it as
-``awmkit <cmd>: error: <message>`` and exits with status 2.
+``awmkit <cmd>: error: <message> (see `awmkit <cmd> --help`)`` and exits with status 2. Errors found by
+``argparse`` itself (an unknown flag, a bad value, a missing argument) have the same one-line form:
+the top parser is an [`ArgumentParser`][awmkit._cli_common.ArgumentParser], and every sub-parser made
+from it by ``add_subparsers().add_parser`` is one too.
 """
 
 import argparse
+import errno
+import os
+import pathlib
+import sys
+import tempfile
 from collections.abc import Sequence
 
 
 class CLIError(ValueError):
     """Bad command-line input, reported as one line ``awmkit <cmd>: error: <message>`` (exit status 2)."""
+
+
+def error_line(prog: str, message: object) -> str:
+    """``<prog>: error: <message> (see `<prog> --help`)``; a message of several lines (a resume
+    mismatch listing its fields) keeps them, without the pointer."""
+    text = str(message).strip()
+    if "\n" in text:
+        return f"{prog}: error: {text}"
+    return f"{prog}: error: {text} (see `{prog} --help`)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line on stderr, without the usage block, and exit
+    with status 2. ``add_subparsers`` makes sub-parsers of this class too, so a sub-command added by
+    any module gets the same format without doing anything."""
+
+    def error(self, message: str):  # pyright: ignore[reportIncompatibleMethodOverride]
+        for action in self._actions:  # a missing sub-command: name the valid ones
+            if isinstance(action, argparse._SubParsersAction) and action.choices:
+                name = action.metavar or action.dest
+                if name and "required" in message and str(name) in message:
+                    message += f"; one of: {', '.join(action.choices)}"
+        sys.stderr.write(error_line(self.prog, message) + "\n")
+        sys.exit(2)
+
+    def parse_args(self, args=None, namespace=None):  # pyright: ignore[reportIncompatibleMethodOverride]
+        # Unknown flags are found by the top parser; report them as the chosen sub-command's error.
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser: argparse.ArgumentParser = self
+            while True:
+                sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+                chosen = None if sub is None else getattr(namespace, sub.dest, None)
+                if sub is None or chosen not in sub.choices:
+                    break
+                parser = sub.choices[chosen]
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace
+
+
+def _nearest_existing(path: pathlib.Path) -> pathlib.Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_can_create_in(directory: pathlib.Path, text: str) -> None:
+    if not directory.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create {text}: {directory} is not a directory")
+    try:  # the only reliable test (permissions, read-only mounts, /proc): create something and remove it
+        tempfile.TemporaryDirectory(dir=directory, prefix=".awmkit-probe-").cleanup()
+    except OSError as e:
+        why = "" if e.errno == errno.ENOENT else f" ({e.strerror})"  # ENOENT: e.g. /proc
+        raise argparse.ArgumentTypeError(
+            f"cannot create {text}: {directory} is not writable{why}; choose a writable directory"
+        ) from None
+
+
+def output_dir(text: str) -> pathlib.Path:
+    """``argparse`` type: a directory that exists or can be created, and can be written to. Checked when
+    the arguments are parsed, so an unwritable ``--out`` fails before anything is compiled."""
+    path = pathlib.Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a directory; pass a directory")
+    if not path.exists():
+        _check_can_create_in(_nearest_existing(path), text)
+    elif not os.access(path, os.W_OK | os.X_OK) or _read_only(path):
+        # (no probe here: an existing run directory is left exactly as it is)
+        raise argparse.ArgumentTypeError(
+            f"cannot write to {text}: permission denied; choose a writable directory"
+        )
+    return path
+
+
+def _read_only(path: pathlib.Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
+
+
+def output_file(text: str) -> pathlib.Path:
+    """``argparse`` type: a file that can be written (its directory may not exist yet)."""
+    path = pathlib.Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; pass a file name")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise argparse.ArgumentTypeError(f"cannot write to {text}: permission denied")
+        return path
+    _check_can_create_in(_nearest_existing(path.parent), text)
+    return path
 
 
 def positive_int(text: str) -> int:

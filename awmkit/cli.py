@@ -10,7 +10,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from ._cli_common import env_name as _env_name, positive_int as _positive_int, table as _table
+from ._cli_common import (
+    ArgumentParser as _ArgumentParser,
+    CLIError as _CLIError,
+    env_name as _env_name,
+    error_line as _error_line,
+    output_file as _output_file,
+    positive_int as _positive_int,
+    table as _table,
+)
 
 
 def _fmt_bounds(low, high) -> str:
@@ -138,7 +146,12 @@ def _add_references(subparsers) -> None:
         "R_random) < 0.2%%)",
     )
     p.add_argument("--write", action="store_true", help="merge the results into the references file")
-    p.add_argument("--output", default=None, help="references file for --write (default: the package's)")
+    p.add_argument(
+        "--output",
+        type=_output_file,
+        default=None,
+        help="references file for --write (default: the package's)",
+    )
     p.add_argument(
         "--shipped", action="store_true", help="only print the shipped references; compute nothing"
     )
@@ -163,7 +176,17 @@ def _run_references(args) -> int:
     if args.output is not None and not args.write:
         raise ValueError("`--output` names the file that --write writes: pass --write too")
     if args.shipped:
-        refs = [shipped[(e, h)] for e in envs for h in horizons if (e, h) in shipped]
+        missing = [(e, h) for e in envs for h in horizons if (e, h) not in shipped]
+        if missing:
+            have = {e: sorted(h for (e2, h) in shipped if e2 == e) for e, _ in missing}
+            raise _CLIError(
+                "no shipped reference for "
+                + ", ".join(f"{e} at H = {h}" for e, h in missing)
+                + "; shipped horizons: "
+                + "; ".join(f"{e}: {', '.join(map(str, hs)) or 'none'}" for e, hs in have.items())
+                + " (compute others without --shipped)"
+            )
+        refs = [shipped[(e, h)] for e in envs for h in horizons]
     else:
         refs = []
         for env in envs:
@@ -330,7 +353,8 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    # Errors are one line, for every sub-command: sub-parsers inherit the parser's class.
+    parser = _ArgumentParser(
         prog="awmkit", description="Learning policies by backpropagating through world models."
     )
     from . import __version__
@@ -349,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command][1](args)
     except (ValueError, TypeError) as e:  # user errors get one clear line, not a traceback
-        print(f"awmkit {args.command}: error: {e}", file=sys.stderr)
+        print(_error_line(f"awmkit {args.command}", e), file=sys.stderr)
         return 2
 
 

@@ -13,6 +13,7 @@ inline, other lists are left out of the table.
 """
 
 import json
+import re
 import pathlib
 import sys
 
@@ -96,11 +97,56 @@ def table(path: pathlib.Path) -> str:
     columns: list[str] = []
     for r in flat:
         columns += [c for c in r if c not in columns]
-    lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|" + "---|" * len(columns))
-    for r in flat:
-        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |")
-    return "\n".join(lines + [""])
+    for part in _split(columns, flat):
+        lines.append("| " + " | ".join(header(c) for c in part) + " |")
+        lines.append("|" + "---|" * len(part))
+        for r in flat:
+            lines.append("| " + " | ".join(_fmt(r.get(c)) for c in part) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+# Words of result keys spelled out in column headers.
+_WORDS = {"s": "s", "us": "µs", "ms": "ms", "n": "n", "h": "H", "r2": "R²", "ss": "SS", "stderr": "std. error"}
+#: Columns per table: wider tables are split, repeating the identifying columns, so each fits the page.
+MAX_COLUMNS = 8
+
+
+def header(key: str) -> str:
+    """A readable column header for a result key: ``env_steps_per_s_per_seed`` -> ``env steps/s per
+    seed``, ``compile_s`` -> ``compile (s)``, ``euler.max_abs`` -> ``euler: max abs``."""
+    prefix, _, name = key.rpartition(".")
+    words = name.split("_")
+    unit = ""
+    if len(words) > 1 and words[-1] in ("s", "ms", "us", "hours"):
+        unit = f" ({_WORDS.get(words[-1], words[-1])})"
+        words = words[:-1]
+    text = re.sub(r" per s\b", "/s", " ".join(_WORDS.get(w, w) for w in words))
+    return (f"{prefix.replace('.', ' ')}: " if prefix else "") + text + unit
+
+
+def _split(columns: list[str], rows: list[dict]) -> list[list[str]]:
+    """The columns in groups of at most ``MAX_COLUMNS``: first the identifying (text) columns at the
+    front, repeated in every group; then the others, those of one nested object (``euler.*``) together."""
+    ids = []
+    for c in columns:
+        if len(ids) < 3 and all(isinstance(r.get(c), str) or r.get(c) is None for r in rows) and "." not in c:
+            ids.append(c)
+        else:
+            break
+    ids = ids or columns[:1]
+    rest = [c for c in columns if c not in ids]
+    width = max(1, MAX_COLUMNS - len(ids))
+    groups: list[list[str]] = []
+    for c in rest:
+        prefix = c.rpartition(".")[0]
+        last = groups[-1] if groups else None
+        same = last is not None and last[-1].rpartition(".")[0] == prefix
+        if last is not None and len(last) < width and same:
+            last.append(c)
+        else:
+            groups.append([c])
+    return [ids + g for g in groups] if groups else [ids]
 
 
 def render(results_dir: pathlib.Path = RESULTS) -> str:

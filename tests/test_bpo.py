@@ -218,6 +218,19 @@ def test_mismatched_or_corrupted_checkpoint_is_refused(env, tmp_path, monkeypatc
         train(env, "simulator", other, key=1, seeds=1, out=out, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="seeds"):
         train(env, "simulator", SMALL, key=1, seeds=2, out=out, resume=True, progress=False)
+    # The differing run fields come first, one line each with the flag that sets them.
+    harvest = awmkit.envs.make("harvest", horizon=H)
+    with pytest.raises(CheckpointError) as info:
+        train(harvest, "simulator", SMALL, key=1, seeds=1, out=out, resume=True, progress=False)
+    lines = str(info.value).splitlines()
+    assert lines[0].endswith("belongs to a different run; to resume it, set --env to the checkpoint's "
+                             "values; or choose another run directory:")  # fmt: skip
+    assert lines[1] == "  env: checkpoint has 'cancer_treatment', this run has 'harvest' (--env)"
+    assert len(lines) == 3 and "more difference" in lines[2]
+    # Environment parameters are part of the run too.
+    tweaked = awmkit.envs.make("cancer_treatment", horizon=H, a_w=0.5)
+    with pytest.raises(CheckpointError, match=r"env\.problem\.a_w: checkpoint has .*, this run has 0\.5"):
+        train(tweaked, "simulator", SMALL, key=1, seeds=1, out=out, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="TanhGaussianPolicy|policy"):
         train(
             env,

@@ -307,8 +307,14 @@ def test_cli_results_and_references(tmp_path, capsys):
     assert main(["results", str(run), "--json", "--resamples", "200"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["groups"][0]["iqm"]["estimate"] == pytest.approx(0.55)
+    finals = np.asarray(summary["groups"][0]["returns"])
+    half = scipy.stats.t.ppf(0.975, 1) * scipy.stats.sem(finals)  # as `awmkit train` prints it
+    assert summary["groups"][0]["return_ci_half_width"] == pytest.approx(half)
     assert main(["results", str(run)]) == 0
-    assert "| bpo | actions_transformer | cancer_treatment | 100 | 1 | 2 |" in capsys.readouterr().out
+    table = capsys.readouterr().out
+    assert "| bpo | actions_transformer | cancer_treatment | 100 | 1 | 2 |" in table
+    assert "| return (mean ± 95% CI) | normalised IQM [95% bootstrap CI] |" in table
+    assert f"± {half:.3f} |" in table
     assert main(["results", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     bad = _write_run(tmp_path, "odd_h", horizon=33, finals=[0.0])

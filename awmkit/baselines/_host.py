@@ -1,12 +1,12 @@
 """Host-side helpers shared by the SAC and Online DT loops: run directory, checkpoints with a JSON header,
 resume bookkeeping and the progress bar (the same format as BPO's, see ``awmkit/bpo/_run.py``)."""
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import pathlib
-import sys
 import time
 from collections.abc import Sequence
 
@@ -15,12 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..bpo._run import CheckpointError, _differences, _progress, _RunDir, tree_fingerprint
+from .. import _fingerprint
+from .._progress import Progress
+from ..bpo._run import CheckpointError, _RunDir
+
+#: Command-line flags of the run-configuration fields a resume-mismatch message names.
+_FLAGS = {"rtg_target": "--rtg", "rtg_scale": "--rtg", "algo": "--algo"}
 
 
 def structure_hash(tree) -> str:
-    """A hash of a pytree's structure and leaf shapes and dtypes, the same in every process."""
-    return tree_fingerprint(tree)
+    """A hash of a pytree's classes, static fields, leaf shapes and dtypes (the same in every process)."""
+    return _fingerprint.structure(tree)
 
 
 def _is_key(x) -> bool:
@@ -43,6 +48,8 @@ class RunDir(_RunDir):
     def __init__(self, out: pathlib.Path, checkpoint_format: str):
         super().__init__(out)
         self.format = checkpoint_format
+        #: ``result.json`` when the resumed run had already finished (nothing is then trained or written).
+        self.finished: dict | None = None
 
     def read_checkpoint(self, expected: dict, like):
         """The header and the state of the checkpoint, refused with what differs when ``expected`` (the
@@ -62,9 +69,11 @@ class RunDir(_RunDir):
                 f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
                 f"recorded in its header ({header.get('bytes')} bytes)"
             )
-        diffs = _differences({k: header.get(k) for k in expected}, expected)
-        if diffs:
-            raise CheckpointError(f"checkpoint {path} belongs to a different run:\n  " + "\n  ".join(diffs))
+        mismatch = _fingerprint.mismatch_message(
+            path, {k: header.get(k) for k in expected}, expected, flags=_FLAGS
+        )
+        if mismatch:
+            raise CheckpointError(mismatch)
         is_shape = lambda x: isinstance(x, jax.ShapeDtypeStruct)
         dynamic, static = eqx.partition(like, is_shape, is_leaf=is_shape)
         raw_like = jax.eval_shape(_raw_keys, dynamic)
@@ -100,30 +109,6 @@ class RunDir(_RunDir):
                         "eval_return"
                     ]
         return sorted(by_step.items())
-
-
-class Progress:
-    """BPO's progress bar on stderr; the rate is measured from the end of the first chunk (compilation)."""
-
-    def __init__(self, enabled: bool, total: int):
-        self.enabled, self.total = enabled, total
-        self.t0 = self.steps0 = None
-
-    def update(self, steps: int, ret: float, now: float, *, measure: bool = True) -> None:
-        """Redraws the bar; ``measure=False`` for the evaluation before the first compiled chunk."""
-        if not self.enabled:
-            return
-        if not measure:
-            rate = 0.0
-        elif self.t0 is None:
-            self.t0, self.steps0, rate = now, steps, 0.0
-        else:
-            rate = (steps - self.steps0) / max(now - self.t0, 1e-9)
-        print(_progress(steps, self.total, ret, rate), end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled:
-            print(file=sys.stderr)
 
 
 def plot_curve(path: pathlib.Path, label: str, title: str, steps: np.ndarray, returns: np.ndarray) -> None:
@@ -164,17 +149,33 @@ def run_chunks(
     seeds: int,
     progress: bool,
     t0: float,
+    env=None,
 ):
     """The host loop of SAC and the Online DT: initialise (or resume from the last checkpoint), then run
     the compiled chunks, evaluating, logging to ``metrics.jsonl`` and checkpointing after each one.
 
     ``init(seed_keys) -> carry`` and ``train_chunk(carry, n) -> (carry, stats)`` are the vmapped programs;
     ``evaluate(carry) -> per-seed returns``. Returns ``(carry, steps, returns, t0)`` with the evaluation
-    history as arrays and ``t0`` moved back by the time a resumed run had already spent.
+    history as arrays and ``t0`` moved back by the time a resumed run had already spent. ``env`` (its
+    parameters) joins the run's fingerprint. When the resumed run had already finished, ``out.finished``
+    holds its ``result.json`` and nothing on disk is changed.
     """
+    bar = Progress(int(eval_steps[-1]), enabled=progress, name=f"awmkit {run_config.get('algo', 'train')}")
+    with contextlib.closing(bar):
+        return _run_chunks(
+            out, resume, run_config, checkpoint_format, init, seed_keys, train_chunk, evaluate,
+            chunk_sizes, eval_steps, seeds, bar, t0, env,
+        )  # fmt: skip
+
+
+def _run_chunks(
+    out, resume, run_config, checkpoint_format, init, seed_keys, train_chunk, evaluate, chunk_sizes,
+    eval_steps, seeds, bar, t0, env,
+):  # fmt: skip
     carry_shape = eqx.filter_eval_shape(init, seed_keys)
     expected = {
         "run": {k: v for k, v in run_config.items() if k != "awmkit_version"},
+        **({} if env is None else {"env": _fingerprint.describe(env, values=True)}),
         "structure": structure_hash(carry_shape),
         "num_chunks": len(chunk_sizes),
     }
@@ -183,13 +184,13 @@ def run_chunks(
     if out is not None and resume and out.checkpoint.exists():
         header, carry = out.read_checkpoint(expected, carry_shape)
         completed = int(header["chunk"])
+        out.finished = out.finished_result(completed, len(chunk_sizes))
         t0 -= float(header.get("elapsed_s", 0.0))
         out.truncate_metrics(completed)
         history = out.eval_history(seeds)
     if out is not None:
         out.root.mkdir(parents=True, exist_ok=True)
         out.write_json(out.config, run_config)
-    bar = Progress(progress, int(eval_steps[-1]))
 
     def record(chunk: int, stats: dict | None):
         steps = int(eval_steps[chunk + 1])
@@ -205,15 +206,17 @@ def run_chunks(
             out.append_metrics(rows)
             header = {**expected, "format": checkpoint_format, "chunk": chunk + 1}
             out.save_state({**header, "elapsed_s": time.perf_counter() - t0}, carry)
-        bar.update(steps, float(np.nanmean(returns)), time.perf_counter(), measure=chunk >= 0)
+        if chunk >= 0:  # the speed is measured from the end of the first training chunk
+            bar.update(steps, float(np.nanmean(returns)))
 
     if carry is None:
-        carry = eqx.filter_jit(init)(seed_keys)
-        record(-1, None)
+        with bar.stage("warm-up"):
+            carry = eqx.filter_jit(init)(seed_keys)
+            record(-1, None)
     for c in range(completed, len(chunk_sizes)):
-        carry, stats = train_chunk(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
+        with bar.stage("training"):
+            carry, stats = train_chunk(carry, jnp.asarray(chunk_sizes[c], jnp.int32))
         record(c, jax.tree.map(np.asarray, stats))
-    bar.close()
     steps = np.asarray([s for s, _ in history], dtype=np.int64)
     returns = np.stack([r for _, r in history])
     return carry, steps, returns, t0

@@ -683,10 +683,12 @@ def train_odt(
             seeds=seeds,
             progress=progress,
             t0=t0,
+            env=env,
         )
-    wall = time.perf_counter() - t0
+    done = None if out is None else out.finished  # a finished run resumed: report it, write nothing
+    wall = time.perf_counter() - t0 if done is None else float(done["wall_time_s"])
     final = returns[-1]
-    if out is not None:
+    if out is not None and done is None:
         eqx.tree_serialise_leaves(out.checkpoints / "models.eqx", carry.model)
         out.write_json(
             out.result,

@@ -8,6 +8,7 @@ import math
 import pathlib
 import sys
 
+from .._cli_common import output_dir
 from ._config import BPOConfig
 from ._run import MODEL_NAMES
 
@@ -109,7 +110,9 @@ def add_arguments(parser: argparse.ArgumentParser, env_type, positive_int) -> No
     parser.add_argument("--horizon", type=positive_int, required=True, help="episode length H")
     parser.add_argument("--seeds", type=positive_int, default=1, help="seeds trained together (vmapped)")
     parser.add_argument("--key", type=int, default=0, help="integer seed of the whole run")
-    parser.add_argument("--out", type=pathlib.Path, default=None, help="run directory")
+    parser.add_argument(
+        "--out", type=output_dir, default=None, help="run directory (created; must be writable)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--no-progress", action="store_true", help="do not draw the progress bar")
@@ -270,6 +273,9 @@ def run(args, table) -> int:
             f"--out {args.out} already holds a run; pass --resume to continue it or choose another"
         )
 
+    # A finished run re-run with --resume is reported as it is: nothing on disk changes.
+    finished = args.resume and args.out is not None and (args.out / "result.json").exists()
+
     import jax
 
     from ..envs import make, random_return
@@ -364,12 +370,14 @@ def run(args, table) -> int:
         "wall_time_s": result.wall_time_s,
         "nan_reports": [str(r) for r in result.nan_reports],
         "out": None if args.out is None else str(args.out),
+        "learning_curve": None,
     }
-    if args.out is not None:
+    curve = None if args.out is None else args.out / "learning_curve.png"
+    if curve is not None and not (finished and curve.exists()):
         try:
             plot_learning_curve(
                 result,
-                args.out / "learning_curve.png",
+                curve,
                 rand,
                 f"{what} on {args.env}, H = {args.horizon}",
                 label=_NAMES[args.algo],
@@ -377,6 +385,8 @@ def run(args, table) -> int:
             )
         except ImportError as e:
             print(f"awmkit train: {e}; learning_curve.png not written", file=sys.stderr)
+    if curve is not None and curve.exists():
+        summary["learning_curve"] = str(curve)
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -407,4 +417,6 @@ def run(args, table) -> int:
         print(f"NaN guard: {report}")
     if args.out is not None:
         print(f"run directory: {args.out}")
+    if curve is not None and curve.exists():
+        print(f"learning curve: {curve}")
     return 0

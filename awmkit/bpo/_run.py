@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _fingerprint, _progress as _progress_line
 from .._typing import Key
 from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
@@ -193,25 +194,23 @@ def _describe(obj, depth: int = 0) -> Any:
 _SKIP = object()
 
 
-def _node_types(treedef) -> Any:
-    """The node types of a tree structure, nested, by qualified name (no object identities)."""
-    data = treedef.node_data()
-    if data is None:  # a leaf
-        return "*"
-    kind = data[0]
-    return [f"{kind.__module__}.{kind.__qualname__}", *map(_node_types, treedef.children())]
-
-
 def tree_fingerprint(tree) -> str:
-    """A hash of a pytree's structure: its node types, the path (field names, indices) and the shape
-    and dtype of every array leaf. The repr of a tree structure is not used: the static fields it
-    prints (functions, modules) carry memory addresses, so it differs between processes and a
-    checkpoint could not be resumed by a new one."""
-    arrays, _ = eqx.partition(tree, eqx.is_array)
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(arrays)
-    rows = [(jax.tree_util.keystr(path), tuple(x.shape), str(x.dtype)) for path, x in leaves]
-    text = repr(_node_types(treedef)) + repr(rows)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A hash of a pytree's classes, static fields, leaf shapes and dtypes (the same in every process)."""
+    return _fingerprint.structure(tree)
+
+
+def _structure_hash(state: TrainState) -> str:
+    """A hash of the training state's classes, static fields and leaf shapes (the same in every process)."""
+    return _fingerprint.structure(state)
+
+
+#: The command-line flag of each run-configuration field a resume-mismatch message names.
+RUN_FLAGS = {
+    "seed_indices": "--seeds",
+    "stop_gradient": "--full-gradient",
+    "policy": "the `policy` factory",
+    "algo": "--algo",
+}
 
 
 def _structure_hash(state: TrainState) -> str:
@@ -235,9 +234,18 @@ class _RunDir:
         return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
 
     def write_json(self, path: pathlib.Path, data) -> None:
+        text = json.dumps(data, indent=2) + "\n"
+        if path.exists() and path.read_text() == text:
+            return  # unchanged: re-running a finished run leaves the directory as it was
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.write_text(text)
         os.replace(tmp, path)
+
+    def finished_result(self, completed_chunks: int, num_chunks: int) -> dict | None:
+        """``result.json`` of a run whose checkpoint is its last one, or ``None`` if it has not finished."""
+        if completed_chunks < num_chunks or not self.result.exists():
+            return None
+        return json.loads(self.result.read_text())
 
     def save_checkpoint(self, header: dict, state: TrainState) -> None:
         buffer = io.BytesIO()
@@ -258,11 +266,12 @@ class _RunDir:
         """Drops metric lines of chunks after the checkpoint (written before a kill, to be redone)."""
         if not self.metrics.exists():
             return
+        lines = self.metrics.read_text().splitlines()
         keep = [
-            line
-            for line in self.metrics.read_text().splitlines()
-            if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
+            line for line in lines if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
         ]
+        if keep == lines:
+            return
         tmp = self.metrics.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in keep))
         os.replace(tmp, self.metrics)
@@ -296,37 +305,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    out = []
-    for name in sorted(set(saved) | set(current)):
-        a, b = saved.get(name, "<missing>"), current.get(name, "<missing>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{name}.")
-        elif a != b:
-            out.append(f"{prefix}{name}: checkpoint has {a!r}, this run has {b!r}")
-    return out
-
-
-# --- progress ------------------------------------------------------------------------------------
-
-
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
-
-
-def _progress(
-    done: int, total: int, ret: float, rate: float, updates: tuple[int, int] = (0, 0), width: int = 24
-) -> str:
-    filled = int(width * done / max(total, 1))
-    eta = (total - done) / rate if rate > 0 else float("nan")
-    return (
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps  return {ret:.4g}  "
-        f"updates model {updates[0]} policy {updates[1]}  {rate:.0f} steps/s  ETA {_fmt_time(eta)}"
-    )
+    return _fingerprint.differences(saved, current, prefix)
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -417,7 +396,10 @@ def train(
 
     dtype = jnp.float64 if config.float64 else jnp.float32
     x64 = jax.enable_x64(True) if config.float64 else contextlib.nullcontext()
-    with x64:
+    total = (config.warmup_episodes(horizon) + config.iterations(horizon)) * horizon
+    # Shown from now on: the stage (compiling, warm-up, training), then the speed after a chunk.
+    bar = _progress_line.Progress(total, enabled=progress, name="awmkit bpo")
+    with x64, contextlib.closing(bar):
         return _train(
             env,
             model,
@@ -428,7 +410,7 @@ def train(
             policy,
             run_dir,
             resume,
-            progress,
+            bar,
             dtype,
             start_time,
         )
@@ -442,7 +424,7 @@ def _model_name(model) -> str | None:
     return getattr(model, "name", None) or type(model).__name__
 
 
-def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, progress, dtype, t0):
+def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, bar, dtype, t0):
     env = cast_floats(env, dtype)
     horizon = env.horizon
     seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
@@ -512,6 +494,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     header_base = {
         "format": _CHECKPOINT_FORMAT,
         "run": {k: v for k, v in run_config.items() if k not in _NOT_IN_CHECKPOINT},
+        "env": _fingerprint.describe(env, values=True),
         "model": _describe(model_shape),
         "structure": _structure_hash(state_shape),
         "num_chunks": num_chunks,
@@ -520,18 +503,21 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     evals: list[tuple[int, np.ndarray]] = []
     completed = 0
     state = None
+    finished = None  # result.json of a run that had already finished
     if run_dir is not None and resume and run_dir.checkpoint.exists():
         header, payload = read_checkpoint(run_dir.checkpoint)
-        diffs = _differences(
-            {k: header.get(k) for k in ("run", "model", "structure")},
-            {k: header_base[k] for k in ("run", "model", "structure")},
+        sections = ("run", "env", "model", "structure")
+        mismatch = _fingerprint.mismatch_message(
+            run_dir.checkpoint,
+            {k: header.get(k) for k in sections},
+            {k: header_base[k] for k in sections},
+            flags=RUN_FLAGS,
         )
-        if diffs:
-            raise CheckpointError(
-                f"checkpoint {run_dir.checkpoint} belongs to a different run:\n  " + "\n  ".join(diffs)
-            )
+        if mismatch:
+            raise CheckpointError(mismatch)
         state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
         completed = int(header["chunk"])
+        finished = run_dir.finished_result(completed, num_chunks)
         t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
         run_dir.truncate_metrics(completed)
         by_iteration: dict[int, tuple[int, np.ndarray]] = {}
@@ -566,7 +552,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         return fresh
 
     if state is None:
-        state, init_eval = initial_state()
+        with bar.stage("warm-up", program="_init_impl"):
+            state, init_eval = initial_state()
         init_eval = np.asarray(init_eval, dtype=np.float64)
         warm_steps = config.warmup_episodes(horizon) * horizon
         evals.append((warm_steps, init_eval))
@@ -586,11 +573,9 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     else:
         check_nans(state, [])
 
-    total_steps = config.warmup_episodes(horizon) * horizon + config.iterations(horizon) * horizon
-    last_return = float(np.nanmean(evals[-1][1])) if evals else float("nan")
-    rate_t0, rate_steps0 = None, None
     for c in range(completed, num_chunks):
-        state, metrics = run_chunk_on_devices(program, state, c, config.seed_group_size)
+        with bar.stage("training", program="_chunk"):
+            state, metrics = run_chunk_on_devices(program, state, c, config.seed_group_size)
         metrics = jax.tree.map(np.asarray, metrics)
         rows = _eval_rows(metrics, c, config, horizon, seed_ids)
         for steps, returns in _eval_points(metrics, c, config, horizon):
@@ -609,24 +594,17 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
             run_dir.save_checkpoint(
                 {**header_base, "chunk": completed, "elapsed_s": time.perf_counter() - t0}, state
             )
-        if progress:
-            steps_done = int(np.max(np.asarray(state.env_steps)))
-            now = time.perf_counter()
-            if rate_t0 is None:  # the first chunk includes compilation: measure from its end
-                rate_t0, rate_steps0, rate = now, steps_done, 0.0
-            else:
-                rate = (steps_done - rate_steps0) / max(now - rate_t0, 1e-9)
-            last_return = float(np.nanmean(evals[-1][1]))
-            updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
-            line = _progress(steps_done, total_steps, last_return, rate, updates)
-            print(line, end="", file=sys.stderr, flush=True)
-    if progress:
-        print(file=sys.stderr)
+        updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
+        bar.update(
+            int(np.max(np.asarray(state.env_steps))),
+            float(np.nanmean(evals[-1][1])),
+            extra=f"updates: model {updates[0]}, policy {updates[1]}",
+        )
 
     eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
     eval_returns = np.stack([r for _, r in evals]) if evals else np.zeros((0, len(seed_ids)))
     final_return = eval_returns[-1] if len(evals) else np.full(len(seed_ids), np.nan)
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - t0 if finished is None else float(finished["wall_time_s"])
     result = BPOResult(
         state=state,
         config=config,
@@ -639,7 +617,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         num_traces=eqx.debug.get_num_traces(chunk_traced) - traces_before,
         out=None if run_dir is None else run_dir.root,
     )
-    if run_dir is not None:
+    if run_dir is not None and finished is None:
         run_dir.write_json(
             run_dir.result,
             {

@@ -21,7 +21,7 @@ class _MLPPolicy(eqx.Module):
 
 
 def add_arguments(p) -> None:
-    from .._cli_common import env_name as _env_name, positive_int as _positive_int
+    from .._cli_common import env_name as _env_name, output_dir as _output_dir, positive_int as _positive_int
     from ..models import names
 
     p.add_argument("kind", choices=KINDS, help="which diagnostic")
@@ -42,7 +42,7 @@ def add_arguments(p) -> None:
     p.add_argument("--train-steps", type=_positive_int, default=1_000, help="offline training steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    p.add_argument("--out", default=None, help="directory for the figure and the JSON")
+    p.add_argument("--out", type=_output_dir, default=None, help="directory for the figure and the JSON")
 
 
 def _model(args, env, key):

@@ -45,7 +45,7 @@ def check_name(name: str) -> str:
 
 def make(
     name: str,
-    horizon: int | np.integer,
+    horizon: int | np.integer | None = None,
     *,
     integrator: Integrator | None = None,
     initial_state_fn: Callable | None = None,
@@ -56,7 +56,7 @@ def make(
     **Arguments:**
 
     - `name`: one of [`awmkit.envs.registered`][]``()``.
-    - `horizon`: the number of control intervals ``H`` (positive integer). Myriad systems keep their
+    - `horizon`: the number of control intervals ``H`` (positive integer; required). Myriad systems keep their
       duration ``T`` and use ``dt = T / H``; the double pendulum uses a fixed ``dt = 0.05``.
     - `integrator`: an [`awmkit.envs.Integrator`][] (default: the problem's, explicit Euler with one
       step per interval for the Myriad systems), e.g.
@@ -64,7 +64,11 @@ def make(
     - `initial_state_fn`: optional ``key -> state`` initial-state distribution.
     - `problem_kwargs`: overrides of the problem's parameters, e.g. ``make("harvest", 100, m=0.3)``.
     """
-    check_name(name)
+    check_name(name)  # first: an unknown name is the error to report, not a missing horizon
+    if horizon is None:
+        raise TypeError(
+            f"make({name!r}) needs `horizon`, the number of control intervals H, e.g. make({name!r}, 100)"
+        )
     factory = _REGISTRY[name]
     if problem_kwargs and isinstance(factory, type) and dataclasses.is_dataclass(factory):
         valid = [f.name for f in dataclasses.fields(factory) if f.init]

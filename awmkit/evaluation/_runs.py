@@ -231,7 +231,12 @@ def _expand(path: pathlib.Path) -> list[pathlib.Path]:
         found = sorted(p.parent for p in path.rglob("config.json"))
         if found:
             return found
+        raise _NoRuns(f"{path}: no runs found (no config.json in it or below it)")
     return [path]
+
+
+class _NoRuns(RunDirectoryError):
+    pass
 
 
 def load_runs(paths: Iterable[str | pathlib.Path]) -> list[Run]:
@@ -240,13 +245,24 @@ def load_runs(paths: Iterable[str | pathlib.Path]) -> list[Run]:
     [`awmkit.evaluation.RunDirectoryError`][], one line per path."""
     if isinstance(paths, (str, pathlib.Path)):
         paths = [paths]
-    runs, errors = [], []
+    runs, errors, empty = [], [], []
     for given in paths:
-        for path in _expand(pathlib.Path(given)):
+        try:
+            expanded = _expand(pathlib.Path(given))
+        except _NoRuns as e:
+            errors.append(str(e))
+            empty.append(str(given))
+            continue
+        for path in expanded:
             try:
                 runs.append(load_run(path))
             except RunDirectoryError as e:
                 errors.append(str(e))
+    if empty and len(empty) == len(errors) and not runs:  # nothing to read at all: one line
+        raise RunDirectoryError(
+            f"no runs found in {', '.join(empty)} (no config.json in it or below it); pass run directories "
+            "written by `awmkit train --out DIR`, or a folder holding them"
+        )
     if errors:
         raise RunDirectoryError(
             f"{len(errors)} malformed run director{'y' if len(errors) == 1 else 'ies'}:\n" + "\n".join(errors)
@@ -270,7 +286,8 @@ def results_summary(
     """The numbers behind [`awmkit.evaluation.results_table`][] as a JSON-serialisable dict.
 
     ``"groups"`` has one entry per (algo, model, env, horizon) with the seeds of every run of that
-    group pooled: raw final returns (mean, standard deviation, every value) and the IQM of the score
+    group pooled: raw final returns (mean, standard deviation, the half-width of the Student-t interval
+    of the mean at `confidence` as ``awmkit train`` prints it, every value) and the IQM of the score
     (normalised return, or raw return with ``normalise=False``) with a bootstrap interval over seeds.
     ``"overall"`` has one entry per (algo, model): the IQM of the pooled scores of all its tasks
     (env, horizon) with a stratified-bootstrap interval (only with ``normalise=True``; raw returns of
@@ -329,6 +346,7 @@ def results_summary(
                 "diverged": diverged,
                 "return_mean": float(returns.mean()),
                 "return_std": float(returns.std()),
+                "return_ci_half_width": _t_half_width(returns, confidence),
                 "returns": returns.tolist(),
                 "score": "normalised_return" if normalise else "return",
                 "scores": scores.tolist(),
@@ -352,6 +370,15 @@ def results_summary(
         "groups": out_groups,
         "overall": overall,
     }
+
+
+def _t_half_width(values: np.ndarray, confidence: float) -> float | None:
+    """Half-width of the Student-t interval of the mean (as ``awmkit train`` prints); ``None`` for one value."""
+    import scipy.stats
+
+    if values.size < 2:
+        return None
+    return float(scipy.stats.t.ppf(0.5 + confidence / 2, values.size - 1) * scipy.stats.sem(values))
 
 
 def _fmt(x: float) -> str:
@@ -422,11 +449,13 @@ def results_table(
                 str(g["horizon"]),
                 str(g["runs"]),
                 str(g["seeds"]) + (f" (+{g['diverged']} NaN)" if g["diverged"] else ""),
-                f"{_fmt(g['return_mean'])} ± {_fmt(g['return_std'])}",
+                _fmt(g["return_mean"])
+                + ("" if g["return_ci_half_width"] is None else f" ± {_fmt(g['return_ci_half_width'])}"),
                 f"{_fmt(ci['estimate'])} [{_fmt(ci['low'])}, {_fmt(ci['high'])}]",
             ]
         )
-    header = ["algo", "model", "env", "H", "runs", "seeds", "return (mean ± std)", f"{score} [{pct} CI]"]
+    mean_ci = f"return (mean ± {pct} CI)"  # the Student-t interval `awmkit train` prints
+    header = ["algo", "model", "env", "H", "runs", "seeds", mean_ci, f"{score} [{pct} bootstrap CI]"]
     text = _markdown(rows, header)
     if summary["overall"]:
         rows = [

@@ -1,0 +1,187 @@
+"""``awmkit train`` killed with SIGKILL and resumed in a new process, for BPO, SAC and the Online DT.
+
+Every run here is a fresh ``python -m awmkit`` process, as a user's would be: a run's fingerprint must
+be the same in every process (it once held memory addresses, so ``--resume`` refused every checkpoint
+written by another process). The runs are tiny (a few hundred steps, small networks) so each takes
+seconds; one uninterrupted reference run per algorithm is shared by the tests.
+"""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from awmkit.cli import main
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COMMON = ["--env", "cancer_treatment", "--horizon", "10", "--seeds", "2", "--key", "3"]
+FLAGS = {
+    "bpo": [
+        "--model", "markovian", "--steps", "100", "--warmup-steps", "20", "--dynamics-batch-size", "4",
+        "--policy-batch-size", "4", "--policy-replay-ratio", "2", "--policy-lr", "1e-3",
+        "--eval-interval", "20", "--eval-episodes", "2", "--chunk-size", "2",
+    ],
+    "sac": [
+        "--algo", "sac", "--steps", "200", "--warmup-steps", "40", "--eval-interval", "40", "--batch-size", "8",
+        "--critic-width", "8", "--policy-width", "8", "--critic-lr", "1e-3", "--policy-lr", "1e-3",
+        "--eval-episodes", "2",
+    ],
+    "odt": [
+        "--algo", "odt", "--steps", "100", "--warmup-steps", "20", "--updates-per-iteration", "2",
+        "--batch-size", "4", "--context-length", "3", "--embed-width", "8", "--depth", "1", "--num-heads", "2",
+        "--mlp-width", "8", "--eval-interval", "20", "--eval-episodes", "2", "--target-return", "-40",
+    ],
+}  # fmt: skip
+
+# Runs ``awmkit`` with every checkpoint write after the first chunk's held back: the child announces
+# (in the file argv[1]) that it reached the second chunk's checkpoint, with that chunk's metrics
+# already appended, and waits there to be killed; the first chunk's checkpoint is on disk. So the
+# parent's SIGKILL lands at a known point mid-run, the hardest one (metrics ahead of the checkpoint).
+_HELD = """
+import pathlib, sys, time
+from awmkit.baselines._host import RunDir
+from awmkit.bpo._run import _RunDir
+
+def hold(original):
+    def save(self, header, state):
+        if header["chunk"] >= 2:
+            pathlib.Path(sys.argv[1]).write_text(str(header["chunk"]))
+            time.sleep(600)
+        return original(self, header, state)
+    return save
+
+_RunDir.save_checkpoint = hold(_RunDir.save_checkpoint)
+RunDir.save_state = hold(RunDir.save_state)
+from awmkit.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture(scope="module")
+def child_env(tmp_path_factory) -> dict:
+    """The children's environment: this tree first on the path, and one persistent compilation cache
+    so that the killed, resumed and reference runs of an algorithm compile its programs once."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
+    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+    return env
+
+
+def _train(env: dict, algo: str, out: pathlib.Path, *extra: str) -> subprocess.CompletedProcess:
+    argv = [
+        sys.executable,
+        "-m",
+        "awmkit",
+        "train",
+        *COMMON,
+        *FLAGS[algo],
+        "--out",
+        str(out),
+        "--json",
+        *extra,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+
+
+def _snapshot(root: pathlib.Path) -> dict:
+    """Every file under ``root`` with its bytes and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _checkpoint_chunk(out: pathlib.Path) -> int:
+    return json.loads((out / "checkpoints" / "checkpoint.eqx").read_bytes().split(b"\n", 1)[0])["chunk"]
+
+
+@pytest.fixture(scope="module", params=sorted(FLAGS))
+def reference(request, tmp_path_factory, child_env):
+    """One uninterrupted run per algorithm: ``(algo, run directory, its --json summary)``."""
+    algo = request.param
+    out = tmp_path_factory.mktemp(f"reference-{algo}") / "run"
+    done = _train(child_env, algo, out, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return algo, out, json.loads(done.stdout)
+
+
+@pytest.mark.xdist_group("resume_processes")
+def test_sigkill_then_resume_in_a_new_process_is_bit_identical(reference, child_env, tmp_path):
+    algo, full, summary = reference
+    out, flag = tmp_path / "run", tmp_path / "held"
+    argv = [sys.executable, "-c", _HELD, str(flag), "train", *COMMON, *FLAGS[algo], "--out", str(out)]
+    child = subprocess.Popen(
+        argv, env=child_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while not flag.exists():
+            assert child.poll() is None, f"the run ended before it was killed:\n{child.stderr.read()}"
+            assert time.monotonic() < deadline, "the run never reached its second checkpoint"
+            time.sleep(0.02)
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    # Progress from the first second: the stages, then the first chunk (its speed is not measured).
+    shown = child.stderr.read()
+    for text in ("compiling", "warm-up", "training", "measuring speed"):
+        assert f"{text}" in shown, shown
+    assert _checkpoint_chunk(out) == 1 and not (out / "result.json").exists()
+    metrics = (out / "metrics.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["chunk"] == 1 for line in metrics)  # lines ahead of the checkpoint
+
+    resumed = _train(child_env, algo, out, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "warm-up" not in resumed.stderr and "steps/s  ETA" in resumed.stderr, resumed.stderr
+    again = json.loads(resumed.stdout)
+    assert again["final_return"] == summary["final_return"]
+    assert again["env_steps"] == summary["env_steps"]
+    # No line missing or repeated: the whole log equals the uninterrupted run's, byte for byte.
+    assert (out / "metrics.jsonl").read_text() == (full / "metrics.jsonl").read_text()
+    result, reference_result = (json.loads((d / "result.json").read_text()) for d in (out, full))
+    assert result["final_return"] == reference_result["final_return"]
+
+
+@pytest.mark.xdist_group("resume_processes")
+def test_resuming_a_finished_run_reports_it_and_changes_nothing(reference, capsys):
+    algo, full, summary = reference
+    before = _snapshot(full)
+    assert {"config.json", "metrics.jsonl", "result.json", "checkpoints/checkpoint.eqx"} <= set(before)
+    argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
+    assert main([*argv, "--json"]) == 0  # in this process: the run was written by another one
+    again = json.loads(capsys.readouterr().out)
+    assert again["final_return"] == summary["final_return"]
+    assert again["learning_curve"] == str(full / "learning_curve.png")
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert f"run directory: {full}\nlearning curve: {full / 'learning_curve.png'}\n" in table
+    after = _snapshot(full)
+    assert sorted(after) == sorted(before)
+    for name in before:
+        assert after[name] == before[name], f"{name} changed"
+
+
+@pytest.mark.xdist_group("resume_processes")
+def test_resume_mismatch_names_the_differing_flags_first(reference, capsys):
+    algo, full, _ = reference
+    argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
+    argv[argv.index("--seeds") + 1] = "3"
+    argv[argv.index("--key") + 1] = "4"
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == (
+        f"awmkit train: error: checkpoint {full / 'checkpoints' / 'checkpoint.eqx'} belongs to a different "
+        "run; to resume it, set --seeds, --key to the checkpoint's values; or choose another run directory:"
+    )
+    assert lines[1] == "  seeds: checkpoint has 2, this run has 3 (--seeds)"
+    assert "  key: checkpoint has 3, this run has 4 (--key)" in lines[2:]
