@@ -15,8 +15,10 @@ what it measured; ``--budget`` seconds, default 540, skips sections that would n
    unroll 1/2/4/8 up to H = 100 (``benchmarks/generation.py``).
 4. ``sharing``: ``k`` = 2 and 4 processes on the GPU at once, each with
    ``XLA_PYTHON_CLIENT_MEM_FRACTION = 0.9 / k``, each running the same 10-seed cell (20 000 steps;
-   the persistent compilation cache of section 1 makes their compilation a cache read); the aggregate
-   throughput (seed-steps per second) against one cell alone says how many cells to pack per GPU.
+   the persistent compilation cache of section 1 should make their compilation a cache read; the walls
+   include it either way); the aggregate throughput (seed-steps per second) against one cell alone says
+   how many cells to pack per GPU. ``--quick`` runs every section at toy sizes (a CPU check of the
+   script: it ran end to end on the 2-core CPU).
 
 Exact command on the device machine (the repository root; ``$OUT`` is kept)::
 

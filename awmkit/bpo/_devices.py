@@ -3,8 +3,9 @@ group after another, and the groups spread over every local device.
 
 A chunk of a run is ``vmap``-ed over seeds (`awmkit.bpo._train.chunk_traced`). Vmapping many seeds in
 one program is not free on a CPU: the batched operands of every op grow with the number of seeds, and
-past a couple of seeds they fall out of cache (10 seeds in one program measured 1.57x the time per seed
-of five groups of 2, ``benchmarks/seed_groups.py``). On a GPU the opposite holds: more seeds per
+past a couple of seeds they fall out of cache (one 10-seed program measured 3.7x the time of five
+groups of 2 for a model and a policy update at H = 20, groups of 1 1.9x: ``benchmarks/seed_groups.py``,
+``benchmarks/results/seed_groups_cpu.json``). On a GPU the opposite holds: more seeds per
 program fill the device. So the seeds are split into groups of `seed_group_size`, each group vmapped,
 the groups run sequentially by a ``lax.scan`` inside the same jitted chunk (``lax.map`` with a batch
 size), and, with several local devices, the seeds are first split evenly over the devices with
