@@ -103,19 +103,31 @@ def _checkpoint_chunk(out: pathlib.Path) -> int:
     return json.loads((out / "checkpoints" / "checkpoint.eqx").read_bytes().split(b"\n", 1)[0])["chunk"]
 
 
-@pytest.fixture(scope="module", params=sorted(FLAGS))
-def reference(request, tmp_path_factory, child_env):
-    """One uninterrupted run per algorithm: ``(algo, run directory, its --json summary)``."""
-    algo = request.param
-    out = tmp_path_factory.mktemp(f"reference-{algo}") / "run"
-    done = _train(child_env, algo, out, "--no-progress")
-    assert done.returncode == 0, done.stderr
-    return algo, out, json.loads(done.stdout)
+@pytest.fixture(scope="module")
+def references(tmp_path_factory, child_env):
+    """One uninterrupted run per algorithm, made on first use: ``algo -> (algo, run directory, its
+    --json summary)``."""
+    cache: dict = {}
+
+    def get(algo: str):
+        if algo not in cache:
+            out = tmp_path_factory.mktemp(f"reference-{algo}") / "run"
+            done = _train(child_env, algo, out, "--no-progress")
+            assert done.returncode == 0, done.stderr
+            cache[algo] = algo, out, json.loads(done.stdout)
+        return cache[algo]
+
+    return get
+
+
+# BPO in the default suite; SAC and the Online DT (the same host loop) in the slow one.
+ALGOS = ["bpo", pytest.param("sac", marks=pytest.mark.slow), pytest.param("odt", marks=pytest.mark.slow)]
 
 
 @pytest.mark.xdist_group("resume_processes")
-def test_sigkill_then_resume_in_a_new_process_is_bit_identical(reference, child_env, tmp_path):
-    algo, full, summary = reference
+@pytest.mark.parametrize("algo", ALGOS)
+def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references, child_env, tmp_path):
+    algo, full, summary = references(algo)
     out, flag = tmp_path / "run", tmp_path / "held"
     argv = [sys.executable, "-c", _HELD, str(flag), "train", *COMMON, *FLAGS[algo], "--out", str(out)]
     child = subprocess.Popen(
@@ -153,8 +165,9 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(reference, child_
 
 
 @pytest.mark.xdist_group("resume_processes")
-def test_resuming_a_finished_run_reports_it_and_changes_nothing(reference, capsys):
-    algo, full, summary = reference
+@pytest.mark.parametrize("algo", ALGOS)
+def test_resuming_a_finished_run_reports_it_and_changes_nothing(algo, references, capsys):
+    algo, full, summary = references(algo)
     before = _snapshot(full)
     assert {"config.json", "metrics.jsonl", "result.json", "checkpoints/checkpoint.eqx"} <= set(before)
     argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
@@ -172,8 +185,9 @@ def test_resuming_a_finished_run_reports_it_and_changes_nothing(reference, capsy
 
 
 @pytest.mark.xdist_group("resume_processes")
-def test_resume_mismatch_names_the_differing_flags_first(reference, capsys):
-    algo, full, _ = reference
+@pytest.mark.parametrize("algo", ALGOS)
+def test_resume_mismatch_names_the_differing_flags_first(algo, references, capsys):
+    algo, full, _ = references(algo)
     argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
     argv[argv.index("--seeds") + 1] = "3"
     argv[argv.index("--key") + 1] = "4"
