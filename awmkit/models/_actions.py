@@ -7,7 +7,7 @@ from jaxtyping import Array, Float
 
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
-from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, TransformerBackbone
+from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, SSMBackbone, TransformerBackbone
 from ._base import AbstractWorldModel, RewardFn
 from ._common import (
     check_actions,
@@ -25,7 +25,7 @@ from ._common import (
 from ._normalise import Normaliser
 from ._scan import remat_scan
 
-_BACKBONES = ("transformer", "rnn", "lstm")
+_BACKBONES = ("transformer", "rnn", "lstm", "ssm")
 
 
 class ActionsModel(AbstractWorldModel):
@@ -41,8 +41,8 @@ class ActionsModel(AbstractWorldModel):
     respect to an action never leaves the network: there are no circuitous paths (Figure 1c).
 
     **Policy gradient.** With ``stop_gradient=True`` (equation 3) and a parallel backbone (the
-    transformer), `imagine` and `policy_objective` first generate the rollout without gradient (KV-cache
-    decoding), then recompute the actions ``a_k = pi(sg[s_k], k, key_k)`` from the generated states with
+    transformer, the SSM), `imagine` and `policy_objective` first generate the rollout without gradient
+    (KV-cache decoding, or one state update per step for the SSM), then recompute the actions ``a_k = pi(sg[s_k], k, key_k)`` from the generated states with
     the same per-step keys and run *one* parallel teacher-forced pass over them. Since the states fed to
     the policy are stop-gradiented, this has exactly the gradient of backpropagating through the
     generation, at the cost of one forward pass of the network, with every action-to-prediction path of
@@ -55,14 +55,16 @@ class ActionsModel(AbstractWorldModel):
     - `max_horizon`: the longest horizon (the transformer's position table has ``max_horizon + 1``
       rows; default 500).
     - `backbone`: ``"transformer"`` (default: 2 layers, 3 heads, MLP width 64), ``"rnn"`` (two vanilla
-      RNN layers of 64, equation 4), ``"lstm"`` (two LSTM layers of 64), or a built
+      RNN layers of 64, equation 4), ``"lstm"`` (two LSTM layers of 64), ``"ssm"`` (two stable
+      diagonal state-space layers of 64 complex modes with gated MLPs, [`awmkit.models.SSMBackbone`][]:
+      parallel like the transformer, ``O(1)`` per generated step, any horizon), or a built
       [`awmkit.models.AbstractBackbone`][] with ``in_size == embed_size`` and ``out_size == state_dim``.
     - `embed_size`: the token width (default 72).
     - `remat`: whether the sequential generation is differentiated with block-wise rematerialisation
       (``jax.checkpoint`` every ``~sqrt(H)`` steps, see `awmkit.models.remat_scan`): reverse-mode memory
       falls from ``O(H)`` carries to ``O(sqrt(H))`` for one extra forward pass. Default: ``True`` for
       the transformer (whose carry is its KV cache, ``O(H)`` large, so plain backpropagation needs
-      ``O(H^2)`` memory), ``False`` for recurrent backbones (whose carry is small).
+      ``O(H^2)`` memory), ``False`` for recurrent and SSM backbones (whose carry is small).
     - `key`: a PRNG key (keyword-only).
     """
 
@@ -99,6 +101,8 @@ class ActionsModel(AbstractWorldModel):
                 backbone = RNNBackbone(embed_size, state_dim, key=kb)
             elif backbone == "lstm":
                 backbone = LSTMBackbone(embed_size, state_dim, key=kb)
+            elif backbone == "ssm":
+                backbone = SSMBackbone(embed_size, state_dim, key=kb)
             else:
                 raise ValueError(f"unknown backbone {backbone!r}; valid names are: {', '.join(_BACKBONES)}")
         elif not isinstance(backbone, AbstractBackbone):
@@ -120,7 +124,10 @@ class ActionsModel(AbstractWorldModel):
         self.action_embed = eqx.nn.Linear(action_dim + 1, embed_size, key=ka)
         self.backbone = backbone
         self.normaliser = Normaliser(state_dim)
-        self.remat = bool(backbone.parallel) if remat is None else bool(remat)
+        if remat is None:
+            # Only a carry that grows with H (the transformer's KV cache) is worth rematerialising.
+            remat = bool(backbone.parallel) and not isinstance(backbone, SSMBackbone)
+        self.remat = bool(remat)
 
     # --- tokens and the two ways of running the backbone ---------------------------------------------
 
