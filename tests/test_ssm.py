@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import finite_difference_grad
+from hypothesis import Phase, given, settings, strategies as st
 from test_models import leaves_close, make_policy, policy_grad, quadratic_reward
 
 import awmkit
@@ -186,3 +187,69 @@ def test_gradient_paths_are_one_application_at_every_lag(getkey):
     assert len(matmuls) == 1 and next(iter(matmuls))[0] == 1 + 4 * 2 + 1
     jac = awmkit.diagnostics.action_jacobians(model, jnp.zeros(2), jnp.full((horizon, 1), 0.3))
     assert bool(jnp.all(jac.norms[0] == 0.0)) and bool(jnp.all(jnp.diagonal(jac.norms[1:]) > 0.0))
+
+
+# --- the spectral-radius bound (Theorem 2 for the SSM) -------------------------------------------------
+
+
+def _random_ssm(seed, log_radius, weight_scale, skip_scale):
+    """A random small SSM AWM, its eigenvalue moduli spread over (0, exp(-10^log_radius)) and its
+    projections and skips rescaled, to explore far from the initialisation."""
+    keys = jax.random.split(jax.random.key(seed), 6)
+    model = small_ssm(2, 2, 10, keys[0])
+    layers = [block.ssm for block in model.backbone.ssm.blocks]
+    nu = [log_radius + jax.random.uniform(k, (8,), maxval=2.0) for k in jax.random.split(keys[1], 2)]
+    model = eqx.tree_at(lambda m: [s.nu_log for s in layers_of(m)], model, nu)
+    model = eqx.tree_at(
+        lambda m: [w for s in layers_of(m) for w in (s.B_re, s.B_im, s.C_re, s.C_im)],
+        model,
+        [weight_scale * w for s in layers for w in (s.B_re, s.B_im, s.C_re, s.C_im)],
+    )
+    model = eqx.tree_at(lambda m: [s.D for s in layers_of(m)], model, [skip_scale * s.D for s in layers])
+    s0 = jax.random.normal(keys[2], (2,))
+    actions = jax.random.uniform(keys[3], (10, 2), minval=-1, maxval=1)
+    return model, s0, actions, keys[4], keys[5]
+
+
+def layers_of(model):
+    return [block.ssm for block in model.backbone.ssm.blocks]
+
+
+@settings(max_examples=3, deadline=None, phases=(Phase.explicit, Phase.generate), derandomize=True)
+@given(
+    seed=st.integers(0, 2**16),
+    log_radius=st.floats(-7.0, 0.5),
+    weight_scale=st.floats(0.2, 5.0),
+    skip_scale=st.floats(0.0, 3.0),
+)
+def test_spectral_radius_bound_is_never_below_the_measured_norms(seed, log_radius, weight_scale, skip_scale):
+    with jax.enable_x64(True):
+        model, s0, actions, kp, kr = _random_ssm(seed, log_radius, weight_scale, skip_scale)
+        bound = awmkit.diagnostics.ssm_bound(model, s0, actions)
+        jac = awmkit.diagnostics.action_jacobians(model, s0, actions).norms[1:]  # rows t = 1..H
+        assert bool(jnp.all(bound.spectral_radius < 1.0))
+        assert bool(jnp.all(bound.pairs >= jac)), float(jnp.min(bound.pairs - jac))
+        # The row sums stay below the horizon-free constant (the geometric series).
+        assert bool(jnp.all(jnp.sum(bound.pairs, axis=1) <= bound.horizon_free * (1 + 1e-12)))
+        policy = make_policy(2, 2, kp)
+        b = awmkit.diagnostics.bounds(model, policy, s0, quadratic_reward, 10, kr)
+        assert bool(jnp.isfinite(b.corollary_ssm)) and float(b.measured) > 0.0
+        assert float(b.corollary_ssm) >= float(b.measured)
+        assert float(b.corollary_ssm) >= float(b.theorem2) * (1 - 1e-12)  # it bounds each ||G_tk||
+
+
+def test_spectral_radius_bound_does_not_grow_with_the_horizon(getkey):
+    model = small_ssm(2, 1, 400, getkey(), r_min=0.5, r_max=0.9)
+    s0 = jnp.ones(2)
+    sums = []
+    for horizon in (50, 400):
+        actions = jax.random.uniform(getkey(), (horizon, 1), minval=-1, maxval=1)
+        bound = awmkit.diagnostics.ssm_bound(model, s0, actions)
+        sums.append(float(jnp.sum(bound.lags)))
+        assert sums[-1] <= float(bound.horizon_free) * (1 + 1e-5)
+        assert float(jnp.max(bound.spectral_radius)) <= 0.9
+    # Far lags decay geometrically (at most 0.9 per step, times a polynomial from the two layers).
+    assert float(bound.lags[-1]) < 1e-9 * float(jnp.max(bound.lags))
+    with pytest.raises(ValueError, match="SSMBackbone"):
+        rnn = awmkit.models.make("awm-rnn", awmkit.envs.make("harvest", horizon=10), key=getkey())
+        awmkit.diagnostics.ssm_bound(rnn, s0, jnp.zeros((3, 1)))
