@@ -191,12 +191,30 @@ def _describe(obj, depth: int = 0) -> Any:
 _SKIP = object()
 
 
-def _structure_hash(state: TrainState) -> str:
-    """A hash of the training state's tree structure (static fields included) and leaf shapes."""
-    arrays, static = eqx.partition(state, eqx.is_array)
-    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
-    text = repr(jax.tree.structure(arrays)) + repr(leaves)
+def _node_types(treedef) -> Any:
+    """The node types of a tree structure, nested, by qualified name (no object identities)."""
+    data = treedef.node_data()
+    if data is None:  # a leaf
+        return "*"
+    kind = data[0]
+    return [f"{kind.__module__}.{kind.__qualname__}", *map(_node_types, treedef.children())]
+
+
+def tree_fingerprint(tree) -> str:
+    """A hash of a pytree's structure: its node types, the path (field names, indices) and the shape
+    and dtype of every array leaf. The repr of a tree structure is not used: the static fields it
+    prints (functions, modules) carry memory addresses, so it differs between processes and a
+    checkpoint could not be resumed by a new one."""
+    arrays, _ = eqx.partition(tree, eqx.is_array)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(arrays)
+    rows = [(jax.tree_util.keystr(path), tuple(x.shape), str(x.dtype)) for path, x in leaves]
+    text = repr(_node_types(treedef)) + repr(rows)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _structure_hash(state: TrainState) -> str:
+    """A hash of the training state's tree structure and leaf shapes, the same in every process."""
+    return tree_fingerprint(state)
 
 
 # --- the run directory ---------------------------------------------------------------------------
@@ -298,12 +316,14 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _progress(done: int, total: int, ret: float, rate: float, width: int = 24) -> str:
+def _progress(
+    done: int, total: int, ret: float, rate: float, updates: tuple[int, int] = (0, 0), width: int = 24
+) -> str:
     filled = int(width * done / max(total, 1))
     eta = (total - done) / rate if rate > 0 else float("nan")
     return (
         f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps  return {ret:.4g}  "
-        f"{rate:.0f} steps/s  ETA {_fmt_time(eta)}"
+        f"updates model {updates[0]} policy {updates[1]}  {rate:.0f} steps/s  ETA {_fmt_time(eta)}"
     )
 
 
@@ -325,16 +345,20 @@ def train(
     """Backpropagation-based Policy Optimisation (Algorithm 1) for several seeds at once.
 
     After ``ceil(warmup_steps / H)`` warm-up episodes of uniformly random actions, each iteration
-    collects one episode in the real environment with the stochastic policy, takes
-    ``dynamics_replay_ratio`` Adam steps on the model's mean teacher-forced loss over sampled
-    episodes, and ``policy_replay_ratio`` steps on
+    collects one episode in the real environment with the stochastic policy, then takes the updates
+    that the authors' schedule puts in that episode's environment steps (one model update every
+    ``dynamics_update_every`` steps and one policy update every ``policy_update_every`` steps after
+    ``warmup_steps``; see [`awmkit.bpo.BPOConfig`][]): Adam steps on the model's mean teacher-forced
+    loss over sampled episodes, then Adam steps on
 
-    $$\\frac{1}{B}\\sum_{b=1}^{B} \\Big( J^{\\mathcal W}(\\theta; s_0^b)
-    - \\alpha \\sum_{k=0}^{H-1} \\log \\pi_\\theta(a_k \\mid \\mathrm{sg}[\\hat s_k], k) \\Big)$$
+    $$\\frac{1}{B}\\sum_{b=1}^{B} J^{\\mathcal W}(\\theta; s_0^b)
+    + \\alpha \\frac{1}{B}\\sum_{b=1}^{B} \\frac{1}{H} \\sum_{k=0}^{H-1}
+      -\\log \\pi_\\theta(a_k^b \\mid \\mathrm{sg}[\\hat s_k^b], k)$$
 
-    (equations 1-3 plus the entropy bonus of Amos et al., 2021) over initial states ``s_0^b`` of
+    (equations 1-3 plus the authors' time-averaged entropy bonus) over initial states ``s_0^b`` of
     stored episodes, through ``model.policy_objective``; every ``eval_interval`` steps the
-    deterministic policy is evaluated on the real environment.
+    deterministic policy is evaluated on the real environment. ``state.dynamics_updates`` and
+    ``state.policy_updates`` count the updates applied to each seed.
 
     The iterations are a ``lax.scan`` inside ``jax.jit``, ``jax.vmap``-ed over seeds (each seed its
     own model, policy, optimiser states, buffer and keys); the host runs them ``chunk_size`` at a
@@ -591,7 +615,9 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
             else:
                 rate = (steps_done - rate_steps0) / max(now - rate_t0, 1e-9)
             last_return = float(np.nanmean(evals[-1][1]))
-            print(_progress(steps_done, total_steps, last_return, rate), end="", file=sys.stderr, flush=True)
+            updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
+            line = _progress(steps_done, total_steps, last_return, rate, updates)
+            print(line, end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
 
@@ -622,6 +648,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
                 "seeds": len(seed_ids),
                 "env_steps": int(np.max(np.asarray(state.env_steps))),
                 "final_return": [float(x) for x in final_return],
+                "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
+                "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
                 "wall_time_s": wall,
             },
         )
@@ -664,6 +692,8 @@ def _eval_rows(metrics: dict, c: int, config: BPOConfig, horizon: int, seed_ids)
             for name in METRIC_KEYS:
                 if name != "eval_return":
                     values = metrics[name][j, window][valid[window]]
+                    # Episodes without an update of that kind report NaN (e.g. H < policy_update_every).
+                    values = values[np.isfinite(values)]
                     mean = float(np.mean(values)) if values.size else float("nan")
                     row[name] = mean if math.isfinite(mean) else None
             rows.append(row)

@@ -1,0 +1,324 @@
+"""One cell of an experiment grid: a (system, horizon, method) run with its seeds vmapped inside.
+
+A cell is pure data (JSON round-trip, picklable) so that a sweep can record it in ``sweep.json`` and ship
+it to a Ray worker; what it *does* is looked up by its ``kind`` in a registry of runner functions. Every
+runner writes an ordinary run directory (``config.json``, ``metrics.jsonl``, ``checkpoints/``,
+``result.json``) and resumes from its own checkpoint, so ``awmkit results`` reads a sweep and a killed
+cell continues where it stopped.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+import re
+import shutil
+from collections.abc import Callable, Mapping
+from typing import Any
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One run of a sweep: a method on one system at one horizon, ``seeds`` seeds vmapped together.
+
+    **Arguments:**
+
+    - `name`: unique, path-safe id within a sweep (letters, digits and ``_ . = + -``), e.g.
+      ``"cancer_treatment-H100-awm-transformer"``; the cell's run directory is ``cells/<name>/``.
+    - `kind`: what runs the cell: ``"bpo"`` ([`awmkit.bpo.train`][]), ``"sac"``
+      ([`awmkit.baselines.train_sac`][]), ``"odt"`` ([`awmkit.baselines.train_odt`][]), or a kind added
+      with [`awmkit.experiments.register_cell_kind`][].
+    - `env`: a registered environment name ([`awmkit.envs.registered`][]).
+    - `horizon`: the episode length ``H``.
+    - `seeds`: seeds trained together (indices ``0..seeds-1``).
+    - `model`: the world model of a ``"bpo"`` cell (one of [`awmkit.bpo.MODEL_NAMES`][]); ``None`` for
+      the other built-in kinds.
+    - `method`: the label reports use; defaults to `model` for ``"bpo"`` cells and to `kind` otherwise.
+    - `key`: integer seed of the run.
+    - `config`: overrides of the kind's config fields ([`awmkit.bpo.BPOConfig`][],
+      [`awmkit.baselines.SACConfig`][], [`awmkit.baselines.ODTConfig`][]) or a registered kind's own
+      options; JSON values only.
+    - `num_cpus`, `num_gpus`: what a Ray task of this cell requests (``num_gpus`` may be fractional, so
+      several small cells share one device); ignored by the ``local`` backend.
+
+    Construction checks the cell completely (environment, kind, model, every config field and value,
+    the budget against the horizon) and raises a one-line ``ValueError`` naming the field and the valid
+    choices, so a sweep refuses a bad grid before any cell runs.
+    """
+
+    name: str
+    kind: str
+    env: str
+    horizon: int
+    seeds: int
+    model: str | None = None
+    method: str | None = None
+    key: int = 0
+    config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    num_cpus: float | int = 1.0
+    num_gpus: float | int = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ValueError(
+                "Cell.name must be a path-safe id (letters, digits and _ . = + -, not starting with . "
+                f"or -), got {self.name!r}"
+            )
+        where = f"cell {self.name!r}"
+        if not isinstance(self.kind, str) or self.kind not in _KINDS:
+            raise ValueError(f"{where}: unknown kind {self.kind!r}; valid kinds are: {', '.join(_KINDS)}")
+        from ..envs import registered
+
+        if self.env not in registered():
+            raise ValueError(f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}")
+        for field in ("horizon", "seeds"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+        if isinstance(self.key, bool) or not isinstance(self.key, int):
+            raise ValueError(f"{where}: key must be an integer, got {self.key!r}")
+        for field, what in (("num_cpus", "positive"), ("num_gpus", "non-negative")):
+            value = getattr(self, field)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (field == "num_cpus" and value == 0):
+                raise ValueError(f"{where}: {field} must be a {what} number, got {value!r}")
+            object.__setattr__(self, field, float(value))
+        if self.method is not None and not isinstance(self.method, str):
+            raise ValueError(f"{where}: method must be a string or None, got {self.method!r}")
+        if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
+            raise ValueError(f"{where}: config must map field names to values, got {self.config!r}")
+        config = dict(self.config)
+        try:
+            json.dumps(config, allow_nan=False)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: config must hold JSON values only, got {config!r}") from None
+        object.__setattr__(self, "config", config)
+        if self.method is None:
+            object.__setattr__(self, "method", self.model if self.kind == "bpo" else self.kind)
+        validate = _KINDS[self.kind][1]
+        if validate is not None:
+            validate(self)
+
+    def __hash__(self) -> int:  # the config dict is not hashable; its JSON is
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The cell as a JSON-serialisable dict (``Cell.from_dict`` inverts it)."""
+        out = dataclasses.asdict(self)
+        out["config"] = dict(self.config)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Cell":
+        """A cell from [`awmkit.experiments.Cell.to_dict`][]'s dict; unknown keys are refused."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a cell must be a mapping, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"unknown Cell fields {unknown}; valid fields are: {', '.join(names)}")
+        return cls(**data)
+
+
+# --- the registry of kinds -------------------------------------------------------------------------
+
+CellRunner = Callable[[Cell, pathlib.Path, bool], dict]
+_KINDS: dict[str, tuple[CellRunner, Callable[[Cell], None] | None]] = {}
+
+
+def register_cell_kind(
+    kind: str,
+    fn: Callable[[Cell, pathlib.Path, bool], dict],
+    *,
+    validate: Callable[[Cell], None] | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Adds a kind of cell: ``fn(cell, run_dir, resume)`` runs the cell into the run directory
+    ``run_dir`` (``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``result.json``) and returns the
+    ``result.json`` dict.
+
+    `fn` must continue from its own checkpoint when `resume` is true (that is how a cell whose worker
+    died is retried) and be importable by a fresh worker process (define it at module level; the Ray
+    backend ships it to the worker with the cell). `validate(cell)`, when given, is called when a
+    [`awmkit.experiments.Cell`][] of this kind is built and raises a one-line ``ValueError`` for a bad
+    cell (unknown config option, missing model...), so a grid is checked before anything runs.
+    """
+    if not isinstance(kind, str) or not _NAME.match(kind):
+        raise ValueError(f"`kind` must be a non-empty identifier, got {kind!r}")
+    if kind in _KINDS and not overwrite:
+        raise ValueError(f"a cell kind named {kind!r} is already registered; pass overwrite=True")
+    if not callable(fn):
+        raise ValueError(f"`fn` must be callable (cell, run_dir, resume) -> dict, got {type(fn).__name__}")
+    if validate is not None and not callable(validate):
+        raise ValueError(f"`validate` must be callable (cell) -> None, got {type(validate).__name__}")
+    _KINDS[kind] = (fn, validate)
+
+
+def cell_kinds() -> tuple[str, ...]:
+    """The registered cell kinds, built-in ones first."""
+    return tuple(_KINDS)
+
+
+def kind_runner(kind: str) -> CellRunner:
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind {kind!r}; valid kinds are: {', '.join(_KINDS)}")
+    return _KINDS[kind][0]
+
+
+def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
+    """Runs one cell into the run directory `run_dir` and returns its ``result.json`` dict.
+
+    With `resume`, a cell interrupted earlier continues from its last checkpoint and ends exactly as
+    an uninterrupted one; a finished cell returns its result. Without it, `run_dir` must not hold a
+    run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
+    """
+    if not isinstance(cell, Cell):
+        raise ValueError(f"`cell` must be an awmkit.experiments.Cell, got {type(cell).__name__}")
+    return kind_runner(cell.kind)(cell, pathlib.Path(run_dir), bool(resume))
+
+
+def read_result(run_dir: str | os.PathLike) -> dict | None:
+    """The ``result.json`` of a run directory when it is complete (a JSON object with the final
+    returns), else ``None``."""
+    path = pathlib.Path(run_dir) / "result.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "final_return" in data else None
+
+
+# --- the built-in kinds ----------------------------------------------------------------------------
+
+
+def _config(cls: type, cell: Cell):
+    """``cls(**cell.config)``, refusing unknown fields by name with the valid ones (the field names of
+    ``cls`` at this version of awmkit, whatever they are)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(cell.config) - set(names))
+    if unknown:
+        raise ValueError(
+            f"cell {cell.name!r}: unknown config field{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} for kind {cell.kind!r} ({cls.__name__}); valid fields are: "
+            f"{', '.join(names)}"
+        )
+    try:
+        return cls(**cell.config)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"cell {cell.name!r}: {e}") from None
+
+
+def _bpo_config(cell: Cell):
+    from ..bpo import BPOConfig
+
+    return _config(BPOConfig, cell)
+
+
+def _validate_bpo(cell: Cell) -> None:
+    from ..bpo import MODEL_NAMES
+
+    if cell.model not in MODEL_NAMES:
+        raise ValueError(
+            f"cell {cell.name!r}: unknown model {cell.model!r} for kind 'bpo'; valid models are: "
+            f"{', '.join(MODEL_NAMES)}"
+        )
+    config = _bpo_config(cell)
+    try:
+        config.check_horizon(cell.horizon)
+    except ValueError as e:
+        raise ValueError(f"cell {cell.name!r}: {e}") from None
+
+
+def _validate_baseline(cls_name: str) -> Callable[[Cell], None]:
+    def validate(cell: Cell) -> None:
+        from .. import baselines
+
+        if cell.model is not None:
+            raise ValueError(
+                f"cell {cell.name!r}: model must be None for kind {cell.kind!r} (only BPO learns through a "
+                f"world model), got {cell.model!r}"
+            )
+        config = _config(getattr(baselines, cls_name), cell)
+        if cell.kind == "odt":
+            _check_odt(cell, config)
+
+    return validate
+
+
+def _check_odt(cell: Cell, config) -> None:
+    from ..evaluation import MissingReferenceError, reference
+
+    try:
+        config.check_horizon(cell.horizon)
+    except ValueError as e:
+        raise ValueError(f"cell {cell.name!r}: {e}") from None
+    if config.target_return is None:
+        try:
+            reference(cell.env, cell.horizon)
+        except MissingReferenceError:
+            raise ValueError(
+                f"cell {cell.name!r}: the Online DT needs the optimal return of {cell.env} at H = "
+                f"{cell.horizon} as its return-to-go: set config target_return, or generate the reference "
+                f"with `awmkit references --env {cell.env} --horizon {cell.horizon} --write`"
+            ) from None
+
+
+def _start_clean(run_dir: pathlib.Path, resume: bool) -> bool:
+    """Whether the run continues from a checkpoint. A directory left without one (killed before the
+    first checkpoint) may hold metric lines of the lost start: it starts over from empty, so that no
+    line is written twice."""
+    if resume and not (run_dir / "checkpoints" / "checkpoint.eqx").exists():
+        for name in ("metrics.jsonl", "config.json", "result.json"):
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        return False
+    return resume
+
+
+def _run_bpo(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    from ..bpo import train
+    from ..envs import make
+
+    config = _bpo_config(cell)
+    resume = _start_clean(run_dir, resume)
+    train(
+        make(cell.env, horizon=cell.horizon),
+        cell.model,
+        config,
+        key=cell.key,
+        seeds=cell.seeds,
+        out=run_dir,
+        resume=resume,
+        progress=False,
+    )
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def _run_baseline(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    from .. import baselines
+
+    cls, fn = {
+        "sac": (baselines.SACConfig, baselines.train_sac),
+        "odt": (baselines.ODTConfig, baselines.train_odt),
+    }[cell.kind]
+    config = _config(cls, cell)
+    resume = _start_clean(run_dir, resume)
+    fn(
+        cell.env,
+        cell.horizon,
+        config,
+        seeds=cell.seeds,
+        key=cell.key,
+        run_dir=run_dir,
+        resume=resume,
+        progress=False,
+    )
+    return json.loads((run_dir / "result.json").read_text())
+
+
+register_cell_kind("bpo", _run_bpo, validate=_validate_bpo)
+register_cell_kind("sac", _run_baseline, validate=_validate_baseline("SACConfig"))
+register_cell_kind("odt", _run_baseline, validate=_validate_baseline("ODTConfig"))
