@@ -63,8 +63,9 @@ def bounds_vs_horizon(horizons: Sequence[int], bounds: Sequence, *, title: str |
         "theorem2_local",
         "corollary_2_1",
         "corollary_2_2",
+        "corollary_ssm",
     ):
-        vals = np.array([r[name] for r in rows], dtype=float)
+        vals = np.array([r.get(name, np.nan) for r in rows], dtype=float)
         if np.all(np.isnan(vals)):
             continue
         ax.plot(horizons, vals, "--.", label=name.replace("_", " "))

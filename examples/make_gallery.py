@@ -25,6 +25,7 @@ EXAMPLES = (
     "custom_backbone",
     "learned_landscapes",
     "bpo_every_model",
+    "ssm_long_horizon",
 )
 
 

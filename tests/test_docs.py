@@ -84,6 +84,7 @@ SNIPPET_PAGES = sorted(
     ["getting-started.md", "faq.md"] + [f"envs/{p.name}" for p in (DOCS / "envs").glob("*.md")]
 )
 SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md", "sweeps.md"]
+SLOW_SNIPPET_PAGES.append("ssm.md")
 
 
 def _python_blocks(page: str) -> str:

@@ -3,6 +3,7 @@ Corollaries 2.1-2.2 beside the measured policy-gradient norm, gradient-path leng
 computation, gradient-norm growth with the horizon, and return landscapes."""
 
 from ._bounds import Bounds as Bounds, bounds as bounds, policy_gradient_norm as policy_gradient_norm
+from ._bounds_ssm import SSMBound as SSMBound, ssm_bound as ssm_bound
 from ._growth import (
     GrowthFit as GrowthFit,
     HorizonGrowth as HorizonGrowth,

@@ -11,6 +11,7 @@ from jaxtyping import Array, Float
 
 from .._typing import Key, PolicyFn, RealScalar
 from ..envs import Env
+from ._bounds_ssm import _ssm_bound, is_ssm_awm
 from ._common import as_model, block_norms
 from ._jacobians import choose_mode, jacobian_chunked
 from ._reference import AttentionAWM, ElmanAWM
@@ -116,6 +117,10 @@ class Bounds(eqx.Module):
       $\eta = \|W_x\|/\beta$; NaN when no recurrent weights are known.
     - `corollary_2_2`: for the self-attention AWM of equation 5, a corrected bound
       $L_\pi (L_r H \|W_v\| (1 + 4\alpha^2 \|W_q^\top W_k\|) + H L_{r,a})$; NaN when not applicable.
+    - `corollary_ssm`: for a state-space AWM (`awm-ssm`, [`awmkit.diagnostics.ssm_bound`][]),
+      $L_\pi (L_r \sum_t \sum_{k<t} \beta_{t-k-1} + H L_{r,a})$ with the per-lag bound $\beta_n$ that
+      decays like the recurrences' spectral radii, so at most $H L_\pi (L_r R E \prod_l S_l + L_{r,a})$;
+      NaN for other models.
     - `corollary_2_2_paper`: the paper's printed expression $L_r L_\pi \sum_t \sum_{k<t} \|W_v\|(1 +
       \alpha t)$. **Not a bound in general**: its proof differentiates the softmax with respect to
       the logits but omits the logits' own dependence on $a_k$ through the keys and the query, which
@@ -137,6 +142,7 @@ class Bounds(eqx.Module):
     corollary_2_1: Float[Array, ""]
     corollary_2_2: Float[Array, ""]
     corollary_2_2_paper: Float[Array, ""]
+    corollary_ssm: Float[Array, ""]
     reward_lipschitz: Float[Array, ""]
     reward_action_lipschitz: Float[Array, ""]
     policy_lipschitz: Float[Array, ""]
@@ -152,6 +158,7 @@ class Bounds(eqx.Module):
         "theorem2_local",
         "corollary_2_1",
         "corollary_2_2",
+        "corollary_ssm",
     )
 
     def ratios(self) -> dict[str, Float[Array, "*batch"]]:
@@ -196,7 +203,7 @@ def _pair_sum(weights_tk, mask):
 
 
 @eqx.filter_jit
-def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, chunk_size):
+def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, ssm, chunk_size):
     dtype = s0.dtype
     _, traj, measured = _objective(model, policy, s0, reward_fn, horizon, key, True)
     actions = traj.actions.astype(dtype)
@@ -292,6 +299,11 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, c
         paper_pair = spec(W_v) * (1.0 + alpha * t_idx.astype(dtype))
         corollary_2_2_paper = L_r * L_pi * _pair_sum(jnp.broadcast_to(paper_pair, (H, H)), causal)
 
+    if ssm:
+        corollary_ssm = L_pi * (L_r * _pair_sum(_ssm_bound(model, s0, actions).pairs, causal) + direct)
+    else:
+        corollary_ssm = nan
+
     return Bounds(
         measured=measured,
         theorem1=theorem1,
@@ -301,6 +313,7 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, c
         corollary_2_1=corollary_2_1,
         corollary_2_2=corollary_2_2,
         corollary_2_2_paper=corollary_2_2_paper,
+        corollary_ssm=corollary_ssm,
         reward_lipschitz=L_r,
         reward_action_lipschitz=L_ra,
         policy_lipschitz=L_pi,
@@ -325,7 +338,8 @@ def bounds(
     attention_weights: tuple | None = None,
     chunk_size: int = 64,
 ) -> Bounds:
-    r"""Evaluates Theorem 1, Theorem 2 and Corollaries 2.1 and 2.2 as numbers, beside the measured
+    r"""Evaluates Theorem 1, Theorem 2, Corollaries 2.1 and 2.2 and, for a state-space AWM, its
+    spectral-radius corollary as numbers, beside the measured
     policy-gradient norm $\|\nabla_\theta J^W\|$ (with the paper's stop-gradient), for one imagined
     rollout of ``policy`` in ``model_or_env``.
 
@@ -377,5 +391,15 @@ def bounds(
         if v is not None and not float(v) >= 0:
             raise ValueError(f"`{name}_lipschitz` must be a non-negative number, got {v!r}")
     return _bounds(
-        model, policy, s0, reward_fn, horizon, key, given, rnn_weights, attention_weights, chunk_size
+        model,
+        policy,
+        s0,
+        reward_fn,
+        horizon,
+        key,
+        given,
+        rnn_weights,
+        attention_weights,
+        is_ssm_awm(model),
+        chunk_size,
     )

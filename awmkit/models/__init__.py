@@ -6,6 +6,7 @@ from ._backbones import (
     AbstractBackbone as AbstractBackbone,
     LSTMBackbone as LSTMBackbone,
     RNNBackbone as RNNBackbone,
+    SSMBackbone as SSMBackbone,
     TransformerBackbone as TransformerBackbone,
 )
 from ._base import AbstractWorldModel as AbstractWorldModel, RewardFn as RewardFn, unroll as unroll

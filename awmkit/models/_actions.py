@@ -7,7 +7,7 @@ from jaxtyping import Array, Float
 
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
-from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, TransformerBackbone
+from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, SSMBackbone, TransformerBackbone
 from ._base import AbstractWorldModel, RewardFn
 from ._common import (
     check_actions,
@@ -26,7 +26,7 @@ from ._encoders import make_encoder
 from ._normalise import Normaliser
 from ._scan import blocked_scan, cache_residual_bytes, resolve_remat
 
-_BACKBONES = ("transformer", "rnn", "lstm")
+_BACKBONES = ("transformer", "rnn", "lstm", "ssm")
 
 
 class ActionsModel(AbstractWorldModel):
@@ -42,8 +42,8 @@ class ActionsModel(AbstractWorldModel):
     respect to an action never leaves the network: there are no circuitous paths (Figure 1c).
 
     **Policy gradient.** With ``stop_gradient=True`` (equation 3) and a parallel backbone (the
-    transformer), `imagine` and `policy_objective` first generate the rollout without gradient (KV-cache
-    decoding), then recompute the actions ``a_k = pi(sg[s_k], k, key_k)`` from the generated states with
+    transformer, the SSM), `imagine` and `policy_objective` first generate the rollout without gradient
+    (KV-cache decoding, or one state update per step for the SSM), then recompute the actions ``a_k = pi(sg[s_k], k, key_k)`` from the generated states with
     the same per-step keys and run *one* parallel teacher-forced pass over them. Since the states fed to
     the policy are stop-gradiented, this has exactly the gradient of backpropagating through the
     generation, at the cost of one forward pass of the network, with every action-to-prediction path of
@@ -58,7 +58,9 @@ class ActionsModel(AbstractWorldModel):
     - `backbone`: ``"transformer"`` (default: 2 layers, 3 heads, block MLP width ``4 embed_size`` = 192
       as GPT-2 and the authors' code), ``"rnn"`` (two vanilla RNN layers of 64, equation 4),
       ``"lstm"`` (one LSTM layer of width `embed_size`, as the authors' code; Appendix C.1 says two
-      layers of 64: ``LSTMBackbone(embed_size, state_dim, (64, 64), key=...)``), or a built
+      layers of 64: ``LSTMBackbone(embed_size, state_dim, (64, 64), key=...)``), ``"ssm"`` (two stable
+      diagonal state-space layers of 64 complex modes with gated MLPs, [`awmkit.models.SSMBackbone`][]:
+      parallel like the transformer, ``O(1)`` per generated step, any horizon), or a built
       [`awmkit.models.AbstractBackbone`][] with ``in_size == embed_size`` and ``out_size == state_dim``.
     - `embed_size`: the token width (default 48, as in the authors' code; Appendix C.1 says 72).
     - `encoder`: how `E_s` and `E_a` embed their inputs: ``"mlp"`` (default; hidden layers (64, 64)
@@ -70,7 +72,7 @@ class ActionsModel(AbstractWorldModel):
       "auto" for the transformer, whose carry is its KV cache, so plain backpropagation keeps
       ``O(H^2)`` numbers: remat when that exceeds the backend's budget per sequence
       (`awmkit.models.REMAT_BUDGET_BYTES`: on a CPU off at ``H = 100``, on at ``H = 500``); ``True``
-      for other parallel backbones; ``False`` for recurrent backbones (whose carry is small). Only
+      for other parallel backbones; ``False`` for recurrent and SSM backbones (whose carry is small). Only
       the sequential paths use it (`imagine_sequential`, ``stop_gradient=False``).
     - `key`: a PRNG key (keyword-only).
     """
@@ -112,6 +114,8 @@ class ActionsModel(AbstractWorldModel):
                 backbone = RNNBackbone(embed_size, state_dim, key=kb)
             elif backbone == "lstm":
                 backbone = LSTMBackbone(embed_size, state_dim, (embed_size,), key=kb)
+            elif backbone == "ssm":
+                backbone = SSMBackbone(embed_size, state_dim, key=kb)
             else:
                 raise ValueError(f"unknown backbone {backbone!r}; valid names are: {', '.join(_BACKBONES)}")
         elif not isinstance(backbone, AbstractBackbone):
@@ -135,7 +139,12 @@ class ActionsModel(AbstractWorldModel):
         self.backbone = backbone
         self.normaliser = Normaliser(state_dim)
         if remat is None:
-            self.remat = None if isinstance(backbone, TransformerBackbone) else bool(backbone.parallel)
+            # Only a carry that grows with H (the transformer's KV cache) is worth rematerialising.
+            self.remat = (
+                None
+                if isinstance(backbone, TransformerBackbone)
+                else bool(backbone.parallel) and not isinstance(backbone, SSMBackbone)
+            )
         else:
             self.remat = bool(remat)
 

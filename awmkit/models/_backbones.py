@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PyTree
 
 from .._graph import mark_application
 from .._typing import Key
-from ..nn import CausalTransformer, LSTMCell, RNNCell, cache_lengths
+from ..nn import CausalTransformer, LSTMCell, RNNCell, StateSpaceModel, cache_lengths
 from ._common import check_size
 
 
@@ -257,3 +257,63 @@ class LSTMBackbone(AbstractBackbone):
             return carry, out
 
         return jax.lax.scan(body, self.init_carry(tokens.shape[0], tokens.dtype), tokens)[1]
+
+
+class SSMBackbone(AbstractBackbone):
+    r"""A [`awmkit.nn.StateSpaceModel`][] (stable diagonal linear recurrences with gated MLPs, LRU /
+    S5 style) and a linear read-out.
+
+    It is *parallel*: `__call__` runs every layer's recurrence as one associative scan, so an Actions
+    World Model takes its policy gradient as one teacher-forced pass over the generated actions (as
+    with the transformer); `step` updates the recurrent state of every layer in ``O(1)`` per token,
+    so generation costs ``O(H)`` in all, against the transformer's ``O(H^2)``. There is no position
+    table: any horizon is accepted (`max_length` is ``None``).
+
+    **Arguments:**
+
+    - `in_size`: the token width (the model's embedding size, 72 by default).
+    - `out_size`: the output size (``state_dim``).
+    - `depth`, `state_size`, `mlp_width`: 2 layers of 64 complex modes with gated MLPs of width 64
+      by default.
+    - `r_min`, `r_max`: the ring of initial eigenvalue moduli (default ``0.9``, ``0.999``).
+    - `key`: a PRNG key (keyword-only).
+    """
+
+    ssm: StateSpaceModel
+    head: eqx.nn.Linear
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    max_length: None = eqx.field(static=True)
+    parallel = True
+
+    def __init__(
+        self,
+        in_size: int,
+        out_size: int,
+        *,
+        depth: int = 2,
+        state_size: int = 64,
+        mlp_width: int = 64,
+        r_min: float = 0.9,
+        r_max: float = 0.999,
+        key: Key,
+    ):
+        ks, kh = jax.random.split(key)
+        self.in_size = check_size("in_size", in_size)
+        self.out_size = check_size("out_size", out_size)
+        self.ssm = StateSpaceModel(in_size, depth, state_size, mlp_width, r_min=r_min, r_max=r_max, key=ks)
+        self.head = eqx.nn.Linear(in_size, out_size, key=kh)
+        self.max_length = None
+
+    def __call__(self, tokens: Float[Array, "seq in_size"]) -> Float[Array, "seq out_size"]:
+        hidden = self.ssm(tokens)
+        return mark_application(hidden @ self.head.weight.T + self.head.bias[None])
+
+    def init_carry(self, length: int, dtype) -> PyTree:
+        return self.ssm.init_state(dtype)
+
+    def step(
+        self, token: Float[Array, " in_size"], carry: PyTree
+    ) -> tuple[Float[Array, " out_size"], PyTree]:
+        hidden, carry = self.ssm.step(token, carry)
+        return mark_application(self.head(hidden)), carry

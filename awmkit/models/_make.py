@@ -8,7 +8,7 @@ from ._history import HistoryModel
 from ._markovian import MarkovianModel
 from ._simulator import SimulatorModel
 
-_NAMES = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "simulator")
+_NAMES = ("markovian", "hwm-transformer", "awm-transformer", "awm-rnn", "awm-lstm", "awm-ssm", "simulator")
 
 
 def names() -> tuple[str, ...]:
@@ -23,7 +23,7 @@ def make(name: str, env: Env, *, key: Key, **kwargs) -> AbstractWorldModel:
     **Arguments:**
 
     - `name`: one of ``markovian``, ``hwm-transformer``, ``awm-transformer``, ``awm-rnn``,
-      ``awm-lstm``, ``simulator``.
+      ``awm-lstm``, ``awm-ssm``, ``simulator``.
     - `env`: the [`awmkit.envs.Env`][] the model stands in for.
     - `key`: a PRNG key (keyword-only; unused by ``simulator``).
     - `kwargs`: passed on to the model's constructor (e.g. ``max_horizon=500``, ``embed_size=32``,

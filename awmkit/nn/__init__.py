@@ -1,5 +1,6 @@
 """Equinox building blocks for world models: a GPT-2-style causal transformer with a KV cache, an MLP,
-and the recurrent cells of the paper (vanilla RNN of equation 4, LSTM). Every module acts on one
+and the recurrent cells of the paper (vanilla RNN of equation 4, LSTM), and a stable diagonal
+state-space model (LRU / S5 style) with parallel and step modes. Every module acts on one
 unbatched example or sequence; batch with ``jax.vmap``."""
 
 from ._mlp import MLP as MLP
@@ -10,4 +11,10 @@ from ._transformer import (
     KVCache as KVCache,
     TransformerBlock as TransformerBlock,
     cache_lengths as cache_lengths,
+)
+from ._ssm import (
+    DiagonalSSM as DiagonalSSM,
+    GatedMLP as GatedMLP,
+    SSMBlock as SSMBlock,
+    StateSpaceModel as StateSpaceModel,
 )
