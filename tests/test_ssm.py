@@ -181,10 +181,10 @@ def test_gradient_paths_are_one_application_at_every_lag(getkey):
     paths = awmkit.diagnostics.gradient_paths(model, horizon)
     lags = paths.by_lag("applications")
     assert all(v == (1.0, 1.0) for v in lags.values())
-    # The matrix-multiply depth is constant too: embedding, B, C and the gated MLP of each layer, the
-    # read-out; the associative scan itself is elementwise.
+    # The matrix-multiply depth is constant too: the embedding (the authors' MLP, three layers), B, C
+    # and the gated MLP of each layer, the read-out; the associative scan itself is elementwise.
     matmuls = set(paths.by_lag("matmuls").values())
-    assert len(matmuls) == 1 and next(iter(matmuls))[0] == 1 + 4 * 2 + 1
+    assert len(matmuls) == 1 and next(iter(matmuls))[0] == 3 + 4 * 2 + 1
     jac = awmkit.diagnostics.action_jacobians(model, jnp.zeros(2), jnp.full((horizon, 1), 0.3))
     assert bool(jnp.all(jac.norms[0] == 0.0)) and bool(jnp.all(jnp.diagonal(jac.norms[1:]) > 0.0))
 

@@ -41,7 +41,8 @@ class SSMBound(eqx.Module):
       layer norm's Jacobian norm bound at the rollout's tokens.
     - `mlp`: $m_l$, the gated MLP's Jacobian norm bound at the rollout's tokens.
     - `layer_sums`: $S_l$.
-    - `embed`: $E = \|W_{E,a}\|_2$, the action embedding.
+    - `embed`: $E$, a Lipschitz constant of the action embedding: $\|W_{E,a}\|_2$ for a linear one, the
+      product of its layers' spectral norms and its activation's constant for the authors' MLP.
     - `readout`: $R = \max|\text{scale}| \, \|W_{head}\|_2 \, \nu_f$, the final layer norm, read-out and
       de-normalisation.
     """
@@ -107,6 +108,29 @@ def _recurrence_gain(ssm):
     return _spec(read) * _spec(drive)
 
 
+#: Global Lipschitz constants (max |sigma'|) of the encoders' activations.
+_ACTIVATION_LIPSCHITZ = {"swish": 1.0998, "silu": 1.0998, "relu": 1.0, "tanh": 1.0, "gelu": 1.1290}
+
+
+def _encoder_lipschitz(encoder, action_dim: int):
+    """A Lipschitz constant of the action encoder in its action inputs: the spectral norm of the first
+    layer's action columns times, for every later layer, the activation's constant and the layer's
+    spectral norm (a linear encoder is its one layer)."""
+    layers = encoder.layers
+    out = _spec(layers[0].weight[:, :action_dim])
+    if len(layers) > 1:
+        name = getattr(encoder.activation, "__name__", "")
+        if name not in _ACTIVATION_LIPSCHITZ:
+            raise ValueError(
+                f"ssm_bound needs the Lipschitz constant of the encoder's activation {name!r}; "
+                f"known: {', '.join(_ACTIVATION_LIPSCHITZ)}"
+            )
+        for layer in layers[1:]:
+            out = out * _ACTIVATION_LIPSCHITZ[name] * _spec(layer.weight)
+    return out
+
+
+
 @eqx.filter_jit
 def _ssm_bound(model, s0, actions):
     dtype = dtype_of(model)
@@ -138,7 +162,7 @@ def _ssm_bound(model, s0, actions):
         total = jnp.convolve(total, kernel)[:horizon]
     scale = jax.lax.stop_gradient(model.normaliser.scale)
     readout = jnp.max(jnp.abs(scale)) * _spec(model.backbone.head.weight) * _ln_factor(net.ln_final, x)
-    embed = _spec(model.action_embed.weight[:, : model.action_dim])
+    embed = _encoder_lipschitz(model.action_embed, model.action_dim)
     lags = readout * total * embed
 
     t = jnp.arange(1, horizon + 1)[:, None]
