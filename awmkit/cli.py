@@ -268,6 +268,21 @@ def _run_diagnose(args) -> int:
     return run(args)
 
 
+# --- awmkit reproduce ---------------------------------------------------------------------------------
+
+
+def _add_reproduce(subparsers) -> None:
+    from .experiments._cli_reproduce import add_arguments
+
+    add_arguments(subparsers.add_parser("reproduce", help="reproduce one of the paper's figures, claims checked"))
+
+
+def _run_reproduce(args) -> int:
+    from .experiments._cli_reproduce import run
+
+    return run(args)
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "envs": (_add_envs, _run_envs),
     "rollout": (_add_rollout, _run_rollout),
@@ -275,6 +290,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "results": (_add_results, _run_results),
     "train": (_add_train, _run_train),
     "diagnose": (_add_diagnose, _run_diagnose),
+    "reproduce": (_add_reproduce, _run_reproduce),
 }
 
 

@@ -9,3 +9,16 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
+from . import _figures_kinds  # noqa: F401  (registers the offline_model cell kind)
+from ._aggregate import (
+    CellRecord as CellRecord,
+    FigureData as FigureData,
+    LearningCurve as LearningCurve,
+    NotEvaluable as NotEvaluable,
+    iqm_learning_curve as iqm_learning_curve,
+    performance_profile as performance_profile,
+    probability_of_improvement as probability_of_improvement,
+)
+from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
+from ._figures import BUDGETS as BUDGETS, FigureSpec as FigureSpec, figures as figures, get_figure as get_figure
+from ._report import REPORT_KEYS as REPORT_KEYS, Report as Report, reproduce as reproduce, write_report as write_report

@@ -1,0 +1,468 @@
+"""Figures 5a, 5b, 7, 8, 9 and 10: BPO with different world models, SAC and the Online Decision
+Transformer on the Myriad systems (Section 5.2, Appendix F)."""
+
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..evaluation import MYRIAD_ENVS, STANDARD_HORIZONS
+from . import _figures_plots as plots
+from ._aggregate import FigureData, NotEvaluable, interval_dict
+from ._cell import Cell
+from ._claims import (
+    Claim,
+    Verdict,
+    highest_iqm,
+    improvement_over,
+    longest_horizon,
+    within_each_other,
+)
+from ._figures import FigureSpec, cell_name, fmt_value
+
+AWM = "awm-transformer"
+FIG5A_METHODS = (AWM, "awm-rnn", "hwm-transformer", "markovian")
+FIG9_METHODS = (AWM, "awm-lstm", "markovian")
+FIG8_METHODS = (AWM, "awm-transformer-full", "hwm-transformer", "hwm-transformer-full")
+FIG5B_METHODS = (AWM, "sac", "odt-expert")
+FIG10_METHODS = ("odt-expert", "odt-overshot", AWM, "markovian")
+
+# method label -> (cell kind, world model, config overrides)
+_METHODS: dict[str, tuple[str, str | None, dict]] = {
+    **{m: ("bpo", m, {}) for m in ("awm-transformer", "awm-rnn", "awm-lstm", "hwm-transformer", "markovian")},
+    "awm-transformer-full": ("bpo", "awm-transformer", {"stop_gradient": False}),
+    "hwm-transformer-full": ("bpo", "hwm-transformer", {"stop_gradient": False}),
+    "sac": ("sac", None, {}),
+    "odt-expert": ("odt", None, {"rtg": "expert"}),
+    "odt-overshot": ("odt", None, {"rtg": "overshot"}),
+}
+
+# --- budgets -----------------------------------------------------------------------------------------
+# paper: Section 5.2 and Appendices C, F: 8 systems, H = 20 ... 500, 10 seeds, 200 000 steps; BPO's
+# entropy coefficient swept over 0.1, 0.01, 0.001, SAC's learning rate over 1e-3, 1e-4, 1e-5 and entropy
+# coefficient over 1, 0.01, 0.001 (best reported), the Online DT's trajectories per iteration swept.
+_PAPER_SWEEPS = {
+    "bpo": {"entropy_coef": (0.1, 0.01, 0.001)},
+    "sac": {"lr": (1e-3, 1e-4, 1e-5), "entropy_coef": (1.0, 0.01, 0.001)},
+    "odt": {"episodes_per_iteration": (1, 5, 10)},
+}
+_BUDGET = {
+    "smoke": {
+        "envs": ("cancer_treatment",), "seeds": 1, "horizons": (20,), "short_long": (20,),
+        "bpo": {"steps": 100, "warmup_steps": 40, "eval_interval": 20},
+        "sac": {"steps": 100, "warmup_steps": 36, "eval_interval": 32},
+        "odt": {"steps": 100, "warmup_steps": 40, "eval_interval": 20, "updates_per_iteration": 2,
+                "batch_size": 8, "lr_warmup_updates": 10},
+    },
+    "small": {
+        "envs": ("cancer_treatment", "bioreactor"), "seeds": 2, "horizons": (20, 100), "short_long": (20, 100),
+        "bpo": {"steps": 3_000, "eval_interval": 300},
+        "sac": {"steps": 3_000, "eval_interval": 304},
+        "odt": {"steps": 3_000, "eval_interval": 300},
+    },
+    "paper": {
+        "envs": MYRIAD_ENVS, "seeds": 10, "horizons": STANDARD_HORIZONS, "short_long": (20, 100),
+        "bpo": {"steps": 200_000}, "sac": {"steps": 200_000}, "odt": {"steps": 200_000},
+    },
+}
+_FIG10_PAPER_HORIZONS = (20, 50, 100)
+
+
+def _sweep_settings(kind: str, budget: str) -> list[dict]:
+    if budget != "paper":
+        return [{}]
+    settings = [{}]
+    for key, values in _PAPER_SWEEPS[kind].items():
+        settings = [{**s, key: v} for s in settings for v in values]
+    out = []
+    for s in settings:  # SAC's one learning rate is both the critic's and the actor's
+        lr = s.pop("lr", None)
+        out.append(s if lr is None else {**s, "critic_lr": lr, "policy_lr": lr})
+    return out
+
+
+def _suffix(setting: dict) -> str:
+    short = {"entropy_coef": "ent", "critic_lr": "lr", "policy_lr": None, "episodes_per_iteration": "epi"}
+    return "-".join(f"{short[k]}{fmt_value(v)}" for k, v in sorted(setting.items()) if short.get(k))
+
+
+def myriad_cells(methods: Sequence[str], budget: str, *, horizons: Sequence[int] | None = None) -> list[Cell]:
+    """The cells of ``methods`` on the budget's systems and horizons (``horizons`` overrides them); one
+    cell per system, horizon, method and swept setting, with equal cells in every figure that uses them."""
+    b = _BUDGET[budget]
+    cells = []
+    for env in b["envs"]:
+        for h in horizons or b["horizons"]:
+            for method in methods:
+                kind, model, extra = _METHODS[method]
+                for setting in _sweep_settings(kind, budget):
+                    cells.append(Cell(
+                        name=cell_name(env, h, method, _suffix(setting)), kind=kind, env=env, horizon=h,
+                        seeds=b["seeds"], model=model, method=method, key=0,
+                        config={**b[kind], **extra, **setting},
+                    ))
+    return cells
+
+
+_SELECTION = ("entropy_coef", "critic_lr", "policy_lr", "episodes_per_iteration")
+
+
+def _notes(extra: str = "") -> dict[str, str]:
+    return {
+        "smoke": "One system (cancer_treatment), H = 20, one seed, about 100 environment steps with a short "
+                 "warm-up: proves the pipeline only.",
+        "small": (
+            "Two systems (cancer_treatment, bioreactor; not eight), H = 20 and 100 (not 20, 50, 100, 200, "
+            "500), 2 seeds (not 10), 3 000 environment steps (not 200 000) with the paper's 1 500-step "
+            "warm-up and schedule (a model update every 2 steps, a policy update every 16), no "
+            "hyper-parameter sweep (the defaults). " + extra
+        ),
+        "paper": "Section 5.2 and Appendices C and F: all eight systems, H = 20, 50, 100, 200, 500, 10 seeds, "
+                 "200 000 steps; BPO's entropy coefficient swept over 0.1, 0.01, 0.001, SAC's learning rate over "
+                 "1e-3, 1e-4, 1e-5 and entropy coefficient over 1, 0.01, 0.001, the Online DT's trajectories "
+                 "per iteration over 1, 5, 10; the best setting is reported per method and horizon.",
+    }
+
+
+# --- claims --------------------------------------------------------------------------------------------
+
+
+def _fig5a_best(data: FigureData) -> Verdict:
+    return highest_iqm(data, AWM, longest_horizon(data, FIG5A_METHODS), FIG5A_METHODS, separated=True)
+
+
+def _long_horizons(data: FigureData, methods: Sequence[str]) -> list[int]:
+    common = sorted(set.intersection(*(set(data.horizons(m)) for m in methods)))
+    if not common:
+        raise NotEvaluable(f"{list(methods)} share no horizon")
+    return [h for h in common if h > 100] or [common[-1]]
+
+
+def _fig5a_hwm(data: FigureData) -> Verdict:
+    ours, bad = {}, []
+    for h in _long_horizons(data, ("hwm-transformer", "markovian")):
+        hwm, mk = data.interval("hwm-transformer", h), data.interval("markovian", h)
+        ours[f"H{h}"] = {"hwm-transformer": interval_dict(hwm), "markovian": interval_dict(mk)}
+        if hwm.estimate > mk.high:
+            bad.append(h)
+    return Verdict(not bad, ours, "the HWM's IQM is not above the Markovian model's interval at "
+                   + ("every long horizon" if not bad else f"H = {bad}: it is above"))
+
+
+def _fig5a_poi(data: FigureData) -> Verdict:
+    return improvement_over(data, AWM, ["markovian", "awm-rnn"], longest_horizon(data, FIG5A_METHODS))
+
+
+def _curve_means(data: FigureData, methods: Sequence[str], h: int) -> dict[str, float]:
+    return {m: round(float(np.mean(data.curve(m, h).iqm)), 4) for m in methods}
+
+
+def _fig5b_efficient(data: FigureData) -> Verdict:
+    ours, bad = {}, []
+    for h in sorted(set.intersection(*(set(data.horizons(m)) for m in FIG5B_METHODS))):
+        means = _curve_means(data, FIG5B_METHODS, h)
+        ours[f"H{h}"] = means
+        if not all(means[AWM] > means[m] for m in FIG5B_METHODS if m != AWM):
+            bad.append(h)
+    if not ours:
+        raise NotEvaluable("the methods of Figure 5b share no horizon")
+    return Verdict(not bad, {"mean_iqm_over_curve": ours},
+                   "the AWM's learning curve is above both baselines' on average at "
+                   + ("every horizon" if not bad else f"no: not at H = {bad}"))
+
+
+def _fig5b_scales(data: FigureData) -> Verdict:
+    hs = sorted(set.intersection(*(set(data.horizons(m)) for m in FIG5B_METHODS)))
+    if len(hs) < 2:
+        raise NotEvaluable("Figure 5b's scaling claim needs two horizons")
+    lo, hi = hs[0], hs[-1]
+    iq = {m: {h: data.interval(m, h).estimate for h in (lo, hi)} for m in FIG5B_METHODS}
+    gap = {m: {f"H{lo}": round(iq[AWM][lo] - iq[m][lo], 4), f"H{hi}": round(iq[AWM][hi] - iq[m][hi], 4)}
+           for m in FIG5B_METHODS if m != AWM}
+    holds = all(g[f"H{hi}"] >= g[f"H{lo}"] for g in gap.values())
+    return Verdict(holds, {"iqm": {m: {f"H{h}": round(v, 4) for h, v in d.items()} for m, d in iq.items()},
+                           "awm_lead": gap},
+                   f"the AWM's IQM lead over each baseline {'grows or holds' if holds else 'shrinks'} "
+                   f"from H={lo} to H={hi}")
+
+
+def _fig7_each_env(data: FigureData) -> Verdict:
+    methods = (*FIG5A_METHODS, "sac")
+    h = longest_horizon(data, methods)
+    ours, losers = {}, []
+    for env in data.envs():
+        sub = data.only_env(env)
+        means = {m: round(sub.mean_std(m, h)[0], 4) for m in methods}
+        winner = max(means, key=means.get)
+        ours[env] = {"means": means, "best": winner}
+        if winner != AWM:
+            losers.append(env)
+    return Verdict(not losers, {"horizon": h, **ours},
+                   f"at H={h} the AWM has the best mean in " + (
+                       "every system" if not losers else f"all but {losers}"))
+
+
+def _fig7_aggregate(data: FigureData) -> Verdict:
+    methods = (*FIG5A_METHODS, "sac")
+    return highest_iqm(data, AWM, longest_horizon(data, methods), methods, separated=False)
+
+
+def _fig9_lstm_well(data: FigureData) -> Verdict:
+    return highest_iqm(data, "awm-lstm", longest_horizon(data, FIG9_METHODS), ["markovian"], separated=False)
+
+
+def _fig9_agnostic(data: FigureData) -> Verdict:
+    h = longest_horizon(data, FIG9_METHODS)
+    lstm, tr = data.interval("awm-lstm", h), data.interval(AWM, h)
+    holds = lstm.estimate >= tr.low
+    return Verdict(holds, {"horizon": h, "awm-lstm": interval_dict(lstm), AWM: interval_dict(tr)},
+                   f"at H={h} the LSTM AWM's IQM {lstm.estimate:.3g} is "
+                   f"{'within or above' if holds else 'below'} the transformer AWM's interval "
+                   f"[{tr.low:.3g}, {tr.high:.3g}]")
+
+
+def _fig10_drops(data: FigureData) -> Verdict:
+    hs = data.horizons("odt-expert")
+    if len(hs) < 2:
+        raise NotEvaluable("needs the Online DT at two horizons")
+    lo, hi = hs[0], hs[-1]
+    a, b = data.interval("odt-expert", lo), data.interval("odt-expert", hi)
+    holds = b.estimate < a.low
+    return Verdict(holds, {f"H{lo}": interval_dict(a), f"H{hi}": interval_dict(b)},
+                   f"the Online DT's IQM goes from {a.estimate:.3g} [{a.low:.3g}, {a.high:.3g}] at H={lo} to "
+                   f"{b.estimate:.3g} at H={hi}")
+
+
+def _fig10_overshoot(data: FigureData) -> Verdict:
+    ours, bad = {}, []
+    for h in sorted(set(data.horizons("odt-expert")) & set(data.horizons("odt-overshot"))):
+        e, o = data.interval("odt-expert", h), data.interval("odt-overshot", h)
+        ours[f"H{h}"] = {"odt-expert": interval_dict(e), "odt-overshot": interval_dict(o)}
+        if o.estimate > e.estimate:
+            bad.append(h)
+    if not ours:
+        raise NotEvaluable("no horizon with both RTGs")
+    return Verdict(not bad, ours, "the over-shot RTG's IQM is at most the expert RTG's at "
+                   + ("every horizon" if not bad else f"no: above it at H = {bad}"))
+
+
+def _fig10_awm_every_env(data: FigureData) -> Verdict:
+    ours, bad = {}, []
+    for env in data.envs():
+        sub = data.only_env(env)
+        for h in sorted(set(sub.horizons(AWM)) & set(sub.horizons("odt-expert"))):
+            a, d = sub.mean_std(AWM, h)[0], sub.mean_std("odt-expert", h)[0]
+            ours[f"{env}-H{h}"] = {AWM: round(a, 4), "odt-expert": round(d, 4)}
+            if not a > d:
+                bad.append(f"{env}-H{h}")
+    if not ours:
+        raise NotEvaluable("no system and horizon with both the AWM and the Online DT")
+    return Verdict(not bad, ours, "the AWM's mean beats the Online DT's in "
+                   + ("every system and horizon" if not bad else f"all but {bad}"))
+
+
+def _fig10_below_markovian(data: FigureData) -> Verdict:
+    ours, bad = {}, []
+    for h in sorted(set(data.horizons("odt-expert")) & set(data.horizons("markovian"))):
+        d, m = data.interval("odt-expert", h), data.interval("markovian", h)
+        ours[f"H{h}"] = {"odt-expert": interval_dict(d), "markovian": interval_dict(m)}
+        if not d.estimate < m.estimate:
+            bad.append(h)
+    if not ours:
+        raise NotEvaluable("no horizon with both the Online DT and the Markovian model")
+    return Verdict(not bad, ours, "the Online DT's IQM is below the Markovian model's at "
+                   + ("every horizon" if not bad else f"no: not at H = {bad}"))
+
+
+# --- plots ---------------------------------------------------------------------------------------------
+
+
+def _plot_fig5a(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
+    paths = [plots.bars_by_horizon(data, out / "figure5a.png", methods=FIG5A_METHODS,
+                                   title="Figure 5a: final performance of BPO on Myriad (IQM, 95% CI)")]
+    try:
+        h = longest_horizon(data, FIG5A_METHODS)
+        paths.append(plots.profiles(data, out / "figure5a_profiles.png", horizon=h, methods=FIG5A_METHODS))
+    except NotEvaluable:
+        pass
+    return paths
+
+
+def _plot_fig5b(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
+    return [plots.curves(data, out / "figure5b.png", methods=FIG5B_METHODS,
+                         title="Figure 5b: learning curves on Myriad (IQM, 95% CI)")]
+
+
+def _plot_per_env(name: str, methods: Sequence[str], title: str):
+    return lambda data, out: [plots.curves(data, out / f"{name}.png", methods=methods, per_env=True, title=title)]
+
+
+def _plot_bars(name: str, methods: Sequence[str], title: str):
+    return lambda data, out: [plots.bars_by_horizon(data, out / f"{name}.png", methods=methods, title=title)]
+
+
+_F = "Appendix F"
+MYRIAD_FIGURES = (
+    FigureSpec(
+        name="figure5a",
+        title="Final performance of BPO with different world models on Myriad, per horizon",
+        paper="Figure 5a, Section 5.2",
+        caption="(a) Final performance of BPO with different world models on Myriad (10 seeds ± 95% C.I.).",
+        grid=lambda budget: myriad_cells(FIG5A_METHODS, budget),
+        budget_notes=_notes("The ranking at H = 100 already separates the transformer AWM from the state-based "
+                            "models' compounding gradient paths, which grow with H, not with training time."),
+        claims=(
+            Claim("awm-best-long", "At the longest horizon the transformer AWM has the highest IQM normalised "
+                  "return, its 95% interval not overlapping the next method's.",
+                  "The transformer AWM is the only model to perform reliably well for increasingly long "
+                  "horizons, while other methods struggle when the horizon exceeds 100 steps.", "Section 5.2",
+                  _fig5a_best),
+            Claim("hwm-no-better", "At horizons above 100 (the longest horizon if the grid has none) the "
+                  "transformer HWM's IQM is not above the Markovian model's interval.",
+                  "However, when transformer world models are conditioned on states, their long-term policy "
+                  "gradients are no better than the gradients induced by Markovian models as measured by "
+                  "performance in Figure 5a.", "Section 5.2", _fig5a_hwm),
+            Claim("awm-improves", "At the longest horizon the probability of improvement of the transformer "
+                  "AWM over the Markovian model and over the RNN AWM has its 95% interval above 0.5.",
+                  "Indeed, when used as AWMs, transformer world models give better policy gradients than "
+                  "standard Markovian models and RNN world models.", "Section 5.2", _fig5a_poi),
+        ),
+        plot=_plot_fig5a,
+        selection=_SELECTION,
+        shares=("figure7", "figure9", "figure10"),
+    ),
+    FigureSpec(
+        name="figure5b",
+        title="Learning curves of BPO with a transformer AWM, SAC and the Online DT on Myriad at H = 20, 100",
+        paper="Figure 5b, Section 5.2",
+        caption="(b) Learning curves of BPO through a transformer AWM, a SAC agent, and an Online-DT agent on "
+                "20 and 100 length horizons (10 seeds ± 95% C.I.).",
+        grid=lambda budget: myriad_cells(FIG5B_METHODS, budget, horizons=_BUDGET[budget]["short_long"]),
+        budget_notes=_notes("Sample efficiency is a statement about the start of training, which a short run "
+                            "measures as well as a long one."),
+        claims=(
+            Claim("sample-efficient", "At every horizon the transformer AWM's IQM learning curve lies above "
+                  "SAC's and the Online DT's on average over the run.",
+                  "In addition to BPO with transformer AWMs scaling better with the problem horizon, BPO is "
+                  "also significantly more sample efficient than the two baselines.", "Section 5.2",
+                  _fig5b_efficient),
+            Claim("scales-better", "The transformer AWM's final IQM lead over each baseline does not shrink from "
+                  "the shortest to the longest horizon.",
+                  "In addition to BPO with transformer AWMs scaling better with the problem horizon",
+                  "Section 5.2", _fig5b_scales),
+        ),
+        plot=_plot_fig5b,
+        selection=_SELECTION,
+        shares=("figure5a", "figure10"),
+    ),
+    FigureSpec(
+        name="figure7",
+        title="Learning curves of BPO with different world models and SAC on each Myriad system",
+        paper="Figure 7, Appendix F",
+        caption="Policy gradients through transformer AWMs give better policies for long horizons for every "
+                "environment. Learning curves of BPO with different world models on eight of the Myriad "
+                "environments (10 seeds ± min/max).",
+        grid=lambda budget: myriad_cells((*FIG5A_METHODS, "sac"), budget),
+        budget_notes=_notes("Per-system rankings at the longest horizon of the grid are what the claim compares."),
+        claims=(
+            Claim("awm-best-each-env", "At the longest horizon the transformer AWM has the highest mean "
+                  "normalised final return of all BPO models and SAC in every system.",
+                  "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
+                  "scores for long horizons, but it also achieves the best performance for the longest "
+                  "horizon of 500 steps for each environment.", _F, _fig7_each_env),
+            Claim("awm-best-aggregate", "At the longest horizon the transformer AWM has the highest IQM of all "
+                  "BPO models and SAC.",
+                  "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
+                  "scores for long horizons", _F, _fig7_aggregate),
+        ),
+        plot=_plot_per_env("figure7", (*FIG5A_METHODS, "sac"),
+                           "Figure 7: learning curves per Myriad system at the longest horizon (IQM, 95% CI)"),
+        selection=_SELECTION,
+        shares=("figure5a",),
+    ),
+    FigureSpec(
+        name="figure8",
+        title="Stop-gradient against full gradient on the policy input, transformer AWM and HWM, on Myriad",
+        paper="Figure 8, Appendix F.1",
+        caption="Stop gradients on the policy input do not affect final performances on the Myriad benchmark. "
+                "Final performances of BPO with a transformer AWM and a transformer HWM, with and without the "
+                "full policy gradient (10 seeds ± 95% C.I.).",
+        grid=lambda budget: myriad_cells(FIG8_METHODS, budget),
+        budget_notes=_notes("Stop-gradient versus full gradient changes the gradient of every update, so a "
+                            "difference would show from the first policy updates on."),
+        claims=(
+            Claim("awm-sg-equal", "For the transformer AWM, stop-gradient and full gradient end within each "
+                  "other's 95% intervals at every horizon.",
+                  "The results in Figure 8 confirm previous remarks that detaching the policy input from the "
+                  "policy gradient has little to no effect on final performance.", "Appendix F.1",
+                  lambda d: within_each_other(d, AWM, "awm-transformer-full")),
+            Claim("hwm-sg-equal", "For the transformer HWM, stop-gradient and full gradient end within each "
+                  "other's 95% intervals at every horizon.",
+                  "Stop gradients on the policy input do not affect final performances on the Myriad "
+                  "benchmark.", "Figure 8 caption",
+                  lambda d: within_each_other(d, "hwm-transformer", "hwm-transformer-full")),
+        ),
+        plot=_plot_bars("figure8", FIG8_METHODS, "Figure 8: stop-gradient vs full gradient (IQM, 95% CI)"),
+        selection=_SELECTION,
+        shares=("figure5a",),
+    ),
+    FigureSpec(
+        name="figure9",
+        title="LSTM Actions World Models against the transformer AWM and the Markovian model on Myriad",
+        paper="Figure 9, Appendix F.2",
+        caption="Ablation with LSTM Actions World Models on Myriad. Learning curves of BPO with a transformer "
+                "AWM, LSTM AWM, and a Markovian world model on eight of the Myriad environments "
+                "(10 seeds ± min/max).",
+        grid=lambda budget: myriad_cells(FIG9_METHODS, budget),
+        budget_notes=_notes("The LSTM AWM shares the transformer AWM's direct action-to-state gradient paths; "
+                            "that difference from the Markovian model does not need a long run."),
+        claims=(
+            Claim("lstm-well", "At the longest horizon the LSTM AWM's IQM is above the Markovian model's.",
+                  "Indeed, we show in an ablation study that LSTM AWMs also perform quite well on the Myriad "
+                  "benchmark in Figure 9.", "Appendix F.2", _fig9_lstm_well),
+            Claim("architecture-agnostic", "At the longest horizon the LSTM AWM's IQM is within or above the "
+                  "transformer AWM's 95% interval.",
+                  "Thus, the Actions World Model is agnostic to the specific neural network architecture",
+                  "Appendix F.2", _fig9_agnostic),
+        ),
+        plot=_plot_per_env("figure9", FIG9_METHODS,
+                           "Figure 9: LSTM AWM ablation per Myriad system at the longest horizon (IQM, 95% CI)"),
+        selection=_SELECTION,
+        shares=("figure5a",),
+    ),
+    FigureSpec(
+        name="figure10",
+        title="The Online Decision Transformer on Myriad with expert and over-shot returns-to-go",
+        paper="Figure 10, Appendix F.3",
+        caption="Aggregate final performance of an online decision transformer on the Myriad environments, "
+                "trained on 200000 environment steps. The Expert RTG is conditioned on the optimal return for "
+                "each environment, while the Overshot RTG is conditioned on a return two times higher than the "
+                "optimal return (10 seeds ± 95% C.I.).",
+        grid=lambda budget: myriad_cells(
+            FIG10_METHODS, budget, horizons=_FIG10_PAPER_HORIZONS if budget == "paper" else _BUDGET[budget]["short_long"]),
+        budget_notes=_notes("The Online DT's drop from H = 20 to H = 100 is a statement about horizons the small "
+                            "grid keeps."),
+        claims=(
+            Claim("odt-drops", "The Online DT's (expert RTG) IQM at the longest horizon is below the lower end "
+                  "of its interval at the shortest.",
+                  "Even on relatively short horizons such as 100 time steps, the online decision transformer's "
+                  "performance quickly drops when compared to its performance for 20 time steps.",
+                  "Appendix F.3", _fig10_drops),
+            Claim("overshoot-hurts", "The over-shot RTG's IQM is at most the expert RTG's at every horizon.",
+                  "Decision transformers require some expert knowledge in many domains, and simply overshooting "
+                  "the return-to-go can yield sub-optimal and sometimes catastrophic results.", "Appendix F.3",
+                  _fig10_overshoot),
+            Claim("awm-beats-odt", "The transformer AWM's mean normalised final return beats the Online DT's "
+                  "(expert RTG) in every system at every horizon.",
+                  "Moreover, the actionsequence model outperforms the decision transformer in every single "
+                  "environment.", "Appendix F.3", _fig10_awm_every_env),
+            Claim("below-markovian", "The Online DT's IQM is below the Markovian model's at every horizon.",
+                  "Decision transformers are still not well suited for a purely online training regime, "
+                  "exhibiting worse performance than simple one-step model-based methods.", "Appendix F.3",
+                  _fig10_below_markovian),
+        ),
+        plot=_plot_bars("figure10", FIG10_METHODS, "Figure 10: Online DT final performance (IQM, 95% CI)"),
+        selection=_SELECTION,
+        shares=("figure5a", "figure5b"),
+    ),
+)
