@@ -182,7 +182,7 @@ ODT_FLAGS = [
 ]  # fmt: skip
 BPO_FLAGS = [
     "--model", "simulator", "--steps", "120", "--warmup-steps", "20", "--dynamics-batch-size", "4",
-    "--policy-batch-size", "4", "--policy-replay-ratio", "2", "--eval-interval", "60", "--chunk-size", "3",
+    "--policy-batch-size", "4", "--policy-update-every", "10", "--eval-interval", "60", "--chunk-size", "3",
 ]  # fmt: skip
 
 

@@ -28,7 +28,8 @@ SMALL = BPOConfig(
     warmup_steps=H,
     dynamics_batch_size=4,
     policy_batch_size=4,
-    policy_replay_ratio=2,
+    dynamics_update_every=10,  # two model updates per episode (one in the first)
+    policy_update_every=10,
     policy_lr=1e-3,
     eval_interval=3 * H,
     eval_episodes=2,
@@ -55,10 +56,10 @@ def _bit_identical(a, b) -> bool:
 
 def test_config_defaults_are_the_papers():
     c = BPOConfig()
-    assert (c.steps, c.dynamics_replay_ratio, c.policy_replay_ratio) == (200_000, 2, 16)
+    assert (c.steps, c.dynamics_update_every, c.policy_update_every) == (200_000, 2, 16)
     assert (c.dynamics_batch_size, c.policy_batch_size) == (64, 16)
     assert (c.dynamics_lr, c.policy_lr, c.buffer_size, c.warmup_steps) == (1e-3, 1e-4, 1_000_000, 1500)
-    assert (c.entropy_coef, c.policy_grad_clip, c.stop_gradient) == (0.01, 100.0, True)
+    assert (c.entropy_coef, c.policy_grad_clip, c.stop_gradient) == (0.1, 100.0, True)
     assert c.warmup_episodes(100) == 15 and c.iterations(100) == 1985
     assert c.buffer_episodes(100) == 2000
     assert BPOConfig.from_dict(c.to_dict()) == c
@@ -69,8 +70,8 @@ def test_config_defaults_are_the_papers():
     [
         ("steps", 0),
         ("steps", 1.5),
-        ("policy_replay_ratio", 0),
-        ("dynamics_replay_ratio", -1),
+        ("policy_update_every", 0),
+        ("dynamics_update_every", -1),
         ("dynamics_batch_size", True),
         ("policy_lr", 0.0),
         ("dynamics_lr", float("nan")),
@@ -289,7 +290,8 @@ def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     assert 0 < len(stopped) < 4, "the key must give both kinds of seed"
     for report in result.nan_reports:
         assert report.quantity == "model loss"
-        # Two model updates per iteration: update 11 happens in iteration 6.
+        # One model update in the first iteration, then two per iteration: update 11 happens in
+        # iteration 5, which ends at step H + 6 H.
         assert report.env_step == H + 6 * H
     assert "NaN guard stopped seed" in capsys.readouterr().err
     alive = np.asarray(result.state.alive)

@@ -12,8 +12,8 @@ from awmkit.cli import main
 SMALL_FLAGS = [
     "--env", "cancer_treatment", "--model", "simulator", "--horizon", "20", "--seeds", "2", "--key", "7",
     "--steps", "240", "--warmup-steps", "20", "--dynamics-batch-size", "4", "--policy-batch-size", "4",
-    "--policy-replay-ratio", "2", "--policy-lr", "1e-3", "--eval-interval", "60", "--eval-episodes", "2",
-    "--chunk-size", "3", "--no-progress",
+    "--dynamics-update-every", "10", "--policy-update-every", "10", "--policy-lr", "1e-3", "--eval-interval", "60",
+    "--eval-episodes", "2", "--chunk-size", "3", "--no-progress",
 ]  # fmt: skip
 
 
@@ -91,7 +91,8 @@ def test_train_command_writes_the_run_directory(tmp_path, capsys):
         warmup_steps=20,
         dynamics_batch_size=4,
         policy_batch_size=4,
-        policy_replay_ratio=2,
+        dynamics_update_every=10,
+        policy_update_every=10,
         policy_lr=1e-3,
         eval_interval=60,
         eval_episodes=2,
@@ -112,7 +113,7 @@ def test_train_command_writes_the_run_directory(tmp_path, capsys):
 def test_transformer_awm_bpo_learns():
     env = awmkit.envs.make("cancer_treatment", horizon=50)
     config = BPOConfig(
-        steps=2000, warmup_steps=500, eval_interval=500, chunk_size=10, policy_lr=1e-3, policy_replay_ratio=8
+        steps=2000, warmup_steps=500, eval_interval=500, chunk_size=10, policy_lr=1e-3, policy_update_every=6
     )
     result = train(env, "awm-transformer", config, key=0, seeds=2, progress=False)
     random = float(awmkit.envs.random_return(env, jax.random.key(1)))

@@ -17,15 +17,15 @@ _SWITCHES = {"stop_gradient": "--full-gradient", "float64": "--float64"}
 
 _HELP = {
     "steps": "environment steps per seed, warm-up included",
-    "dynamics_replay_ratio": "model updates per collected episode (0: no model learning)",
-    "policy_replay_ratio": "policy updates per collected episode",
+    "dynamics_update_every": "environment steps between model updates after the warm-up (0: no model learning)",
+    "policy_update_every": "environment steps between policy updates after the warm-up",
     "dynamics_batch_size": "episodes per model update",
     "policy_batch_size": "imagined rollouts per policy update",
     "dynamics_lr": "Adam learning rate of the model",
     "policy_lr": "Adam learning rate of the policy",
     "buffer_size": "replay buffer capacity in environment steps",
     "warmup_steps": "environment steps of uniformly random actions first",
-    "entropy_coef": "entropy bonus weight (the paper sweeps 0.1, 0.01, 0.001)",
+    "entropy_coef": "weight of the time-averaged entropy bonus (the paper sweeps 0.1, 0.01, 0.001)",
     "policy_grad_clip": "global-norm clip of the policy gradient",
     "eval_interval": "environment steps between evaluations",
     "eval_episodes": "episodes per evaluation",
@@ -56,7 +56,7 @@ _SAC_HELP = {
 }
 
 # Flags that may be zero (the others taking integers must be positive).
-_NON_NEGATIVE = {"dynamics_replay_ratio", "critic_depth", "policy_depth"}
+_NON_NEGATIVE = {"dynamics_update_every", "critic_depth", "policy_depth"}
 # Flags with a fixed set of values.
 _CHOICES = {"nan_policy": ("stop_seed", "stop_run"), "rtg": ("expert", "overshot")}
 # Extra spellings of a flag.
@@ -178,6 +178,11 @@ def config_from_args(args):
     return cls(**values)
 
 
+def _counts(values: list[int]) -> str:
+    """One number when every seed agrees (the usual case), else the list."""
+    return str(values[0]) if len(set(values)) == 1 else str(values)
+
+
 def _mean_ci(values) -> tuple[float, float]:
     """Mean and half-width of the Student-t 95% confidence interval."""
     import numpy as np
@@ -245,6 +250,7 @@ class _Outcome:
     final_return: object
     wall_time_s: float
     nan_reports: tuple = ()
+    updates: dict | None = None
 
 
 _NAMES = {"bpo": "BPO", "sac": "SAC", "odt": "Online DT"}
@@ -291,6 +297,10 @@ def run(args, table) -> int:
             result.final_return,
             result.wall_time_s,
             tuple(result.nan_reports),
+            {
+                "dynamics_updates": [int(x) for x in result.state.dynamics_updates],
+                "policy_updates": [int(x) for x in result.state.policy_updates],
+            },
         )
         what = f"BPO with the {args.model} model"
     else:
@@ -346,6 +356,7 @@ def run(args, table) -> int:
         "random_return": rand,
         "optimal_return": None if ref is None else ref.optimal_return,
         "normalised_return": normalised,
+        **(result.updates or {}),
         "wall_time_s": result.wall_time_s,
         "nan_reports": [str(r) for r in result.nan_reports],
         "out": None if args.out is None else str(args.out),
@@ -385,6 +396,9 @@ def run(args, table) -> int:
         f"steps per seed in {result.wall_time_s:.1f} s"
     )
     print(table(rows, header))
+    if result.updates is not None:
+        model_updates, policy_updates = result.updates["dynamics_updates"], result.updates["policy_updates"]
+        print(f"updates per seed: model {_counts(model_updates)}, policy {_counts(policy_updates)}")
     for report in result.nan_reports:
         print(f"NaN guard: {report}")
     if args.out is not None:

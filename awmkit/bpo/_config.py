@@ -9,31 +9,44 @@ _NAN_POLICIES = ("stop_seed", "stop_run")
 
 @dataclasses.dataclass(frozen=True)
 class BPOConfig:
-    """Every hyper-parameter of Backpropagation-based Policy Optimisation (Algorithm 1).
+    r"""Every hyper-parameter of Backpropagation-based Policy Optimisation (Algorithm 1).
 
-    Defaults are the paper's (Table 1 and Appendix C.1). **Replay ratios count gradient updates per
-    collected episode**: after each episode of ``H`` environment steps the model takes
-    `dynamics_replay_ratio` Adam steps and the policy `policy_replay_ratio`. This is the reading under
-    which the paper's budget is feasible: at ``H = 100``, 200 000 environment steps are 2 000 episodes
-    and so 32 000 policy updates, each backpropagating through a batch of ``H``-step imagined
-    rollouts; counting updates per environment step would mean 3.2 million of them.
+    Defaults are the paper's (Table 1 and Appendix C.1) as the authors' code ran them (see
+    [Fidelity to the paper](../fidelity.md)). **Update cadences count environment steps between
+    updates**, as Table 1's "replay ratios" do in the authors' code: environment step ``i``
+    (``0 <= i < steps``, warm-up included) is followed by a model update when
+    ``i > warmup_steps`` and ``i % dynamics_update_every == 0``, and by a policy update when
+    ``i > warmup_steps`` and ``i % policy_update_every == 0``. A run therefore performs
+
+    $$N_e = \Big\lfloor \frac{\texttt{steps} - 1}{e} \Big\rfloor
+          - \Big\lfloor \frac{\texttt{warmup\_steps}}{e} \Big\rfloor$$
+
+    updates of cadence ``e`` at every horizon (749 model and 94 policy updates over 3 000 steps).
+    awmkit performs the updates due during an episode in one batch at the episode's end: after the
+    episode ending at step ``n`` it performs the authors' count over the first ``n`` steps minus the
+    updates already done, so the fractional remainder (e.g. 6.25 policy updates per episode at
+    ``H = 100``) carries across episodes, nothing is rounded, and the totals are exactly ``N_e``
+    (`expected_dynamics_updates`, `expected_policy_updates`).
 
     **Arguments:**
 
     - `steps`: environment steps of the whole run, warm-up included (200 000).
-    - `dynamics_replay_ratio`: model updates per collected episode (2; 0 disables model learning).
-    - `policy_replay_ratio`: policy updates per collected episode (16).
+    - `dynamics_update_every`: environment steps between model updates (2; 0 disables model
+      learning).
+    - `policy_update_every`: environment steps between policy updates (16).
     - `dynamics_batch_size`: episodes per model update (64).
     - `policy_batch_size`: imagined rollouts (initial states) per policy update (16).
     - `dynamics_lr`: Adam learning rate of the model (1e-3).
     - `policy_lr`: Adam learning rate of the policy (1e-4).
     - `buffer_size`: replay-buffer capacity in environment steps (1e6); the buffer keeps
       ``min(buffer_size, steps) // H`` whole episodes, the oldest overwritten first.
-    - `warmup_steps`: environment steps of uniformly random actions before learning (1 500), rounded
-      up to whole episodes.
-    - `entropy_coef`: weight ``alpha`` of the entropy bonus (0.01; the paper sweeps 0.1, 0.01,
-      0.001): the policy maximises ``J - alpha sum_k log pi(a_k | s_k)`` along each imagined rollout,
-      as in Amos et al. (2021).
+    - `warmup_steps`: environment steps before the first update (1 500). The warm-up episodes of
+      uniformly random actions are ``ceil(warmup_steps / H)`` whole episodes; updates due in their
+      last ``ceil(warmup_steps / H) H - warmup_steps`` steps happen after the first training episode.
+    - `entropy_coef`: weight ``alpha`` of the time-averaged entropy bonus (0.1, the authors'
+      default; the paper sweeps 0.1, 0.01, 0.001): the policy maximises the batch mean of
+      ``J - alpha (1/H) sum_k log pi(a_k | s_k)`` along imagined rollouts, so the bonus does not
+      grow with the horizon.
     - `policy_grad_clip`: global-norm clip of the policy gradient (100), applied with
       ``optax.clip_by_global_norm`` before Adam.
     - `stop_gradient`: whether the policy sees ``sg[s_k]`` (equations 1-3, the default) or the full
@@ -50,15 +63,15 @@ class BPOConfig:
     """
 
     steps: int = 200_000
-    dynamics_replay_ratio: int = 2
-    policy_replay_ratio: int = 16
+    dynamics_update_every: int = 2
+    policy_update_every: int = 16
     dynamics_batch_size: int = 64
     policy_batch_size: int = 16
     dynamics_lr: float = 1e-3
     policy_lr: float = 1e-4
     buffer_size: int = 1_000_000
     warmup_steps: int = 1500
-    entropy_coef: float = 0.01
+    entropy_coef: float = 0.1
     policy_grad_clip: float = 100.0
     stop_gradient: bool = True
     eval_interval: int = 5000
@@ -69,7 +82,7 @@ class BPOConfig:
 
     _POSITIVE_INTS: ClassVar[tuple[str, ...]] = (
         "steps",
-        "policy_replay_ratio",
+        "policy_update_every",
         "dynamics_batch_size",
         "policy_batch_size",
         "buffer_size",
@@ -82,7 +95,7 @@ class BPOConfig:
     def __post_init__(self):
         for name in self._POSITIVE_INTS:
             _check_int(name, getattr(self, name), minimum=1)
-        _check_int("dynamics_replay_ratio", self.dynamics_replay_ratio, minimum=0)
+        _check_int("dynamics_update_every", self.dynamics_update_every, minimum=0)
         for name in ("dynamics_lr", "policy_lr", "policy_grad_clip"):
             value = getattr(self, name)
             if not _is_real(value) or not math.isfinite(value) or value <= 0:
@@ -108,6 +121,33 @@ class BPOConfig:
     def iterations(self, horizon: int) -> int:
         """Training iterations (collected episodes) after the warm-up."""
         return -(-(self.steps - self.warmup_episodes(horizon) * horizon) // horizon)
+
+    def updates_due(self, every: int, env_steps: int) -> int:
+        """Updates of cadence `every` that the authors' loop performs after its first ``env_steps``
+        environment steps (capped at `steps`): ``#{i < env_steps : i > warmup_steps, i % every == 0}``."""
+        if every <= 0:
+            return 0
+        last = min(env_steps, self.steps) - 1
+        return max(0, last // every - self.warmup_steps // every)
+
+    def expected_dynamics_updates(self) -> int:
+        """Model updates of a whole run (every horizon): ``floor((steps - 1) / e) - floor(warmup_steps / e)``
+        with ``e = dynamics_update_every`` (0 when model learning is off)."""
+        return self.updates_due(self.dynamics_update_every, self.steps)
+
+    def expected_policy_updates(self) -> int:
+        """Policy updates of a whole run (every horizon), as `expected_dynamics_updates` with
+        ``e = policy_update_every``."""
+        return self.updates_due(self.policy_update_every, self.steps)
+
+    def updates_per_iteration(self, every: int, horizon: int) -> list[int]:
+        """How many updates of cadence `every` follow each training iteration (episode) at horizon ``H``:
+        those due during the episode's steps, plus, after the first, those due during the warm-up's
+        rounding. They sum to ``updates_due(every, steps)``."""
+        warm = self.warmup_episodes(horizon) * horizon
+        ends = [warm + (i + 1) * horizon for i in range(self.iterations(horizon))]
+        due = [0, *(self.updates_due(every, n) for n in ends)]
+        return [b - a for a, b in zip(due[:-1], due[1:])]
 
     def buffer_episodes(self, horizon: int) -> int:
         """Replay-buffer capacity in whole episodes."""

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -196,6 +197,9 @@ def _structure_hash(state: TrainState) -> str:
     arrays, static = eqx.partition(state, eqx.is_array)
     leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
     text = repr(jax.tree.structure(arrays)) + repr(leaves)
+    # Static fields may repr with memory addresses (e.g. "<function f at 0x7f...>"), which differ
+    # from process to process; they must not make a new process refuse its own checkpoint.
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -298,12 +302,14 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _progress(done: int, total: int, ret: float, rate: float, width: int = 24) -> str:
+def _progress(
+    done: int, total: int, ret: float, rate: float, updates: tuple[int, int] = (0, 0), width: int = 24
+) -> str:
     filled = int(width * done / max(total, 1))
     eta = (total - done) / rate if rate > 0 else float("nan")
     return (
         f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps  return {ret:.4g}  "
-        f"{rate:.0f} steps/s  ETA {_fmt_time(eta)}"
+        f"updates model {updates[0]} policy {updates[1]}  {rate:.0f} steps/s  ETA {_fmt_time(eta)}"
     )
 
 
@@ -325,16 +331,20 @@ def train(
     """Backpropagation-based Policy Optimisation (Algorithm 1) for several seeds at once.
 
     After ``ceil(warmup_steps / H)`` warm-up episodes of uniformly random actions, each iteration
-    collects one episode in the real environment with the stochastic policy, takes
-    ``dynamics_replay_ratio`` Adam steps on the model's mean teacher-forced loss over sampled
-    episodes, and ``policy_replay_ratio`` steps on
+    collects one episode in the real environment with the stochastic policy, then takes the updates
+    that the authors' schedule puts in that episode's environment steps (one model update every
+    ``dynamics_update_every`` steps and one policy update every ``policy_update_every`` steps after
+    ``warmup_steps``; see [`awmkit.bpo.BPOConfig`][]): Adam steps on the model's mean teacher-forced
+    loss over sampled episodes, then Adam steps on
 
-    $$\\frac{1}{B}\\sum_{b=1}^{B} \\Big( J^{\\mathcal W}(\\theta; s_0^b)
-    - \\alpha \\sum_{k=0}^{H-1} \\log \\pi_\\theta(a_k \\mid \\mathrm{sg}[\\hat s_k], k) \\Big)$$
+    $$\\frac{1}{B}\\sum_{b=1}^{B} J^{\\mathcal W}(\\theta; s_0^b)
+    + \\alpha \\frac{1}{B}\\sum_{b=1}^{B} \\frac{1}{H} \\sum_{k=0}^{H-1}
+      -\\log \\pi_\\theta(a_k^b \\mid \\mathrm{sg}[\\hat s_k^b], k)$$
 
-    (equations 1-3 plus the entropy bonus of Amos et al., 2021) over initial states ``s_0^b`` of
+    (equations 1-3 plus the authors' time-averaged entropy bonus) over initial states ``s_0^b`` of
     stored episodes, through ``model.policy_objective``; every ``eval_interval`` steps the
-    deterministic policy is evaluated on the real environment.
+    deterministic policy is evaluated on the real environment. ``state.dynamics_updates`` and
+    ``state.policy_updates`` count the updates applied to each seed.
 
     The iterations are a ``lax.scan`` inside ``jax.jit``, ``jax.vmap``-ed over seeds (each seed its
     own model, policy, optimiser states, buffer and keys); the host runs them ``chunk_size`` at a
@@ -591,7 +601,9 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
             else:
                 rate = (steps_done - rate_steps0) / max(now - rate_t0, 1e-9)
             last_return = float(np.nanmean(evals[-1][1]))
-            print(_progress(steps_done, total_steps, last_return, rate), end="", file=sys.stderr, flush=True)
+            updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
+            line = _progress(steps_done, total_steps, last_return, rate, updates)
+            print(line, end="", file=sys.stderr, flush=True)
     if progress:
         print(file=sys.stderr)
 
@@ -622,6 +634,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
                 "seeds": len(seed_ids),
                 "env_steps": int(np.max(np.asarray(state.env_steps))),
                 "final_return": [float(x) for x in final_return],
+                "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
+                "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
                 "wall_time_s": wall,
             },
         )
@@ -664,6 +678,8 @@ def _eval_rows(metrics: dict, c: int, config: BPOConfig, horizon: int, seed_ids)
             for name in METRIC_KEYS:
                 if name != "eval_return":
                     values = metrics[name][j, window][valid[window]]
+                    # Episodes without an update of that kind report NaN (e.g. H < policy_update_every).
+                    values = values[np.isfinite(values)]
                     mean = float(np.mean(values)) if values.size else float("nan")
                     row[name] = mean if math.isfinite(mean) else None
             rows.append(row)

@@ -44,8 +44,9 @@ class TrainState(eqx.Module):
     **Fields:** `model`, `policy`, their Optax states `model_opt` and `policy_opt`, the replay
     `buffer`, the seed's raw `key` data (iteration ``i`` uses ``fold_in(key, i)``, so that a resumed run
     draws exactly the keys of an uninterrupted one), `env_steps` collected so far, `alive` (false
-    once the NaN guard stopped this seed), and `nan_step` / `nan_code`: the environment step and the
-    quantity (see ``NAN_QUANTITIES``) that went non-finite.
+    once the NaN guard stopped this seed), `nan_step` / `nan_code`: the environment step and the
+    quantity (see ``NAN_QUANTITIES``) that went non-finite, and `dynamics_updates` /
+    `policy_updates`: the Adam steps applied to the model and the policy so far.
     """
 
     model: AbstractWorldModel
@@ -58,21 +59,47 @@ class TrainState(eqx.Module):
     alive: Bool[Array, ""]
     nan_step: Int[Array, ""]
     nan_code: Int[Array, ""]
+    dynamics_updates: Int[Array, ""]
+    policy_updates: Int[Array, ""]
+
+
+#: How the variable number of updates after an episode is looped (see ``Program``).
+UPDATE_LOOPS = ("while", "masked")
 
 
 class Program(eqx.Module):
     """The static description of a BPO run that the compiled functions take: the environment and
-    the configuration. Two runs with equal programs (and state shapes) share one compilation."""
+    the configuration. Two runs with equal programs (and state shapes) share one compilation.
+
+    `update_loop` says how the updates due after an episode (a number that varies from episode to
+    episode, see ``BPOConfig.updates_per_iteration``) are looped: ``"while"`` (default) runs a
+    ``lax.while_loop`` with that trip count; ``"masked"`` scans over the largest count of the run and
+    skips the surplus with ``lax.cond``. The count depends only on the iteration index, which is not
+    seed-vmapped, so under ``vmap`` neither computes skipped updates; ``benchmarks/bpo_throughput.py``
+    measures the two."""
 
     env: Env
     config: BPOConfig = eqx.field(static=True)
     learn_model: bool = eqx.field(static=True)
+    update_loop: str = eqx.field(static=True)
+    max_updates: tuple[int, int] = eqx.field(static=True)
 
-    def __init__(self, env: Env, config: BPOConfig, learn_model: bool):
+    def __init__(self, env: Env, config: BPOConfig, learn_model: bool, update_loop: str = "while"):
+        if update_loop not in UPDATE_LOOPS:
+            raise ValueError(f"`update_loop` must be one of {', '.join(UPDATE_LOOPS)}, got {update_loop!r}")
         self.env = env
         # Host-only fields must not key the compilation cache.
         self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy)
-        self.learn_model = learn_model and config.dynamics_replay_ratio > 0
+        self.learn_model = learn_model and config.dynamics_update_every > 0
+        self.update_loop = update_loop
+        if update_loop == "masked":
+            h = env.horizon
+            self.max_updates = tuple(
+                max(config.updates_per_iteration(e, h), default=0)
+                for e in (config.dynamics_update_every, config.policy_update_every)
+            )
+        else:
+            self.max_updates = (0, 0)
 
     # Built on demand (inside the trace) rather than stored: fresh optax closures would defeat the
     # jit cache across runs of the same program.
@@ -97,6 +124,22 @@ class Program(eqx.Module):
     @property
     def eval_every(self) -> int:
         return self.config.eval_every(self.horizon)
+
+    def updates_after(self, every: int, i: Int[Array, ""]) -> Int[Array, ""]:
+        """Updates of cadence `every` due after iteration ``i`` (traced version of
+        ``BPOConfig.updates_per_iteration``): the authors' count over the steps collected by the end
+        of episode ``i`` minus the count by the end of episode ``i - 1`` (zero before the first)."""
+        config, h = self.config, self.horizon
+        if every <= 0:
+            return jnp.zeros((), jnp.int32)
+        warm = config.warmup_episodes(h) * h
+
+        def due(n):
+            last = jnp.minimum(n, config.steps) - 1
+            return jnp.maximum(0, last // every - config.warmup_steps // every)
+
+        i = jnp.asarray(i, jnp.int32)
+        return due(warm + (i + 1) * h) - jnp.where(i == 0, 0, due(warm + i * h))
 
 
 def _optax_promotion():
@@ -170,12 +213,49 @@ def init_state(
         alive=jnp.array(True),
         nan_step=jnp.asarray(-1, jnp.int32),
         nan_code=jnp.asarray(0, jnp.int32),
+        dynamics_updates=jnp.asarray(0, jnp.int32),
+        policy_updates=jnp.asarray(0, jnp.int32),
     )
     return state, _evaluate(program, policy, eval_key)
 
 
-def _model_updates(program: Program, state: TrainState, key: Key):
-    """``dynamics_replay_ratio`` Adam steps on the mean teacher-forced loss of sampled episodes."""
+def _repeat(program: Program, step, carry, count, max_count: int, key: Key):
+    """Applies ``step(carry, key_j) -> (carry, outputs)`` ``count`` times (``count`` a traced scalar,
+    ``key_j = fold_in(key, j)``) and returns the final carry and the sums of the outputs."""
+    template = jax.eval_shape(step, carry, key)[1]
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), template)
+
+    def body(j, carry, sums):
+        carry, outputs = step(carry, jax.random.fold_in(key, j))
+        return carry, jax.tree.map(jnp.add, sums, outputs)
+
+    if program.update_loop == "while":
+
+        def loop_body(state):
+            j, carry, sums = state
+            return (j + 1, *body(j, carry, sums))
+
+        _, carry, sums = jax.lax.while_loop(
+            lambda state: state[0] < count, loop_body, (jnp.zeros((), jnp.int32), carry, zeros)
+        )
+        return carry, sums
+
+    def scan_body(state, j):
+        carry, sums = state
+        return jax.lax.cond(j < count, lambda: body(j, carry, sums), lambda: (carry, sums)), None
+
+    (carry, sums), _ = jax.lax.scan(scan_body, (carry, zeros), jnp.arange(max_count, dtype=jnp.int32))
+    return carry, sums
+
+
+def _mean(total, count, dtype):
+    """``total / count``, NaN when no update happened."""
+    mean = total / jnp.maximum(count, 1).astype(total.dtype)
+    return jnp.where(count > 0, mean, jnp.nan).astype(dtype)
+
+
+def _model_updates(program: Program, state: TrainState, count: Int[Array, ""], key: Key):
+    """``count`` Adam steps on the mean teacher-forced loss of sampled episodes."""
     config = program.config
     # The model's normalisation statistics are data, not parameters: trainable_filter leaves them out.
     params, static = eqx.partition(state.model, trainable_filter(state.model))
@@ -198,19 +278,24 @@ def _model_updates(program: Program, state: TrainState, key: Key):
         code = jnp.where(ok & ~step_ok, new_code, code)
         apply = ok & step_ok
         params, opt_state = _select(apply, (new_params, new_opt), (params, opt_state))
-        return (params, opt_state, apply, code), (loss, _global_norm(grads))
+        return (params, opt_state, apply, code), (apply.astype(jnp.int32), loss, _global_norm(grads))
 
-    keys = jax.random.split(key, config.dynamics_replay_ratio)
     carry = (params, state.model_opt, state.alive, state.nan_code)
-    (params, opt_state, ok, code), (losses, norms) = jax.lax.scan(step, carry, keys)
+    (params, opt_state, ok, code), (applied, loss, norm) = _repeat(
+        program, step, carry, count, program.max_updates[0], key
+    )
     model = eqx.combine(params, static)
-    return model, opt_state, ok, code, jnp.mean(losses), jnp.mean(norms)
+    return model, opt_state, ok, code, applied, _mean(loss, count, loss.dtype), _mean(norm, count, norm.dtype)
 
 
 def _policy_objective(program: Program, model: AbstractWorldModel, params, static, s0, keys):
-    """Mean over a batch of initial states of ``J^W - alpha sum_k log pi(a_k | sg[s_k])``.
+    """Minus the authors' objective: the batch mean of ``J^W`` plus ``alpha`` times the batch mean of
+    the time-averaged entropy estimate ``-(1/H) sum_k log pi(a_k | sg[s_k])``.
 
-    The log-probabilities are recomputed from the imagined trajectory's stop-gradiented states with
+    The single-sample estimate ``-log pi(a_k)`` has the same gradient as the authors' (Gaussian
+    entropy in closed form plus the tanh log-determinant at the sampled action): the two differ by
+    ``(eps^2 - 1) / 2`` per action coordinate, which does not depend on the parameters under the
+    reparameterisation ``u = mu + sigma eps``. The log-probabilities are recomputed from the imagined trajectory's stop-gradiented states with
     the same per-step keys, so they are those of exactly the imagined actions (reparameterised,
     hence differentiable in the policy's parameters)."""
     config, env, horizon = program.config, program.env, program.horizon
@@ -226,14 +311,14 @@ def _policy_objective(program: Program, model: AbstractWorldModel, params, stati
         _, log_probs = jax.vmap(policy.sample_and_log_prob)(
             states, jnp.arange(horizon), jax.random.split(key, horizon)
         )
-        entropy = -jnp.sum(log_probs)
+        entropy = -jnp.mean(log_probs)
         return objective + config.entropy_coef * entropy, (objective, entropy)
 
     totals, (objectives, entropies) = jax.vmap(one)(s0, keys)
     return -jnp.mean(totals), (jnp.mean(objectives), jnp.mean(entropies))
 
 
-def _policy_updates(program: Program, state: TrainState, model, ok, code, key: Key):
+def _policy_updates(program: Program, state: TrainState, model, ok, code, count, key: Key):
     config = program.config
     params, static = eqx.partition(state.policy, eqx.is_inexact_array)
     grad_fn = jax.value_and_grad(
@@ -255,19 +340,25 @@ def _policy_updates(program: Program, state: TrainState, model, ok, code, key: K
         code = jnp.where(ok & ~step_ok, new_code, code)
         apply = ok & step_ok
         params, opt_state = _select(apply, (new_params, new_opt), (params, opt_state))
-        return (params, opt_state, apply, code), (objective, _global_norm(grads), entropy)
+        return (params, opt_state, apply, code), (
+            apply.astype(jnp.int32),
+            objective,
+            _global_norm(grads),
+            entropy,
+        )
 
-    keys = jax.random.split(key, config.policy_replay_ratio)
-    (params, opt_state, ok, code), (objectives, norms, entropies) = jax.lax.scan(
-        step, (params, state.policy_opt, ok, code), keys
+    (params, opt_state, ok, code), (applied, objective, norm, entropy) = _repeat(
+        program, step, (params, state.policy_opt, ok, code), count, program.max_updates[1], key
     )
     policy = eqx.combine(params, static)
-    return policy, opt_state, ok, code, jnp.mean(objectives), jnp.mean(norms), jnp.mean(entropies)
+    means = (_mean(x, count, x.dtype) for x in (objective, norm, entropy))
+    return (policy, opt_state, ok, code, applied, *means)
 
 
 def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[TrainState, dict]:
     """One pass of Algorithm 1's loop for one seed: collect an episode with the stochastic policy,
-    update the model, update the policy, and evaluate when ``i`` is an evaluation iteration."""
+    take the model updates and then the policy updates due during it (``Program.updates_after``), and
+    evaluate when ``i`` is an evaluation iteration."""
     env = program.env
     collect_key, model_key, policy_key, eval_key = jax.random.split(
         jax.random.fold_in(_wrap(state.key), i), 4
@@ -278,15 +369,19 @@ def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[T
     collected = eqx.tree_at(lambda s: s.buffer, state, buffer)
     nan = jnp.asarray(jnp.nan, trajectory.rewards.dtype)
 
+    config = program.config
     if program.learn_model:
-        model, model_opt, ok, code, model_loss, model_grad_norm = _model_updates(
-            program, collected, model_key
+        n_model = program.updates_after(config.dynamics_update_every, i)
+        model, model_opt, ok, code, model_applied, model_loss, model_grad_norm = _model_updates(
+            program, collected, n_model, model_key
         )
     else:
         model, model_opt, ok, code = state.model, state.model_opt, state.alive, state.nan_code
         model_loss = model_grad_norm = nan
-    policy, policy_opt, ok, code, objective, policy_grad_norm, entropy = _policy_updates(
-        program, collected, model, ok, code, policy_key
+        model_applied = jnp.zeros((), jnp.int32)
+    n_policy = program.updates_after(config.policy_update_every, i)
+    policy, policy_opt, ok, code, policy_applied, objective, policy_grad_norm, entropy = _policy_updates(
+        program, collected, model, ok, code, n_policy, policy_key
     )
     newly_failed = state.alive & ~ok
     new_state = TrainState(
@@ -300,6 +395,8 @@ def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[T
         alive=ok,
         nan_step=jnp.where(newly_failed, env_steps, state.nan_step),
         nan_code=code,
+        dynamics_updates=state.dynamics_updates + model_applied,
+        policy_updates=state.policy_updates + policy_applied,
     )
     # A stopped seed keeps its last good state; finite updates earlier in the failing iteration stay.
     new_state = _select(state.alive, new_state, state)
@@ -372,4 +469,13 @@ def cast_floats(tree, dtype):
     return jax.tree.map(lambda x: x.astype(dtype) if is_float_dtype(x) else x, tree)
 
 
-__all__ = ["TrainState", "Program", "NAN_QUANTITIES", "METRIC_KEYS", "init_state", "iteration", "run_chunk"]
+__all__ = [
+    "TrainState",
+    "Program",
+    "NAN_QUANTITIES",
+    "METRIC_KEYS",
+    "UPDATE_LOOPS",
+    "init_state",
+    "iteration",
+    "run_chunk",
+]
