@@ -1,0 +1,71 @@
+"""Runs the figures of the paper at a budget one after another and commits-ready copies their reports
+into ``docs/results/<figure>/<budget>/`` (``report.md``, ``report.json``, the PNGs; never the run
+directories).
+
+    nice -n 5 python docs/results/run_small.py [FIGURE ...] [--budget small] [--work /tmp/awmkit-small]
+
+Each figure runs with ``--resume`` into ``WORK/<figure>/``, so a cut run continues where it stopped.
+Before a figure runs, the finished cells it shares with a figure already run (equal cells: same kind,
+system, horizon, method, seeds, key and config) are copied from that figure's directory instead of being
+run again; the report counts them as reused and its wall time covers only what this figure ran.
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _finished_cells(work: pathlib.Path, budget_dirs: list[pathlib.Path]):
+    from awmkit.experiments import Cell, read_result
+
+    found = {}
+    for d in budget_dirs:
+        sweep = d / "sweep.json"
+        if not sweep.exists():
+            continue
+        data = json.loads(sweep.read_text())
+        for entry in data["cells"] if isinstance(data, dict) else data:
+            cell = Cell.from_dict(entry)
+            run_dir = d / "cells" / cell.name
+            if read_result(run_dir) is not None:
+                found.setdefault(cell, run_dir)
+    return found
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from awmkit.experiments import figures, reproduce
+
+    specs = figures()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("figures", nargs="*", default=list(specs), help="figures to run (default: all, in order)")
+    p.add_argument("--budget", default="small")
+    p.add_argument("--work", default="/tmp/awmkit-small", help="where the run directories go")
+    args = p.parse_args(argv)
+    work = pathlib.Path(args.work)
+    for name in args.figures:
+        spec = specs[name]
+        out = work / name
+        finished = _finished_cells(work, [work / other for other in specs if other != name])
+        for cell in spec.cells(args.budget):
+            target = out / "cells" / cell.name
+            if cell in finished and not (target / "result.json").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(finished[cell], target)
+        print(f"== {name}", flush=True)
+        report = reproduce(name, budget=args.budget, out=out, resume=True)
+        dest = ROOT / "docs" / "results" / name / args.budget
+        dest.mkdir(parents=True, exist_ok=True)
+        for path in report.paths:
+            shutil.copy2(path, dest / path.name)
+        summary = ", ".join(f"{c.id} {c.status}" for c in report.claims)
+        print(f"== {name}: {summary}; wall {report.data['wall_time_s']:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
