@@ -127,3 +127,27 @@ def test_every_smoke_budget_runs(tmp_path, figure):
     assert data["cells"]["failed"] == 0, data["failed_cells"]
     assert data["figures"], data.get("plot_error")
     assert report.data == data
+
+
+def _gen_reproducing():
+    import importlib
+    import pathlib
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "docs"))
+    return importlib.import_module("gen_reproducing")
+
+
+def test_docs_page_shows_the_committed_reports(tmp_path):
+    gen = _gen_reproducing()
+    empty = gen.render(tmp_path)
+    assert "No committed `small` report yet" in empty and "figure10" in empty
+    for path in sorted(gen.RESULTS.glob("*/small/report.json")):
+        report = json.loads(path.read_text())
+        section = gen.figure_sections().split(f"### {report['figure']}\n")[1].split("\n### ")[0]
+        for claim in report["claims"]:
+            status = {True: "PASS", False: "FAIL", None: "N/A"}[claim["holds"]]
+            assert f"| **{status}** | {claim['claim']}" in section.replace("\\|", "|")
+        for png in report["figures"]:
+            assert (path.parent / png).exists()
+        nav = (path.parents[4] / "mkdocs.yml").read_text()
+        assert f"results/{report['figure']}/small/report.md" in nav
