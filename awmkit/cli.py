@@ -283,6 +283,23 @@ def _run_reproduce(args) -> int:
     return run(args)
 
 
+# --- awmkit sweep --------------------------------------------------------------------------------------
+
+
+def _add_sweep(subparsers) -> None:
+    from .experiments._cli_sweep import add_arguments
+
+    add_arguments(
+        subparsers.add_parser("sweep", help="run a grid of cells from a TOML spec, locally or on Ray")
+    )
+
+
+def _run_sweep(args) -> int:
+    from .experiments._cli_sweep import run
+
+    return run(args)
+
+
 _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "envs": (_add_envs, _run_envs),
     "rollout": (_add_rollout, _run_rollout),
@@ -291,6 +308,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "diagnose": (_add_diagnose, _run_diagnose),
     "reproduce": (_add_reproduce, _run_reproduce),
+    "sweep": (_add_sweep, _run_sweep),
 }
 
 

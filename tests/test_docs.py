@@ -83,7 +83,7 @@ def test_every_page_is_in_the_nav():
 SNIPPET_PAGES = sorted(
     ["getting-started.md", "faq.md"] + [f"envs/{p.name}" for p in (DOCS / "envs").glob("*.md")]
 )
-SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md"]
+SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md", "sweeps.md"]
 
 
 def _python_blocks(page: str) -> str:

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import pathlib
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -192,15 +191,30 @@ def _describe(obj, depth: int = 0) -> Any:
 _SKIP = object()
 
 
-def _structure_hash(state: TrainState) -> str:
-    """A hash of the training state's tree structure (static fields included) and leaf shapes."""
-    arrays, static = eqx.partition(state, eqx.is_array)
-    leaves = [(tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(arrays)]
-    text = repr(jax.tree.structure(arrays)) + repr(leaves)
-    # Static fields may repr with memory addresses (e.g. "<function f at 0x7f...>"), which differ
-    # from process to process; they must not make a new process refuse its own checkpoint.
-    text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)
+def _node_types(treedef) -> Any:
+    """The node types of a tree structure, nested, by qualified name (no object identities)."""
+    data = treedef.node_data()
+    if data is None:  # a leaf
+        return "*"
+    kind = data[0]
+    return [f"{kind.__module__}.{kind.__qualname__}", *map(_node_types, treedef.children())]
+
+
+def tree_fingerprint(tree) -> str:
+    """A hash of a pytree's structure: its node types, the path (field names, indices) and the shape
+    and dtype of every array leaf. The repr of a tree structure is not used: the static fields it
+    prints (functions, modules) carry memory addresses, so it differs between processes and a
+    checkpoint could not be resumed by a new one."""
+    arrays, _ = eqx.partition(tree, eqx.is_array)
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(arrays)
+    rows = [(jax.tree_util.keystr(path), tuple(x.shape), str(x.dtype)) for path, x in leaves]
+    text = repr(_node_types(treedef)) + repr(rows)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _structure_hash(state: TrainState) -> str:
+    """A hash of the training state's tree structure and leaf shapes, the same in every process."""
+    return tree_fingerprint(state)
 
 
 # --- the run directory ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from ._cell import (
     register_cell_kind as register_cell_kind,
     run_cell as run_cell,
 )
+from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
 from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
 from . import _figures_kinds  # noqa: F401  (registers the offline_model cell kind)
 from ._aggregate import (

@@ -58,14 +58,14 @@ class Cell:
     method: str | None = None
     key: int = 0
     config: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    num_cpus: float = 1.0
-    num_gpus: float = 0.0
+    num_cpus: float | int = 1.0
+    num_gpus: float | int = 0.0
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ValueError(
-                f"Cell.name must be a path-safe id (letters, digits and _ . = + -, not starting with . or -), "
-                f"got {self.name!r}"
+                "Cell.name must be a path-safe id (letters, digits and _ . = + -, not starting with . "
+                f"or -), got {self.name!r}"
             )
         where = f"cell {self.name!r}"
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
@@ -73,9 +73,7 @@ class Cell:
         from ..envs import registered
 
         if self.env not in registered():
-            raise ValueError(
-                f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}"
-            )
+            raise ValueError(f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}")
         for field in ("horizon", "seeds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -87,10 +85,11 @@ class Cell:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
             if not ok or value < 0 or (field == "num_cpus" and value == 0):
                 raise ValueError(f"{where}: {field} must be a {what} number, got {value!r}")
+            object.__setattr__(self, field, float(value))
         if self.method is not None and not isinstance(self.method, str):
             raise ValueError(f"{where}: method must be a string or None, got {self.method!r}")
         if not isinstance(self.config, Mapping) or not all(isinstance(k, str) for k in self.config):
-            raise ValueError(f"{where}: config must be a mapping of field names to values, got {self.config!r}")
+            raise ValueError(f"{where}: config must map field names to values, got {self.config!r}")
         config = dict(self.config)
         try:
             json.dumps(config, allow_nan=False)
@@ -173,8 +172,9 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
     """Runs one cell into the run directory `run_dir` and returns its ``result.json`` dict.
 
     With `resume`, a cell interrupted earlier continues from its last checkpoint and ends exactly as
-    an uninterrupted one; a finished cell returns its result. Without it, `run_dir` must not hold a
-    run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
+    an uninterrupted one (a run directory left without a checkpoint, killed before its first one, is
+    started over from empty); a finished cell returns its result. Without it, `run_dir` must not hold
+    a run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
     """
     if not isinstance(cell, Cell):
         raise ValueError(f"`cell` must be an awmkit.experiments.Cell, got {type(cell).__name__}")

@@ -28,9 +28,7 @@ def check_ray():
     try:
         import ray
     except ImportError:
-        raise ValueError(
-            "backend 'ray' needs Ray: pip install 'awmkit[ray]' (or use backend 'local')"
-        ) from None
+        raise ValueError("backend 'ray' needs Ray: pip install 'awmkit[ray]' (or use 'local')") from None
     version = tuple(int(p) for p in ray.__version__.split(".")[:2] if p.isdigit())
     if version < _MIN_RAY:
         raise ValueError(f"backend 'ray' needs ray>=2.9, found {ray.__version__}: pip install 'awmkit[ray]'")
@@ -71,15 +69,18 @@ def _loopback_env() -> Iterator[None]:
     uses on macOS and Windows); the processes it starts inherit the environment set here."""
     import ray._private.ray_constants as constants
 
-    saved_env = {k: os.environ.get(k) for k in ("RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
-    saved_flag = constants.ENABLE_RAY_CLUSTER
+    names = ("RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    saved_env = {k: os.environ.get(k) for k in names}
+    saved_flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    constants.ENABLE_RAY_CLUSTER = False
+    if saved_flag is not None:  # read when Ray was imported: set it for this process too
+        constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
-        constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_flag is not None:
+            constants.ENABLE_RAY_CLUSTER = saved_flag
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -121,7 +122,8 @@ def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
                 if need > total.get(resource, 0.0):
                     raise ValueError(
                         f"cell {c.name!r} requests num_{resource.lower()}s={need:g} but the Ray cluster has "
-                        f"{total.get(resource, 0.0):g} {resource}s; lower it or join a bigger cluster (--address)"
+                        f"{total.get(resource, 0.0):g} {resource}s; lower it or join a bigger cluster "
+                        "(--address)"
                     )
         yield ray
     finally:
@@ -138,9 +140,7 @@ def _task(cell: Cell, run_dir: str, runner: Callable) -> dict:
     return attempt_cell(cell, run_dir, runner)
 
 
-def run_ray(
-    cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, on_done: Callable
-) -> None:
+def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, on_done: Callable) -> None:
     """Submits every cell as a task of the connected Ray session and reports each outcome (through
     ``on_done``) as it finishes, failures included."""
     from ._sweep import CellOutcome, count_attempts, write_error
