@@ -18,7 +18,7 @@ from ._claims import (
     longest_horizon,
     within_each_other,
 )
-from ._figures import FigureSpec, cell_name, fmt_value
+from ._figures import SMALL_SIZING, FigureSpec, cell_name, fmt_value
 
 AWM = "awm-transformer"
 FIG5A_METHODS = (AWM, "awm-rnn", "hwm-transformer", "markovian")
@@ -111,7 +111,7 @@ def _notes(extra: str = "") -> dict[str, str]:
     return {
         "smoke": "One system (cancer_treatment), H = 20, one seed, about 100 environment steps with a short "
                  "warm-up: proves the pipeline only.",
-        "small": (
+        "small": SMALL_SIZING + (
             "One system (cancer_treatment; not eight), H = 20 and 50 (not 20, 50, 100, 200, 500), 3 seeds "
             "(not 10), 3 000 environment steps (not 200 000) with the paper's 1 500-step warm-up and schedule "
             "(a model update every 2 steps, a policy update every 16), no hyper-parameter sweep (the "

@@ -9,7 +9,7 @@ from . import _figures_plots as plots
 from ._aggregate import FigureData, NotEvaluable
 from ._cell import Cell
 from ._claims import Claim, Verdict, highest_mean, longest_horizon, rounded
-from ._figures import FigureSpec, cell_name, fmt_value
+from ._figures import SMALL_SIZING, FigureSpec, cell_name, fmt_value
 
 PENDULUM_METHODS = ("simulator", "markovian", "hwm-transformer", "awm-transformer")
 LEARNED = ("markovian", "hwm-transformer", "awm-transformer")
@@ -70,7 +70,7 @@ def offline_cells(env: str, budget: str, *, growth: bool) -> list[Cell]:
 
 _BPO_NOTES = {
     "smoke": "H = 5, one seed, a 20-step warm-up and 40 training steps: proves the pipeline only.",
-    "small": (
+    "small": SMALL_SIZING + (
         "H = 10 and 50 (not 5, 10, 20, 50, 100), 3 seeds (not 10), 3 000 steps (not 100 000) with the "
         "paper's 1 500-step warm-up and update schedule, one policy learning rate (1e-3, one of the four "
         "the paper sweeps). The effect could still show because the double pendulum's difficulty is the "
@@ -82,7 +82,7 @@ _BPO_NOTES = {
 }
 _OFFLINE_NOTES = {
     "smoke": "Horizons 3-5, 200 transitions, 3 Adam steps: proves the pipeline only.",
-    "small": (
+    "small": SMALL_SIZING + (
         "10 000 random transitions and 200 Adam steps (not 100 000 and 1 000), 10 action samples per "
         "horizon (not 50), a 101-point action grid (not 201). The gradient growth of the simulator does "
         "not depend on training at all, and a briefly trained model already shows whether its gradient "
