@@ -29,8 +29,10 @@ def _figures():
 def budgets_table() -> str:
     """Cells and seed-runs of every figure at every budget, from the specs."""
     budgets, specs = _figures()
-    lines = ["| figure | paper | " + " | ".join(f"{b} cells (runs)" for b in budgets) + " |",
-             "|---|---|" + "---|" * len(budgets)]
+    lines = [
+        "| figure | paper | " + " | ".join(f"{b} cells (runs)" for b in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
     for spec in specs.values():
         counts = []
         for b in budgets:
@@ -70,28 +72,51 @@ def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> s
     parts = []
     for spec in specs.values():
         report = _load(results, spec.name, budget)
-        parts += [f"### {spec.name}", "", f"**{_esc(spec.title)}** ({spec.paper}).", "",
-                  f"> {spec.caption}", ""]
+        parts += [
+            f"### {spec.name}",
+            "",
+            f"**{_esc(spec.title)}** ({spec.paper}).",
+            "",
+            f"> {spec.caption}",
+            "",
+        ]
         if report is None:
-            parts += [f"*No committed `{budget}` report yet: run `awmkit reproduce {spec.name} --budget {budget} "
-                      f"--out DIR`.*", ""]
+            parts += [
+                f"*No committed `{budget}` report yet: run `awmkit reproduce {spec.name} --budget {budget} "
+                f"--out DIR`.*",
+                "",
+            ]
             continue
         parts += [f"**What `{budget}` cuts.** {report['budget_note']}", ""]
         for png in report["figures"]:
             parts += [f"![{spec.name}](results/{spec.name}/{budget}/{png})", ""]
         parts += ["| result | our claim | the paper | ours |", "|---|---|---|---|"]
         for c in report["claims"]:
-            paper = f"\"{c['paper']['quote']}\" ({c['paper']['section']})"
-            parts.append(f"| **{_STATUS[c['holds']]}** | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |")
+            paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
+            parts.append(
+                f"| **{_STATUS[c['holds']]}** | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |"
+            )
         cells = report["cells"]
         load = (report.get("load_average") or {}).get("start")
-        parts += ["", f"{cells['done']} of {cells['total']} cells finished"
-                  + (f" ({cells['reused']} reused from figures sharing the same runs)" if cells.get("reused") else "")
-                  + f", {cells['failed']} failed"
-                  + (f"; wall time {report['wall_time_s'] / 60:.1f} min" if report.get("wall_time_s") is not None else "")
-                  + f", the cells' own run times {report['cells_wall_time_s'] / 60:.1f} min"
-                  + (f", load average {load[0]:.1f} at the start on {report['cpu_count']} CPUs" if load else "")
-                  + f". [Full report](results/{spec.name}/{budget}/report.md).", ""]
+        parts += [
+            "",
+            f"{cells['done']} of {cells['total']} cells finished"
+            + (
+                f" ({cells['reused']} reused from figures sharing the same runs)"
+                if cells.get("reused")
+                else ""
+            )
+            + f", {cells['failed']} failed"
+            + (
+                f"; wall time {report['wall_time_s'] / 60:.1f} min"
+                if report.get("wall_time_s") is not None
+                else ""
+            )
+            + f", the cells' own run times {report['cells_wall_time_s'] / 60:.1f} min"
+            + (f", load average {load[0]:.1f} at the start on {report['cpu_count']} CPUs" if load else "")
+            + f". [Full report](results/{spec.name}/{budget}/report.md).",
+            "",
+        ]
         for f in report["failed_cells"]:
             parts.append(f"- failed cell `{f['name']}`: {_esc(f['error'])}")
         if report["failed_cells"]:
@@ -100,10 +125,19 @@ def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> s
 
 
 def render(results: pathlib.Path = RESULTS) -> str:
-    return "\n\n".join([
-        "## Budgets", "", budgets_table(), "## Claims at the small budget", "", summary_table(results),
-        "## Figures", "", figure_sections(results),
-    ])
+    return "\n\n".join(
+        [
+            "## Budgets",
+            "",
+            budgets_table(),
+            "## Claims at the small budget",
+            "",
+            summary_table(results),
+            "## Figures",
+            "",
+            figure_sections(results),
+        ]
+    )
 
 
 if __name__ == "__main__":

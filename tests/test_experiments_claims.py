@@ -17,20 +17,42 @@ from awmkit.experiments import (
 
 # Normalised final scores per method: (shortest horizon, longest horizon).
 PAPER_WORLD = {
-    "awm-transformer": (0.9, 0.9), "awm-lstm": (0.9, 0.9), "awm-transformer-full": (0.9, 0.9),
-    "awm-rnn": (0.4, 0.4), "hwm-transformer": (0.3, 0.3), "hwm-transformer-full": (0.3, 0.3),
-    "markovian": (0.3, 0.3), "sac": (0.2, 0.2), "odt-expert": (0.2, 0.05), "odt-overshot": (0.1, 0.0),
+    "awm-transformer": (0.9, 0.9),
+    "awm-lstm": (0.9, 0.9),
+    "awm-transformer-full": (0.9, 0.9),
+    "awm-rnn": (0.4, 0.4),
+    "hwm-transformer": (0.3, 0.3),
+    "hwm-transformer-full": (0.3, 0.3),
+    "markovian": (0.3, 0.3),
+    "sac": (0.2, 0.2),
+    "odt-expert": (0.2, 0.05),
+    "odt-overshot": (0.1, 0.0),
 }
 INVERTED_WORLD = {
-    "awm-transformer": (0.5, 0.1), "awm-lstm": (0.05, 0.05), "awm-transformer-full": (0.8, 0.8),
-    "awm-rnn": (0.4, 0.4), "hwm-transformer": (0.6, 0.6), "hwm-transformer-full": (0.0, 0.0),
-    "markovian": (0.3, 0.3), "sac": (0.2, 0.2), "odt-expert": (0.4, 0.4), "odt-overshot": (0.5, 0.5),
+    "awm-transformer": (0.5, 0.1),
+    "awm-lstm": (0.05, 0.05),
+    "awm-transformer-full": (0.8, 0.8),
+    "awm-rnn": (0.4, 0.4),
+    "hwm-transformer": (0.6, 0.6),
+    "hwm-transformer-full": (0.0, 0.0),
+    "markovian": (0.3, 0.3),
+    "sac": (0.2, 0.2),
+    "odt-expert": (0.4, 0.4),
+    "odt-overshot": (0.5, 0.5),
 }
 # Double-pendulum final returns (Figures 2, 6): (final, start of the learning curve).
-PENDULUM_PAPER = {"awm-transformer": (-0.1, -2.0), "simulator": (-0.5, -2.0), "markovian": (-1.0, -2.0),
-                  "hwm-transformer": (-1.0, -2.0)}
-PENDULUM_INVERTED = {"awm-transformer": (-1.5, -1.0), "simulator": (-0.5, -1.0), "markovian": (-0.5, -1.0),
-                     "hwm-transformer": (-0.5, -1.0)}
+PENDULUM_PAPER = {
+    "awm-transformer": (-0.1, -2.0),
+    "simulator": (-0.5, -2.0),
+    "markovian": (-1.0, -2.0),
+    "hwm-transformer": (-1.0, -2.0),
+}
+PENDULUM_INVERTED = {
+    "awm-transformer": (-1.5, -1.0),
+    "simulator": (-0.5, -1.0),
+    "markovian": (-0.5, -1.0),
+    "hwm-transformer": (-0.5, -1.0),
+}
 
 
 def _noise(cell, seed):
@@ -69,35 +91,60 @@ def _growth_records(spec, paper: bool):
     for cell in spec.cells("small"):
         h = np.asarray(cell.config["horizons"], dtype=float)
         exponential = np.exp(0.05 * h)
-        polynomial = 2.0 * h ** 0.7
+        polynomial = 2.0 * h**0.7
         if paper:
-            norms = {"simulator": exponential, "hwm-transformer": 3 * exponential, "markovian": exponential,
-                     "awm-transformer": polynomial}[cell.method]
+            norms = {
+                "simulator": exponential,
+                "hwm-transformer": 3 * exponential,
+                "markovian": exponential,
+                "awm-transformer": polynomial,
+            }[cell.method]
         else:
-            norms = {"simulator": polynomial, "hwm-transformer": polynomial, "markovian": polynomial,
-                     "awm-transformer": exponential}[cell.method]
+            norms = {
+                "simulator": polynomial,
+                "hwm-transformer": polynomial,
+                "markovian": polynomial,
+                "awm-transformer": exponential,
+            }[cell.method]
         verdict = fit_growth(h, norms)[2] if h.size else None
         grid = np.linspace(-1, 1, 101)
         truth, model = _landscapes(cell, grid, paper)
-        records.append(CellRecord(cell, "done", {
-            "final_return": [], "horizons": h.astype(int).tolist(), "mean_norm": norms.tolist(), "verdict": verdict,
-            "exponential": {"slope": 0.05, "r2": 1.0}, "polynomial": {"slope": 0.7, "r2": 1.0},
-            "grid": grid.tolist(), "simulator": truth.tolist(), "landscapes": [model.tolist()],
-        }))
+        records.append(
+            CellRecord(
+                cell,
+                "done",
+                {
+                    "final_return": [],
+                    "horizons": h.astype(int).tolist(),
+                    "mean_norm": norms.tolist(),
+                    "verdict": verdict,
+                    "exponential": {"slope": 0.05, "r2": 1.0},
+                    "polynomial": {"slope": 0.7, "r2": 1.0},
+                    "grid": grid.tolist(),
+                    "simulator": truth.tolist(),
+                    "landscapes": [model.tolist()],
+                },
+            )
+        )
     return records
 
 
 def _landscapes(cell, grid, paper: bool):
     if cell.env == "one_bounce":  # a piecewise-linear truth with its optimum at 0.5 (Figure 3c)
         truth = -np.abs(grid - 0.5)
-        good = {"awm-transformer": truth + 0.01 * grid, "markovian": np.zeros_like(grid),
-                "hwm-transformer": -np.abs(grid + 0.5)}
+        good = {
+            "awm-transformer": truth + 0.01 * grid,
+            "markovian": np.zeros_like(grid),
+            "hwm-transformer": -np.abs(grid + 0.5),
+        }
         bad = {"awm-transformer": -np.abs(grid + 0.5), "markovian": truth, "hwm-transformer": truth}
         return truth, (good if paper else bad)[cell.method]
     smooth = -np.abs(grid + 0.4)
     rough = smooth + 0.3 * np.sin(40 * grid)
     if paper:  # rough truth, smooth AWM (Figure 4c)
-        model = {"awm-transformer": smooth, "simulator": rough}.get(cell.method, rough + 0.2 * np.cos(17 * grid))
+        model = {"awm-transformer": smooth, "simulator": rough}.get(
+            cell.method, rough + 0.2 * np.cos(17 * grid)
+        )
         return rough, model
     model = {"awm-transformer": rough, "simulator": smooth}.get(cell.method, smooth)
     return smooth, model
@@ -166,7 +213,9 @@ def test_best_setting_of_a_sweep_is_selected():
 
     worse = []
     for r in base:
-        cell = dataclasses.replace(r.cell, name=r.cell.name + "-worse", config={**r.cell.config, "policy_lr": 1e-5})
+        cell = dataclasses.replace(
+            r.cell, name=r.cell.name + "-worse", config={**r.cell.config, "policy_lr": 1e-5}
+        )
         worse.append(CellRecord(cell, "done", {"final_return": [x - 5 for x in r.result["final_return"]]}))
     data = spec.data(base + worse, n_resamples=100)
     h = max(data.horizons())
@@ -191,7 +240,9 @@ def test_performance_profile_fractions():
 
 
 def test_iqm_learning_curve_interpolates_onto_the_shortest_run():
-    curves = {"a": [(np.array([0, 10, 20]), np.array([0.0, 1.0, 2.0])), (np.array([0, 12]), np.array([0.0, 1.2]))]}
+    curves = {
+        "a": [(np.array([0, 10, 20]), np.array([0.0, 1.0, 2.0])), (np.array([0, 12]), np.array([0.0, 1.2]))]
+    }
     c = iqm_learning_curve(curves, n_resamples=100)
     np.testing.assert_array_equal(c.steps, [0, 12])
     np.testing.assert_allclose(c.iqm, [0.0, 1.2])

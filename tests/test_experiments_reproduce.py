@@ -12,15 +12,31 @@ import pytest
 from awmkit.cli import main
 from awmkit.experiments import BUDGETS, REPORT_KEYS, figures, reproduce
 
-FIGURES = ["figure2", "figure3c", "figure4b", "figure4c", "figure5a", "figure5b", "figure6", "figure7",
-           "figure8", "figure9", "figure10"]
+FIGURES = [
+    "figure2",
+    "figure3c",
+    "figure4b",
+    "figure4c",
+    "figure5a",
+    "figure5b",
+    "figure6",
+    "figure7",
+    "figure8",
+    "figure9",
+    "figure10",
+]
 CLAIM_KEYS = {"id", "claim", "paper", "ours", "holds", "why"}
 
 
 def _cli(*args, timeout=900):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-m", "awmkit", "reproduce", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "awmkit", "reproduce", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_list_names_the_eleven_figures(capsys):
@@ -57,18 +73,30 @@ def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, args, message):
 def test_paper_budgets_are_the_papers():
     specs = figures()
     fig5a = specs["figure5a"].cells("paper")
-    assert {c.env for c in fig5a} == {"cancer_treatment", "bioreactor", "mould_fungicide", "bacteria", "harvest",
-                                      "invasive_plant", "hiv_treatment", "timber_harvest"}
+    assert {c.env for c in fig5a} == {
+        "cancer_treatment",
+        "bioreactor",
+        "mould_fungicide",
+        "bacteria",
+        "harvest",
+        "invasive_plant",
+        "hiv_treatment",
+        "timber_harvest",
+    }
     assert {c.horizon for c in fig5a} == {20, 50, 100, 200, 500}
     assert {c.seeds for c in fig5a} == {10} and {c.config["steps"] for c in fig5a} == {200_000}
     assert {c.config["entropy_coef"] for c in fig5a} == {0.1, 0.01, 0.001}
     fig2 = specs["figure2"].cells("paper")
-    assert {c.horizon for c in fig2} == {5, 10, 20, 50, 100} and {c.config["steps"] for c in fig2} == {100_000}
+    assert {c.horizon for c in fig2} == {5, 10, 20, 50, 100} and {c.config["steps"] for c in fig2} == {
+        100_000
+    }
     assert {c.config["policy_lr"] for c in fig2} == {1e-2, 1e-3, 1e-4, 1e-5}
     sac = [c for c in specs["figure7"].cells("paper") if c.kind == "sac"]
     assert len({(c.config["critic_lr"], c.config["entropy_coef"]) for c in sac}) == 9
     fig4b = specs["figure4b"].cells("paper")
-    assert {c.config["transitions"] for c in fig4b} == {100_000} and {c.config["samples"] for c in fig4b} == {50}
+    assert {c.config["transitions"] for c in fig4b} == {100_000} and {c.config["samples"] for c in fig4b} == {
+        50
+    }
 
 
 def test_figures_that_share_runs_have_equal_cells():

@@ -163,7 +163,9 @@ class FigureData:
     def cells(self, method: str, horizon: int | None = None) -> list[CellRecord]:
         """The finished records of ``method`` (at ``horizon``) of the selected hyper-parameter setting."""
         found = [
-            r for r in self.records if _method(r.cell) == method and (horizon is None or r.cell.horizon == horizon)
+            r
+            for r in self.records
+            if _method(r.cell) == method and (horizon is None or r.cell.horizon == horizon)
         ]
         if not found:
             raise NotEvaluable(f"no cell of method {method!r} at H={horizon} in this grid")
@@ -321,7 +323,9 @@ def probability_of_improvement(
 
     def poi(xs_, ys_):
         per = [
-            ((x[..., :, None] > y[..., None, :]) + 0.5 * (x[..., :, None] == y[..., None, :])).mean(axis=(-1, -2))
+            ((x[..., :, None] > y[..., None, :]) + 0.5 * (x[..., :, None] == y[..., None, :])).mean(
+                axis=(-1, -2)
+            )
             for x, y in zip(xs_, ys_)
         ]
         return np.mean(per, axis=0)
@@ -357,7 +361,11 @@ def iqm_learning_curve(
 
     **Arguments:** `curves_per_task`: mapping task -> list of ``(steps, returns)`` per seed.
     """
-    runs = [(np.asarray(s, dtype=np.float64), np.asarray(r, dtype=np.float64)) for c in curves_per_task.values() for s, r in c]
+    runs = [
+        (np.asarray(s, dtype=np.float64), np.asarray(r, dtype=np.float64))
+        for c in curves_per_task.values()
+        for s, r in c
+    ]
     if not runs:
         raise ValueError("`curves_per_task` holds no curve")
     grid = min((s for s, _ in runs), key=lambda s: s[-1])

@@ -43,8 +43,14 @@ class Claim:
         if verdict.holds not in (True, False, None):
             raise TypeError(f"claim {self.id}: check returned holds={verdict.holds!r}")
         holds = None if verdict.holds is None else bool(verdict.holds)  # numpy booleans are not JSON
-        return ClaimResult(self.id, self.claim, {"quote": self.quote, "section": self.section}, verdict.ours,
-                           holds, verdict.why)
+        return ClaimResult(
+            self.id,
+            self.claim,
+            {"quote": self.quote, "section": self.section},
+            verdict.ours,
+            holds,
+            verdict.why,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +100,11 @@ def highest_iqm(
     if not rivals:
         raise NotEvaluable("no other method to compare with")
     nxt = max(rivals, key=lambda m: rivals[m].estimate)
-    ours = {"horizon": horizon, method: interval_dict(mine), **{m: interval_dict(e) for m, e in rivals.items()}}
+    ours = {
+        "horizon": horizon,
+        method: interval_dict(mine),
+        **{m: interval_dict(e) for m, e in rivals.items()},
+    }
     highest = mine.estimate > rivals[nxt].estimate
     apart = mine.low > rivals[nxt].high
     holds = highest and (apart or not separated)
@@ -115,8 +125,13 @@ def highest_mean(
     rivals = {m: data.mean_std(m, horizon) for m in _others(data, method, others)}
     if not rivals:
         raise NotEvaluable("no other method to compare with")
-    ours = {"horizon": horizon, **{m: {"mean": round(a, 4), "std": round(b, 4)} for m, (a, b) in
-                                   {method: (mean, std), **rivals}.items()}}
+    ours = {
+        "horizon": horizon,
+        **{
+            m: {"mean": round(a, 4), "std": round(b, 4)}
+            for m, (a, b) in {method: (mean, std), **rivals}.items()
+        },
+    }
     best_other = max(rivals, key=lambda m: rivals[m][0])
     holds = mean > rivals[best_other][0]
     if std_apart:
@@ -140,8 +155,11 @@ def within_each_other(data: FigureData, a: str, b: str, horizons: Sequence[int] 
         ours[f"H{h}"] = {a: interval_dict(ea), b: interval_dict(eb), "within": inside}
         if not inside:
             bad.append(h)
-    why = f"{a} and {b} within each other's intervals at every H in {hs}" if not bad else (
-        f"not within each other's intervals at H in {bad}")
+    why = (
+        f"{a} and {b} within each other's intervals at every H in {hs}"
+        if not bad
+        else (f"not within each other's intervals at H in {bad}")
+    )
     return Verdict(not bad, ours, why)
 
 
@@ -153,13 +171,19 @@ def improvement_over(
     ours, bad = {"horizon": horizon}, []
     for other in others:
         est = probability_of_improvement(
-            data.scores(method, horizon), data.scores(other, horizon), n_resamples=data.n_resamples, seed=data.seed
+            data.scores(method, horizon),
+            data.scores(other, horizon),
+            n_resamples=data.n_resamples,
+            seed=data.seed,
         )
         ours[f"P({method} > {other})"] = interval_dict(est)
         if not est.low > threshold:
             bad.append(other)
-    why = (f"P(improvement) of {method} has its interval above {threshold} against {list(others)}" if not bad
-           else f"P(improvement) interval not above {threshold} against {bad}")
+    why = (
+        f"P(improvement) of {method} has its interval above {threshold} against {list(others)}"
+        if not bad
+        else f"P(improvement) interval not above {threshold} against {bad}"
+    )
     return Verdict(not bad, ours, why)
 
 

@@ -46,8 +46,10 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(items, indent=2))
         else:
-            rows = [(i["name"], i["paper"], " / ".join(str(i["cells"][b]) for b in BUDGETS), len(i["claims"]))
-                    for i in items]
+            rows = [
+                (i["name"], i["paper"], " / ".join(str(i["cells"][b]) for b in BUDGETS), len(i["claims"]))
+                for i in items
+            ]
             print(table(rows, ["figure", "paper", "cells smoke / small / paper", "claims"]))
         return 0
     names = list(figures())
@@ -66,8 +68,13 @@ def run(args) -> int:
     from ._report import reproduce
 
     report = reproduce(
-        args.name, budget=args.budget, out=args.out, backend=args.backend, address=args.address,
-        resume=args.resume, progress=not args.json,
+        args.name,
+        budget=args.budget,
+        out=args.out,
+        backend=args.backend,
+        address=args.address,
+        resume=args.resume,
+        progress=not args.json,
     )
     if args.json:
         print(json.dumps(report.data, indent=2))

@@ -187,7 +187,9 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
             verdict=verdict,
         )
     if grid.size:
-        extra.update(grid=grid.tolist(), simulator=simulator.tolist(), landscapes=[x.tolist() for x in landscapes])
+        extra.update(
+            grid=grid.tolist(), simulator=simulator.tolist(), landscapes=[x.tolist() for x in landscapes]
+        )
     return _finish(cell, run_dir, opts, t0, extra)
 
 
@@ -210,7 +212,9 @@ def _validate_offline(cell: Cell) -> None:
         raise ValueError(f"cell {cell.name!r}: option grid_points must be 0 or an integer >= 2, got {grid!r}")
     hs = opts["horizons"]
     if not isinstance(hs, list) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hs):
-        raise ValueError(f"cell {cell.name!r}: option horizons must be a list of positive integers, got {hs!r}")
+        raise ValueError(
+            f"cell {cell.name!r}: option horizons must be a list of positive integers, got {hs!r}"
+        )
     if hs and (len(set(hs)) < 3 or max(hs) > cell.horizon):
         raise ValueError(
             f"cell {cell.name!r}: option horizons needs at least three distinct values up to the cell's "

@@ -48,21 +48,38 @@ _PAPER_SWEEPS = {
 }
 _BUDGET = {
     "smoke": {
-        "envs": ("cancer_treatment",), "seeds": 1, "horizons": (20,), "short_long": (20,),
+        "envs": ("cancer_treatment",),
+        "seeds": 1,
+        "horizons": (20,),
+        "short_long": (20,),
         "bpo": {"steps": 100, "warmup_steps": 40, "eval_interval": 20},
         "sac": {"steps": 100, "warmup_steps": 36, "eval_interval": 32},
-        "odt": {"steps": 100, "warmup_steps": 40, "eval_interval": 20, "updates_per_iteration": 2,
-                "batch_size": 8, "lr_warmup_updates": 10},
+        "odt": {
+            "steps": 100,
+            "warmup_steps": 40,
+            "eval_interval": 20,
+            "updates_per_iteration": 2,
+            "batch_size": 8,
+            "lr_warmup_updates": 10,
+        },
     },
     "small": {
-        "envs": ("cancer_treatment",), "seeds": 3, "horizons": (20, 50), "short_long": (20, 50),
+        "envs": ("cancer_treatment",),
+        "seeds": 3,
+        "horizons": (20, 50),
+        "short_long": (20, 50),
         "bpo": {"steps": 3_000, "eval_interval": 300},
         "sac": {"steps": 3_000, "eval_interval": 304},
         "odt": {"steps": 3_000, "eval_interval": 300, "updates_per_iteration": 10, "batch_size": 64},
     },
     "paper": {
-        "envs": MYRIAD_ENVS, "seeds": 10, "horizons": STANDARD_HORIZONS, "short_long": (20, 100),
-        "bpo": {"steps": 200_000}, "sac": {"steps": 200_000}, "odt": {"steps": 200_000},
+        "envs": MYRIAD_ENVS,
+        "seeds": 10,
+        "horizons": STANDARD_HORIZONS,
+        "short_long": (20, 100),
+        "bpo": {"steps": 200_000},
+        "sac": {"steps": 200_000},
+        "odt": {"steps": 200_000},
     },
 }
 _FIG10_PAPER_HORIZONS = (20, 50, 100)
@@ -96,11 +113,19 @@ def myriad_cells(methods: Sequence[str], budget: str, *, horizons: Sequence[int]
             for method in methods:
                 kind, model, extra = _METHODS[method]
                 for setting in _sweep_settings(kind, budget):
-                    cells.append(Cell(
-                        name=cell_name(env, h, method, _suffix(setting)), kind=kind, env=env, horizon=h,
-                        seeds=b["seeds"], model=model, method=method, key=0,
-                        config={**b[kind], **extra, **setting},
-                    ))
+                    cells.append(
+                        Cell(
+                            name=cell_name(env, h, method, _suffix(setting)),
+                            kind=kind,
+                            env=env,
+                            horizon=h,
+                            seeds=b["seeds"],
+                            model=model,
+                            method=method,
+                            key=0,
+                            config={**b[kind], **extra, **setting},
+                        )
+                    )
     return cells
 
 
@@ -110,21 +135,22 @@ _SELECTION = ("entropy_coef", "critic_lr", "policy_lr", "episodes_per_iteration"
 def _notes(extra: str = "") -> dict[str, str]:
     return {
         "smoke": "One system (cancer_treatment), H = 20, one seed, about 100 environment steps with a short "
-                 "warm-up: proves the pipeline only.",
-        "small": SMALL_SIZING + (
+        "warm-up: proves the pipeline only.",
+        "small": SMALL_SIZING
+        + (
             "One system (cancer_treatment; not eight), H = 20 and 50 (not 20, 50, 100, 200, 500), 3 seeds "
             "(not 10), 3 000 environment steps (not 200 000) with the paper's 1 500-step warm-up and schedule "
             "(a model update every 2 steps, a policy update every 16), no hyper-parameter sweep (the "
             "defaults); the Online DT takes 10 updates of batch 64 per trajectory (not 300 of 256), the "
             "only change of a hyper-parameter, because its updates would otherwise cost more than all the "
-            "other cells together. With one system the intervals are over seeds only and \"every system\" "
+            'other cells together. With one system the intervals are over seeds only and "every system" '
             "means this one; the longest horizon is 50, where the paper's separation starts above 100, so "
             "the long-horizon claims are tested where they are weakest. " + extra
         ),
         "paper": "Section 5.2 and Appendices C and F: all eight systems, H = 20, 50, 100, 200, 500, 10 seeds, "
-                 "200 000 steps; BPO's entropy coefficient swept over 0.1, 0.01, 0.001, SAC's learning rate over "
-                 "1e-3, 1e-4, 1e-5 and entropy coefficient over 1, 0.01, 0.001, the Online DT's trajectories "
-                 "per iteration over 1, 5, 10; the best setting is reported per method and horizon.",
+        "200 000 steps; BPO's entropy coefficient swept over 0.1, 0.01, 0.001, SAC's learning rate over "
+        "1e-3, 1e-4, 1e-5 and entropy coefficient over 1, 0.01, 0.001, the Online DT's trajectories "
+        "per iteration over 1, 5, 10; the best setting is reported per method and horizon.",
     }
 
 
@@ -149,8 +175,12 @@ def _fig5a_hwm(data: FigureData) -> Verdict:
         ours[f"H{h}"] = {"hwm-transformer": interval_dict(hwm), "markovian": interval_dict(mk)}
         if hwm.estimate > mk.high:
             bad.append(h)
-    return Verdict(not bad, ours, "the HWM's IQM is not above the Markovian model's interval at "
-                   + ("every long horizon" if not bad else f"H = {bad}: it is above"))
+    return Verdict(
+        not bad,
+        ours,
+        "the HWM's IQM is not above the Markovian model's interval at "
+        + ("every long horizon" if not bad else f"H = {bad}: it is above"),
+    )
 
 
 def _fig5a_poi(data: FigureData) -> Verdict:
@@ -170,9 +200,12 @@ def _fig5b_efficient(data: FigureData) -> Verdict:
             bad.append(h)
     if not ours:
         raise NotEvaluable("the methods of Figure 5b share no horizon")
-    return Verdict(not bad, {"mean_iqm_over_curve": ours},
-                   "the AWM's learning curve is above both baselines' on average at "
-                   + ("every horizon" if not bad else f"no: not at H = {bad}"))
+    return Verdict(
+        not bad,
+        {"mean_iqm_over_curve": ours},
+        "the AWM's learning curve is above both baselines' on average at "
+        + ("every horizon" if not bad else f"no: not at H = {bad}"),
+    )
 
 
 def _fig5b_scales(data: FigureData) -> Verdict:
@@ -181,13 +214,18 @@ def _fig5b_scales(data: FigureData) -> Verdict:
         raise NotEvaluable("Figure 5b's scaling claim needs two horizons")
     lo, hi = hs[0], hs[-1]
     iq = {m: {h: data.interval(m, h).estimate for h in (lo, hi)} for m in FIG5B_METHODS}
-    gap = {m: {f"H{lo}": round(iq[AWM][lo] - iq[m][lo], 4), f"H{hi}": round(iq[AWM][hi] - iq[m][hi], 4)}
-           for m in FIG5B_METHODS if m != AWM}
+    gap = {
+        m: {f"H{lo}": round(iq[AWM][lo] - iq[m][lo], 4), f"H{hi}": round(iq[AWM][hi] - iq[m][hi], 4)}
+        for m in FIG5B_METHODS
+        if m != AWM
+    }
     holds = all(g[f"H{hi}"] >= g[f"H{lo}"] for g in gap.values())
-    return Verdict(holds, {"iqm": {m: {f"H{h}": round(v, 4) for h, v in d.items()} for m, d in iq.items()},
-                           "awm_lead": gap},
-                   f"the AWM's IQM lead over each baseline {'grows or holds' if holds else 'shrinks'} "
-                   f"from H={lo} to H={hi}")
+    return Verdict(
+        holds,
+        {"iqm": {m: {f"H{h}": round(v, 4) for h, v in d.items()} for m, d in iq.items()}, "awm_lead": gap},
+        f"the AWM's IQM lead over each baseline {'grows or holds' if holds else 'shrinks'} "
+        f"from H={lo} to H={hi}",
+    )
 
 
 def _fig7_each_env(data: FigureData) -> Verdict:
@@ -201,9 +239,11 @@ def _fig7_each_env(data: FigureData) -> Verdict:
         ours[env] = {"means": means, "best": winner}
         if winner != AWM:
             losers.append(env)
-    return Verdict(not losers, {"horizon": h, **ours},
-                   f"at H={h} the AWM has the best mean in " + (
-                       "every system" if not losers else f"all but {losers}"))
+    return Verdict(
+        not losers,
+        {"horizon": h, **ours},
+        f"at H={h} the AWM has the best mean in " + ("every system" if not losers else f"all but {losers}"),
+    )
 
 
 def _fig7_aggregate(data: FigureData) -> Verdict:
@@ -219,10 +259,13 @@ def _fig9_agnostic(data: FigureData) -> Verdict:
     h = longest_horizon(data, FIG9_METHODS)
     lstm, tr = data.interval("awm-lstm", h), data.interval(AWM, h)
     holds = lstm.estimate >= tr.low
-    return Verdict(holds, {"horizon": h, "awm-lstm": interval_dict(lstm), AWM: interval_dict(tr)},
-                   f"at H={h} the LSTM AWM's IQM {lstm.estimate:.3g} is "
-                   f"{'within or above' if holds else 'below'} the transformer AWM's interval "
-                   f"[{tr.low:.3g}, {tr.high:.3g}]")
+    return Verdict(
+        holds,
+        {"horizon": h, "awm-lstm": interval_dict(lstm), AWM: interval_dict(tr)},
+        f"at H={h} the LSTM AWM's IQM {lstm.estimate:.3g} is "
+        f"{'within or above' if holds else 'below'} the transformer AWM's interval "
+        f"[{tr.low:.3g}, {tr.high:.3g}]",
+    )
 
 
 def _fig10_drops(data: FigureData) -> Verdict:
@@ -232,9 +275,12 @@ def _fig10_drops(data: FigureData) -> Verdict:
     lo, hi = hs[0], hs[-1]
     a, b = data.interval("odt-expert", lo), data.interval("odt-expert", hi)
     holds = b.estimate < a.low
-    return Verdict(holds, {f"H{lo}": interval_dict(a), f"H{hi}": interval_dict(b)},
-                   f"the Online DT's IQM goes from {a.estimate:.3g} [{a.low:.3g}, {a.high:.3g}] at H={lo} to "
-                   f"{b.estimate:.3g} at H={hi}")
+    return Verdict(
+        holds,
+        {f"H{lo}": interval_dict(a), f"H{hi}": interval_dict(b)},
+        f"the Online DT's IQM goes from {a.estimate:.3g} [{a.low:.3g}, {a.high:.3g}] at H={lo} to "
+        f"{b.estimate:.3g} at H={hi}",
+    )
 
 
 def _fig10_overshoot(data: FigureData) -> Verdict:
@@ -246,8 +292,12 @@ def _fig10_overshoot(data: FigureData) -> Verdict:
             bad.append(h)
     if not ours:
         raise NotEvaluable("no horizon with both RTGs")
-    return Verdict(not bad, ours, "the over-shot RTG's IQM is at most the expert RTG's at "
-                   + ("every horizon" if not bad else f"no: above it at H = {bad}"))
+    return Verdict(
+        not bad,
+        ours,
+        "the over-shot RTG's IQM is at most the expert RTG's at "
+        + ("every horizon" if not bad else f"no: above it at H = {bad}"),
+    )
 
 
 def _fig10_awm_every_env(data: FigureData) -> Verdict:
@@ -261,8 +311,12 @@ def _fig10_awm_every_env(data: FigureData) -> Verdict:
                 bad.append(f"{env}-H{h}")
     if not ours:
         raise NotEvaluable("no system and horizon with both the AWM and the Online DT")
-    return Verdict(not bad, ours, "the AWM's mean beats the Online DT's in "
-                   + ("every system and horizon" if not bad else f"all but {bad}"))
+    return Verdict(
+        not bad,
+        ours,
+        "the AWM's mean beats the Online DT's in "
+        + ("every system and horizon" if not bad else f"all but {bad}"),
+    )
 
 
 def _fig10_below_markovian(data: FigureData) -> Verdict:
@@ -274,16 +328,26 @@ def _fig10_below_markovian(data: FigureData) -> Verdict:
             bad.append(h)
     if not ours:
         raise NotEvaluable("no horizon with both the Online DT and the Markovian model")
-    return Verdict(not bad, ours, "the Online DT's IQM is below the Markovian model's at "
-                   + ("every horizon" if not bad else f"no: not at H = {bad}"))
+    return Verdict(
+        not bad,
+        ours,
+        "the Online DT's IQM is below the Markovian model's at "
+        + ("every horizon" if not bad else f"no: not at H = {bad}"),
+    )
 
 
 # --- plots ---------------------------------------------------------------------------------------------
 
 
 def _plot_fig5a(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
-    paths = [plots.bars_by_horizon(data, out / "figure5a.png", methods=FIG5A_METHODS,
-                                   title="Figure 5a: final performance of BPO on Myriad (IQM, 95% CI)")]
+    paths = [
+        plots.bars_by_horizon(
+            data,
+            out / "figure5a.png",
+            methods=FIG5A_METHODS,
+            title="Figure 5a: final performance of BPO on Myriad (IQM, 95% CI)",
+        )
+    ]
     try:
         h = longest_horizon(data, FIG5A_METHODS)
         paths.append(plots.profiles(data, out / "figure5a_profiles.png", horizon=h, methods=FIG5A_METHODS))
@@ -293,12 +357,20 @@ def _plot_fig5a(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _plot_fig5b(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
-    return [plots.curves(data, out / "figure5b.png", methods=FIG5B_METHODS,
-                         title="Figure 5b: learning curves on Myriad (IQM, 95% CI)")]
+    return [
+        plots.curves(
+            data,
+            out / "figure5b.png",
+            methods=FIG5B_METHODS,
+            title="Figure 5b: learning curves on Myriad (IQM, 95% CI)",
+        )
+    ]
 
 
 def _plot_per_env(name: str, methods: Sequence[str], title: str):
-    return lambda data, out: [plots.curves(data, out / f"{name}.png", methods=methods, per_env=True, title=title)]
+    return lambda data, out: [
+        plots.curves(data, out / f"{name}.png", methods=methods, per_env=True, title=title)
+    ]
 
 
 def _plot_bars(name: str, methods: Sequence[str], title: str):
@@ -313,23 +385,39 @@ MYRIAD_FIGURES = (
         paper="Figure 5a, Section 5.2",
         caption="(a) Final performance of BPO with different world models on Myriad (10 seeds ± 95% C.I.).",
         grid=lambda budget: myriad_cells(FIG5A_METHODS, budget),
-        budget_notes=_notes("What could still show: the state-based models' compounding gradient paths grow with H, "
-                            "not with training time, so a ranking by horizon can appear in a short run."),
+        budget_notes=_notes(
+            "What could still show: the state-based models' compounding gradient paths grow with H, "
+            "not with training time, so a ranking by horizon can appear in a short run."
+        ),
         claims=(
-            Claim("awm-best-long", "At the longest horizon the transformer AWM has the highest IQM normalised "
-                  "return, its 95% interval not overlapping the next method's.",
-                  "The transformer AWM is the only model to perform reliably well for increasingly long "
-                  "horizons, while other methods struggle when the horizon exceeds 100 steps.", "Section 5.2",
-                  _fig5a_best),
-            Claim("hwm-no-better", "At horizons above 100 (the longest horizon if the grid has none) the "
-                  "transformer HWM's IQM is not above the Markovian model's interval.",
-                  "However, when transformer world models are conditioned on states, their long-term policy "
-                  "gradients are no better than the gradients induced by Markovian models as measured by "
-                  "performance in Figure 5a.", "Section 5.2", _fig5a_hwm),
-            Claim("awm-improves", "At the longest horizon the probability of improvement of the transformer "
-                  "AWM over the Markovian model and over the RNN AWM has its 95% interval above 0.5.",
-                  "Indeed, when used as AWMs, transformer world models give better policy gradients than "
-                  "standard Markovian models and RNN world models.", "Section 5.2", _fig5a_poi),
+            Claim(
+                "awm-best-long",
+                "At the longest horizon the transformer AWM has the highest IQM normalised "
+                "return, its 95% interval not overlapping the next method's.",
+                "The transformer AWM is the only model to perform reliably well for increasingly long "
+                "horizons, while other methods struggle when the horizon exceeds 100 steps.",
+                "Section 5.2",
+                _fig5a_best,
+            ),
+            Claim(
+                "hwm-no-better",
+                "At horizons above 100 (the longest horizon if the grid has none) the "
+                "transformer HWM's IQM is not above the Markovian model's interval.",
+                "However, when transformer world models are conditioned on states, their long-term policy "
+                "gradients are no better than the gradients induced by Markovian models as measured by "
+                "performance in Figure 5a.",
+                "Section 5.2",
+                _fig5a_hwm,
+            ),
+            Claim(
+                "awm-improves",
+                "At the longest horizon the probability of improvement of the transformer "
+                "AWM over the Markovian model and over the RNN AWM has its 95% interval above 0.5.",
+                "Indeed, when used as AWMs, transformer world models give better policy gradients than "
+                "standard Markovian models and RNN world models.",
+                "Section 5.2",
+                _fig5a_poi,
+            ),
         ),
         plot=_plot_fig5a,
         selection=_SELECTION,
@@ -340,20 +428,30 @@ MYRIAD_FIGURES = (
         title="Learning curves of BPO with a transformer AWM, SAC and the Online DT on Myriad at H = 20, 100",
         paper="Figure 5b, Section 5.2",
         caption="(b) Learning curves of BPO through a transformer AWM, a SAC agent, and an Online-DT agent on "
-                "20 and 100 length horizons (10 seeds ± 95% C.I.).",
+        "20 and 100 length horizons (10 seeds ± 95% C.I.).",
         grid=lambda budget: myriad_cells(FIG5B_METHODS, budget, horizons=_BUDGET[budget]["short_long"]),
-        budget_notes=_notes("Sample efficiency is a statement about the start of training, which a short run "
-                            "measures as well as a long one."),
+        budget_notes=_notes(
+            "Sample efficiency is a statement about the start of training, which a short run "
+            "measures as well as a long one."
+        ),
         claims=(
-            Claim("sample-efficient", "At every horizon the transformer AWM's IQM learning curve lies above "
-                  "SAC's and the Online DT's on average over the run.",
-                  "In addition to BPO with transformer AWMs scaling better with the problem horizon, BPO is "
-                  "also significantly more sample efficient than the two baselines.", "Section 5.2",
-                  _fig5b_efficient),
-            Claim("scales-better", "The transformer AWM's final IQM lead over each baseline does not shrink from "
-                  "the shortest to the longest horizon.",
-                  "In addition to BPO with transformer AWMs scaling better with the problem horizon",
-                  "Section 5.2", _fig5b_scales),
+            Claim(
+                "sample-efficient",
+                "At every horizon the transformer AWM's IQM learning curve lies above "
+                "SAC's and the Online DT's on average over the run.",
+                "In addition to BPO with transformer AWMs scaling better with the problem horizon, BPO is "
+                "also significantly more sample efficient than the two baselines.",
+                "Section 5.2",
+                _fig5b_efficient,
+            ),
+            Claim(
+                "scales-better",
+                "The transformer AWM's final IQM lead over each baseline does not shrink from "
+                "the shortest to the longest horizon.",
+                "In addition to BPO with transformer AWMs scaling better with the problem horizon",
+                "Section 5.2",
+                _fig5b_scales,
+            ),
         ),
         plot=_plot_fig5b,
         selection=_SELECTION,
@@ -364,23 +462,37 @@ MYRIAD_FIGURES = (
         title="Learning curves of BPO with different world models and SAC on each Myriad system",
         paper="Figure 7, Appendix F",
         caption="Policy gradients through transformer AWMs give better policies for long horizons for every "
-                "environment. Learning curves of BPO with different world models on eight of the Myriad "
-                "environments (10 seeds ± min/max).",
+        "environment. Learning curves of BPO with different world models on eight of the Myriad "
+        "environments (10 seeds ± min/max).",
         grid=lambda budget: myriad_cells((*FIG5A_METHODS, "sac"), budget),
-        budget_notes=_notes("Per-system rankings at the longest horizon of the grid are what the claim compares."),
-        claims=(
-            Claim("awm-best-each-env", "At the longest horizon the transformer AWM has the highest mean "
-                  "normalised final return of all BPO models and SAC in every system.",
-                  "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
-                  "scores for long horizons, but it also achieves the best performance for the longest "
-                  "horizon of 500 steps for each environment.", _F, _fig7_each_env),
-            Claim("awm-best-aggregate", "At the longest horizon the transformer AWM has the highest IQM of all "
-                  "BPO models and SAC.",
-                  "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
-                  "scores for long horizons", _F, _fig7_aggregate),
+        budget_notes=_notes(
+            "Per-system rankings at the longest horizon of the grid are what the claim compares."
         ),
-        plot=_plot_per_env("figure7", (*FIG5A_METHODS, "sac"),
-                           "Figure 7: learning curves per Myriad system at the longest horizon (IQM, 95% CI)"),
+        claims=(
+            Claim(
+                "awm-best-each-env",
+                "At the longest horizon the transformer AWM has the highest mean "
+                "normalised final return of all BPO models and SAC in every system.",
+                "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
+                "scores for long horizons, but it also achieves the best performance for the longest "
+                "horizon of 500 steps for each environment.",
+                _F,
+                _fig7_each_env,
+            ),
+            Claim(
+                "awm-best-aggregate",
+                "At the longest horizon the transformer AWM has the highest IQM of all BPO models and SAC.",
+                "Note that not only does our method (BPO with transformer AWM) have the best aggregate "
+                "scores for long horizons",
+                _F,
+                _fig7_aggregate,
+            ),
+        ),
+        plot=_plot_per_env(
+            "figure7",
+            (*FIG5A_METHODS, "sac"),
+            "Figure 7: learning curves per Myriad system at the longest horizon (IQM, 95% CI)",
+        ),
         selection=_SELECTION,
         shares=("figure5a",),
     ),
@@ -389,22 +501,32 @@ MYRIAD_FIGURES = (
         title="Stop-gradient against full gradient on the policy input, transformer AWM and HWM, on Myriad",
         paper="Figure 8, Appendix F.1",
         caption="Stop gradients on the policy input do not affect final performances on the Myriad benchmark. "
-                "Final performances of BPO with a transformer AWM and a transformer HWM, with and without the "
-                "full policy gradient (10 seeds ± 95% C.I.).",
+        "Final performances of BPO with a transformer AWM and a transformer HWM, with and without the "
+        "full policy gradient (10 seeds ± 95% C.I.).",
         grid=lambda budget: myriad_cells(FIG8_METHODS, budget),
-        budget_notes=_notes("Stop-gradient versus full gradient changes the gradient of every update, so a "
-                            "difference would show from the first policy updates on."),
+        budget_notes=_notes(
+            "Stop-gradient versus full gradient changes the gradient of every update, so a "
+            "difference would show from the first policy updates on."
+        ),
         claims=(
-            Claim("awm-sg-equal", "For the transformer AWM, stop-gradient and full gradient end within each "
-                  "other's 95% intervals at every horizon.",
-                  "The results in Figure 8 confirm previous remarks that detaching the policy input from the "
-                  "policy gradient has little to no effect on final performance.", "Appendix F.1",
-                  lambda d: within_each_other(d, AWM, "awm-transformer-full")),
-            Claim("hwm-sg-equal", "For the transformer HWM, stop-gradient and full gradient end within each "
-                  "other's 95% intervals at every horizon.",
-                  "Stop gradients on the policy input do not affect final performances on the Myriad "
-                  "benchmark.", "Figure 8 caption",
-                  lambda d: within_each_other(d, "hwm-transformer", "hwm-transformer-full")),
+            Claim(
+                "awm-sg-equal",
+                "For the transformer AWM, stop-gradient and full gradient end within each "
+                "other's 95% intervals at every horizon.",
+                "The results in Figure 8 confirm previous remarks that detaching the policy input from the "
+                "policy gradient has little to no effect on final performance.",
+                "Appendix F.1",
+                lambda d: within_each_other(d, AWM, "awm-transformer-full"),
+            ),
+            Claim(
+                "hwm-sg-equal",
+                "For the transformer HWM, stop-gradient and full gradient end within each "
+                "other's 95% intervals at every horizon.",
+                "Stop gradients on the policy input do not affect final performances on the Myriad "
+                "benchmark.",
+                "Figure 8 caption",
+                lambda d: within_each_other(d, "hwm-transformer", "hwm-transformer-full"),
+            ),
         ),
         plot=_plot_bars("figure8", FIG8_METHODS, "Figure 8: stop-gradient vs full gradient (IQM, 95% CI)"),
         selection=_SELECTION,
@@ -415,22 +537,36 @@ MYRIAD_FIGURES = (
         title="LSTM Actions World Models against the transformer AWM and the Markovian model on Myriad",
         paper="Figure 9, Appendix F.2",
         caption="Ablation with LSTM Actions World Models on Myriad. Learning curves of BPO with a transformer "
-                "AWM, LSTM AWM, and a Markovian world model on eight of the Myriad environments "
-                "(10 seeds ± min/max).",
+        "AWM, LSTM AWM, and a Markovian world model on eight of the Myriad environments "
+        "(10 seeds ± min/max).",
         grid=lambda budget: myriad_cells(FIG9_METHODS, budget),
-        budget_notes=_notes("The LSTM AWM shares the transformer AWM's direct action-to-state gradient paths; "
-                            "that difference from the Markovian model does not need a long run."),
-        claims=(
-            Claim("lstm-well", "At the longest horizon the LSTM AWM's IQM is above the Markovian model's.",
-                  "Indeed, we show in an ablation study that LSTM AWMs also perform quite well on the Myriad "
-                  "benchmark in Figure 9.", "Appendix F.2", _fig9_lstm_well),
-            Claim("architecture-agnostic", "At the longest horizon the LSTM AWM's IQM is within or above the "
-                  "transformer AWM's 95% interval.",
-                  "Thus, the Actions World Model is agnostic to the specific neural network architecture",
-                  "Appendix F.2", _fig9_agnostic),
+        budget_notes=_notes(
+            "The LSTM AWM shares the transformer AWM's direct action-to-state gradient paths; "
+            "that difference from the Markovian model does not need a long run."
         ),
-        plot=_plot_per_env("figure9", FIG9_METHODS,
-                           "Figure 9: LSTM AWM ablation per Myriad system at the longest horizon (IQM, 95% CI)"),
+        claims=(
+            Claim(
+                "lstm-well",
+                "At the longest horizon the LSTM AWM's IQM is above the Markovian model's.",
+                "Indeed, we show in an ablation study that LSTM AWMs also perform quite well on the Myriad "
+                "benchmark in Figure 9.",
+                "Appendix F.2",
+                _fig9_lstm_well,
+            ),
+            Claim(
+                "architecture-agnostic",
+                "At the longest horizon the LSTM AWM's IQM is within or above the "
+                "transformer AWM's 95% interval.",
+                "Thus, the Actions World Model is agnostic to the specific neural network architecture",
+                "Appendix F.2",
+                _fig9_agnostic,
+            ),
+        ),
+        plot=_plot_per_env(
+            "figure9",
+            FIG9_METHODS,
+            "Figure 9: LSTM AWM ablation per Myriad system at the longest horizon (IQM, 95% CI)",
+        ),
         selection=_SELECTION,
         shares=("figure5a",),
     ),
@@ -439,31 +575,52 @@ MYRIAD_FIGURES = (
         title="The Online Decision Transformer on Myriad with expert and over-shot returns-to-go",
         paper="Figure 10, Appendix F.3",
         caption="Aggregate final performance of an online decision transformer on the Myriad environments, "
-                "trained on 200000 environment steps. The Expert RTG is conditioned on the optimal return for "
-                "each environment, while the Overshot RTG is conditioned on a return two times higher than the "
-                "optimal return (10 seeds ± 95% C.I.).",
+        "trained on 200000 environment steps. The Expert RTG is conditioned on the optimal return for "
+        "each environment, while the Overshot RTG is conditioned on a return two times higher than the "
+        "optimal return (10 seeds ± 95% C.I.).",
         grid=lambda budget: myriad_cells(
-            FIG10_METHODS, budget, horizons=_FIG10_PAPER_HORIZONS if budget == "paper" else _BUDGET[budget]["short_long"]),
-        budget_notes=_notes("The Online DT's drop from H = 20 to H = 100 is a statement about horizons the small "
-                            "grid keeps."),
+            FIG10_METHODS,
+            budget,
+            horizons=_FIG10_PAPER_HORIZONS if budget == "paper" else _BUDGET[budget]["short_long"],
+        ),
+        budget_notes=_notes(
+            "The Online DT's drop from H = 20 to H = 100 is a statement about horizons the small grid keeps."
+        ),
         claims=(
-            Claim("odt-drops", "The Online DT's (expert RTG) IQM at the longest horizon is below the lower end "
-                  "of its interval at the shortest.",
-                  "Even on relatively short horizons such as 100 time steps, the online decision transformer's "
-                  "performance quickly drops when compared to its performance for 20 time steps.",
-                  "Appendix F.3", _fig10_drops),
-            Claim("overshoot-hurts", "The over-shot RTG's IQM is at most the expert RTG's at every horizon.",
-                  "Decision transformers require some expert knowledge in many domains, and simply overshooting "
-                  "the return-to-go can yield sub-optimal and sometimes catastrophic results.", "Appendix F.3",
-                  _fig10_overshoot),
-            Claim("awm-beats-odt", "The transformer AWM's mean normalised final return beats the Online DT's "
-                  "(expert RTG) in every system at every horizon.",
-                  "Moreover, the actionsequence model outperforms the decision transformer in every single "
-                  "environment.", "Appendix F.3", _fig10_awm_every_env),
-            Claim("below-markovian", "The Online DT's IQM is below the Markovian model's at every horizon.",
-                  "Decision transformers are still not well suited for a purely online training regime, "
-                  "exhibiting worse performance than simple one-step model-based methods.", "Appendix F.3",
-                  _fig10_below_markovian),
+            Claim(
+                "odt-drops",
+                "The Online DT's (expert RTG) IQM at the longest horizon is below the lower end "
+                "of its interval at the shortest.",
+                "Even on relatively short horizons such as 100 time steps, the online decision transformer's "
+                "performance quickly drops when compared to its performance for 20 time steps.",
+                "Appendix F.3",
+                _fig10_drops,
+            ),
+            Claim(
+                "overshoot-hurts",
+                "The over-shot RTG's IQM is at most the expert RTG's at every horizon.",
+                "Decision transformers require some expert knowledge in many domains, and simply overshooting "
+                "the return-to-go can yield sub-optimal and sometimes catastrophic results.",
+                "Appendix F.3",
+                _fig10_overshoot,
+            ),
+            Claim(
+                "awm-beats-odt",
+                "The transformer AWM's mean normalised final return beats the Online DT's "
+                "(expert RTG) in every system at every horizon.",
+                "Moreover, the actionsequence model outperforms the decision transformer in every single "
+                "environment.",
+                "Appendix F.3",
+                _fig10_awm_every_env,
+            ),
+            Claim(
+                "below-markovian",
+                "The Online DT's IQM is below the Markovian model's at every horizon.",
+                "Decision transformers are still not well suited for a purely online training regime, "
+                "exhibiting worse performance than simple one-step model-based methods.",
+                "Appendix F.3",
+                _fig10_below_markovian,
+            ),
         ),
         plot=_plot_bars("figure10", FIG10_METHODS, "Figure 10: Online DT final performance (IQM, 95% CI)"),
         selection=_SELECTION,

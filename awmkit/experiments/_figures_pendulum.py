@@ -19,24 +19,49 @@ LEARNED = ("markovian", "hwm-transformer", "awm-transformer")
 # over 1e-2 ... 1e-5, 10 seeds, H = 5, 10, 20, 50, 100). Every budget keeps Table 1's schedule (one model
 # update per 2 environment steps, one policy update per 16, after a 1 500-step warm-up) except smoke.
 _BPO = {
-    "smoke": {"horizons": (5,), "seeds": 1, "lrs": (1e-3,),
-              "config": {"steps": 60, "warmup_steps": 20, "eval_interval": 20}},
-    "small": {"horizons": (10, 50), "seeds": 3, "lrs": (1e-3,),
-              "config": {"steps": 3_000, "eval_interval": 300}},
-    "paper": {"horizons": (5, 10, 20, 50, 100), "seeds": 10, "lrs": (1e-2, 1e-3, 1e-4, 1e-5),
-              "config": {"steps": 100_000}},
+    "smoke": {
+        "horizons": (5,),
+        "seeds": 1,
+        "lrs": (1e-3,),
+        "config": {"steps": 60, "warmup_steps": 20, "eval_interval": 20},
+    },
+    "small": {
+        "horizons": (10, 50),
+        "seeds": 3,
+        "lrs": (1e-3,),
+        "config": {"steps": 3_000, "eval_interval": 300},
+    },
+    "paper": {
+        "horizons": (5, 10, 20, 50, 100),
+        "seeds": 10,
+        "lrs": (1e-2, 1e-3, 1e-4, 1e-5),
+        "config": {"steps": 100_000},
+    },
 }
 # Offline world models (Figures 3c, 4b, 4c; Appendix D: 100 000 random transitions, 1 000 Adam steps of
 # 64 episodes at rate 1e-3; Figure 4b: 50 random action sequences per horizon).
 _OFFLINE = {
-    "smoke": {"horizon": 5, "bounce_horizon": 5, "seeds": 1,
-              "config": {"transitions": 200, "steps": 3, "samples": 2, "grid_points": 11}, "horizons": [3, 4, 5]},
-    "small": {"horizon": 100, "bounce_horizon": 50, "seeds": 1,
-              "config": {"transitions": 10_000, "steps": 200, "samples": 10, "grid_points": 101},
-              "horizons": [5, 10, 20, 50, 100]},
-    "paper": {"horizon": 100, "bounce_horizon": 50, "seeds": 1,
-              "config": {"transitions": 100_000, "steps": 1_000, "samples": 50, "grid_points": 201},
-              "horizons": [5, 10, 20, 50, 100]},
+    "smoke": {
+        "horizon": 5,
+        "bounce_horizon": 5,
+        "seeds": 1,
+        "config": {"transitions": 200, "steps": 3, "samples": 2, "grid_points": 11},
+        "horizons": [3, 4, 5],
+    },
+    "small": {
+        "horizon": 100,
+        "bounce_horizon": 50,
+        "seeds": 1,
+        "config": {"transitions": 10_000, "steps": 200, "samples": 10, "grid_points": 101},
+        "horizons": [5, 10, 20, 50, 100],
+    },
+    "paper": {
+        "horizon": 100,
+        "bounce_horizon": 50,
+        "seeds": 1,
+        "config": {"transitions": 100_000, "steps": 1_000, "samples": 50, "grid_points": 201},
+        "horizons": [5, 10, 20, 50, 100],
+    },
 }
 
 
@@ -46,11 +71,19 @@ def bpo_pendulum_cells(budget: str) -> list[Cell]:
     for h in b["horizons"]:
         for method in PENDULUM_METHODS:
             for lr in b["lrs"]:
-                cells.append(Cell(
-                    name=cell_name("double_pendulum", h, method, f"lr{fmt_value(lr)}"),
-                    kind="bpo", env="double_pendulum", horizon=h, seeds=b["seeds"], model=method,
-                    method=method, key=0, config={**b["config"], "policy_lr": lr},
-                ))
+                cells.append(
+                    Cell(
+                        name=cell_name("double_pendulum", h, method, f"lr{fmt_value(lr)}"),
+                        kind="bpo",
+                        env="double_pendulum",
+                        horizon=h,
+                        seeds=b["seeds"],
+                        model=method,
+                        method=method,
+                        key=0,
+                        config={**b["config"], "policy_lr": lr},
+                    )
+                )
     return cells
 
 
@@ -62,15 +95,25 @@ def offline_cells(env: str, budget: str, *, growth: bool) -> list[Cell]:
     methods = PENDULUM_METHODS if growth else LEARNED
     config = {**b["config"], "horizons": list(b["horizons"]) if growth else []}
     return [
-        Cell(name=cell_name(env, h, m), kind="offline_model", env=env, horizon=h, seeds=b["seeds"], model=m,
-             method=m, key=0, config=config)
+        Cell(
+            name=cell_name(env, h, m),
+            kind="offline_model",
+            env=env,
+            horizon=h,
+            seeds=b["seeds"],
+            model=m,
+            method=m,
+            key=0,
+            config=config,
+        )
         for m in methods
     ]
 
 
 _BPO_NOTES = {
     "smoke": "H = 5, one seed, a 20-step warm-up and 40 training steps: proves the pipeline only.",
-    "small": SMALL_SIZING + (
+    "small": SMALL_SIZING
+    + (
         "H = 10 and 50 (not 5, 10, 20, 50, 100), 3 seeds (not 10), 3 000 steps (not 100 000) with the "
         "paper's 1 500-step warm-up and update schedule, one policy learning rate (1e-3, one of the four "
         "the paper sweeps). The effect could still show because the double pendulum's difficulty is the "
@@ -78,18 +121,19 @@ _BPO_NOTES = {
         "run to hurt: a state-based model's policy gradient is already unusable there."
     ),
     "paper": "Appendix E: H = 5, 10, 20, 50, 100, 10 seeds, 100 000 steps, policy learning rate swept over "
-             "1e-2, 1e-3, 1e-4, 1e-5 with the best reported per method and horizon.",
+    "1e-2, 1e-3, 1e-4, 1e-5 with the best reported per method and horizon.",
 }
 _OFFLINE_NOTES = {
     "smoke": "Horizons 3-5, 200 transitions, 3 Adam steps: proves the pipeline only.",
-    "small": SMALL_SIZING + (
+    "small": SMALL_SIZING
+    + (
         "10 000 random transitions and 200 Adam steps (not 100 000 and 1 000), 10 action samples per "
         "horizon (not 50), a 101-point action grid (not 201). The gradient growth of the simulator does "
         "not depend on training at all, and a briefly trained model already shows whether its gradient "
         "paths compound (state-based) or not (AWM)."
     ),
     "paper": "Appendix D: 100 000 random transitions, 1 000 Adam steps (batch 64, rate 1e-3); 50 random "
-             "action sequences per horizon (Figure 4b); H = 100 (Figure 4c), H = 50 (Figure 3c).",
+    "action sequences per horizon (Figure 4b); H = 100 (Figure 4c), H = 50 (Figure 3c).",
 }
 
 # --- landscape statistics ------------------------------------------------------------------------------
@@ -130,8 +174,9 @@ def _landscape(data: FigureData, method: str) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _landscape_stats(data: FigureData) -> dict:
+    """Per learned model: RMSE to the true landscape, argmax, local maxima, navigability; and the
+    simulator's own (every cell carries the true landscape)."""
     out = {}
-    truth = None
     for m in LEARNED:
         grid, truth, y = _landscape(data, m)
         out[m] = {
@@ -140,11 +185,11 @@ def _landscape_stats(data: FigureData) -> dict:
             "local_maxima": local_maxima(y),
             "navigability": round(navigability(y, truth), 4),
         }
-        out["simulator"] = {
-            "argmax": round(float(grid[int(np.argmax(truth))]), 4),
-            "local_maxima": local_maxima(truth),
-            "navigability": round(navigability(truth, truth), 4),
-        }
+    out["simulator"] = {
+        "argmax": round(float(grid[int(np.argmax(truth))]), 4),
+        "local_maxima": local_maxima(truth),
+        "navigability": round(navigability(truth, truth), 4),
+    }
     return out
 
 
@@ -154,8 +199,9 @@ _S3 = "Section 3, Figure 2"
 
 
 def _fig2_best(data: FigureData) -> Verdict:
-    return highest_mean(data, "awm-transformer", longest_horizon(data, PENDULUM_METHODS), PENDULUM_METHODS,
-                        std_apart=False)
+    return highest_mean(
+        data, "awm-transformer", longest_horizon(data, PENDULUM_METHODS), PENDULUM_METHODS, std_apart=False
+    )
 
 
 def _fig2_state_based_fail(data: FigureData) -> Verdict:
@@ -177,31 +223,47 @@ def _fig6_area(data: FigureData) -> Verdict:
     for m in PENDULUM_METHODS:
         areas[m] = round(float(np.mean(data.curve(m, h).iqm)), 4)
     best = max(areas, key=areas.get)
-    return Verdict(best == "awm-transformer", {"horizon": h, "mean_iqm_over_curve": areas},
-                   f"at H={h} the highest mean IQM over the learning curve is {best}'s ({areas[best]:.4g})")
+    return Verdict(
+        best == "awm-transformer",
+        {"horizon": h, "mean_iqm_over_curve": areas},
+        f"at H={h} the highest mean IQM over the learning curve is {best}'s ({areas[best]:.4g})",
+    )
 
 
 def _fig3c_accurate(data: FigureData) -> Verdict:
     stats = _landscape_stats(data)
     rmse = {m: stats[m]["rmse_to_simulator"] for m in LEARNED}
     holds = rmse["awm-transformer"] < min(rmse["markovian"], rmse["hwm-transformer"])
-    return Verdict(holds, {"rmse_to_simulator": rmse},
-                   f"landscape RMSE to the simulator: {', '.join(f'{m} {v:.4g}' for m, v in rmse.items())}")
+    return Verdict(
+        holds,
+        {"rmse_to_simulator": rmse},
+        f"landscape RMSE to the simulator: {', '.join(f'{m} {v:.4g}' for m, v in rmse.items())}",
+    )
 
 
 def _fig3c_optimisable(data: FigureData) -> Verdict:
     stats = _landscape_stats(data)
     nav = stats["awm-transformer"]["navigability"]
-    return Verdict(nav >= 0.9, stats, f"hill-climbing the AWM's landscape reaches {nav:.3f} of the true range "
-                                      "on average (needs >= 0.9)")
+    return Verdict(
+        nav >= 0.9,
+        stats,
+        f"hill-climbing the AWM's landscape reaches {nav:.3f} of the true range on average (needs >= 0.9)",
+    )
 
 
 def _fig4b_true(data: FigureData) -> Verdict:
     r = data.cells("simulator")[0].result
-    return Verdict(r["verdict"] == "exponential",
-                   {"horizons": r["horizons"], "mean_norm": rounded(r["mean_norm"]), "verdict": r["verdict"],
-                    "exponential_r2": round(r["exponential"]["r2"], 4), "polynomial_r2": round(r["polynomial"]["r2"], 4)},
-                   f"the simulator's gradient norm fits {r['verdict']} growth")
+    return Verdict(
+        r["verdict"] == "exponential",
+        {
+            "horizons": r["horizons"],
+            "mean_norm": rounded(r["mean_norm"]),
+            "verdict": r["verdict"],
+            "exponential_r2": round(r["exponential"]["r2"], 4),
+            "polynomial_r2": round(r["polynomial"]["r2"], 4),
+        },
+        f"the simulator's gradient norm fits {r['verdict']} growth",
+    )
 
 
 def _fig4b_models(data: FigureData) -> Verdict:
@@ -209,40 +271,67 @@ def _fig4b_models(data: FigureData) -> Verdict:
     for m in PENDULUM_METHODS:
         r = data.cells(m)[0].result
         verdicts[m] = r["verdict"]
-        ours[m] = {"mean_norm": rounded(r["mean_norm"]), "verdict": r["verdict"],
-                   "exponential_rate": round(r["exponential"]["slope"], 5)}
-    holds = (verdicts["simulator"] == "exponential" and verdicts["hwm-transformer"] == "exponential"
-             and verdicts["awm-transformer"] != "exponential")
+        ours[m] = {
+            "mean_norm": rounded(r["mean_norm"]),
+            "verdict": r["verdict"],
+            "exponential_rate": round(r["exponential"]["slope"], 5),
+        }
+    holds = (
+        verdicts["simulator"] == "exponential"
+        and verdicts["hwm-transformer"] == "exponential"
+        and verdicts["awm-transformer"] != "exponential"
+    )
     return Verdict(holds, ours, "growth verdicts: " + ", ".join(f"{m} {v}" for m, v in verdicts.items()))
 
 
 def _fig4c_rough(data: FigureData) -> Verdict:
     stats = _landscape_stats(data)
     n = stats["simulator"]["local_maxima"]
-    return Verdict(n >= 5, {"simulator": stats["simulator"]},
-                   f"the true landscape at H={data.horizons()[-1]} has {n} local maxima on the grid (needs >= 5)")
+    return Verdict(
+        n >= 5,
+        {"simulator": stats["simulator"]},
+        f"the true landscape at H={data.horizons()[-1]} has {n} local maxima on the grid (needs >= 5)",
+    )
 
 
 def _fig4c_smooth(data: FigureData) -> Verdict:
     stats = _landscape_stats(data)
     awm, sim = stats["awm-transformer"], stats["simulator"]
     holds = awm["local_maxima"] < sim["local_maxima"] and awm["navigability"] > sim["navigability"]
-    return Verdict(holds, stats, (
-        f"AWM landscape: {awm['local_maxima']} local maxima, hill-climbing reaches {awm['navigability']:.3f}; "
-        f"simulator: {sim['local_maxima']} local maxima, hill-climbing reaches {sim['navigability']:.3f}"))
+    return Verdict(
+        holds,
+        stats,
+        (
+            f"AWM landscape: {awm['local_maxima']} local maxima, hill-climbing reaches {awm['navigability']:.3f}; "
+            f"simulator: {sim['local_maxima']} local maxima, hill-climbing reaches {sim['navigability']:.3f}"
+        ),
+    )
 
 
 # --- plots ---------------------------------------------------------------------------------------------
 
 
 def _plot_fig2(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
-    return [plots.bars_by_horizon(data, out / "figure2.png", stat="mean", methods=PENDULUM_METHODS,
-                                  title="Figure 2: BPO on the double pendulum, final return (mean ± std)")]
+    return [
+        plots.bars_by_horizon(
+            data,
+            out / "figure2.png",
+            stat="mean",
+            methods=PENDULUM_METHODS,
+            title="Figure 2: BPO on the double pendulum, final return (mean ± std)",
+        )
+    ]
 
 
 def _plot_fig6(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
-    return [plots.curves(data, out / "figure6.png", methods=PENDULUM_METHODS,
-                         title="Figure 6: BPO learning curves on the double pendulum (IQM, 95% CI)")]
+    return [
+        plots.curves(
+            data,
+            out / "figure6.png",
+            methods=PENDULUM_METHODS,
+            title="Figure 6: BPO learning curves on the double pendulum (IQM, 95% CI)",
+        )
+    ]
 
 
 def _plot_landscape(name: str, title: str):
@@ -250,8 +339,13 @@ def _plot_landscape(name: str, title: str):
 
 
 def _plot_fig4b(data: FigureData, out: pathlib.Path) -> list[pathlib.Path]:
-    return [plots.growth(data, out / "figure4b.png",
-                         title="Figure 4b: mean gradient norm of the final state w.r.t. the initial action")]
+    return [
+        plots.growth(
+            data,
+            out / "figure4b.png",
+            title="Figure 4b: mean gradient norm of the final state w.r.t. the initial action",
+        )
+    ]
 
 
 PENDULUM_FIGURES = (
@@ -260,19 +354,27 @@ PENDULUM_FIGURES = (
         title="BPO with different world models on the double pendulum: final performance per horizon",
         paper="Figure 2, Section 3 (setting: Appendix E)",
         caption="Transformer AWMs outperforms all BPO baselines in chaotic environments. Final performances "
-                "of BPO with different world models on the double-pendulum environment (10 seeds ± std).",
+        "of BPO with different world models on the double-pendulum environment (10 seeds ± std).",
         grid=bpo_pendulum_cells,
         budget_notes=_BPO_NOTES,
         claims=(
-            Claim("awm-best", "At the longest horizon the transformer AWM has the highest mean final return of "
-                  "all BPO world models, the simulator included.",
-                  "Transformer AWMs outperforms all BPO baselines in chaotic environments.", "Figure 2 caption",
-                  _fig2_best),
-            Claim("state-based-fail", "At the longest horizon the Markovian model's and the HWM's mean final "
-                  "returns lie below the transformer AWM's mean minus one standard deviation.",
-                  "The results in Figure 2 show that BPO does not lead to successful policies with both "
-                  "Markovian models and HWMs in this notoriously chaotic environment.", _S3,
-                  _fig2_state_based_fail),
+            Claim(
+                "awm-best",
+                "At the longest horizon the transformer AWM has the highest mean final return of "
+                "all BPO world models, the simulator included.",
+                "Transformer AWMs outperforms all BPO baselines in chaotic environments.",
+                "Figure 2 caption",
+                _fig2_best,
+            ),
+            Claim(
+                "state-based-fail",
+                "At the longest horizon the Markovian model's and the HWM's mean final "
+                "returns lie below the transformer AWM's mean minus one standard deviation.",
+                "The results in Figure 2 show that BPO does not lead to successful policies with both "
+                "Markovian models and HWMs in this notoriously chaotic environment.",
+                _S3,
+                _fig2_state_based_fail,
+            ),
         ),
         plot=_plot_fig2,
         score="return",
@@ -284,21 +386,29 @@ PENDULUM_FIGURES = (
         title="Return against the initial action on the one-bounce task for offline-trained world models",
         paper="Figure 3c, Section 5.1 (setting: Appendix D)",
         caption="(c) Learning a Markovian model or a HWM causes catastrophic compounding errors, but an AWM "
-                "can still accurately model the final reward when varying the initial action. Learned "
-                "dynamics are trained offline on a dataset collected using random actions.",
+        "can still accurately model the final reward when varying the initial action. Learned "
+        "dynamics are trained offline on a dataset collected using random actions.",
         grid=lambda budget: offline_cells("one_bounce", budget, growth=False),
         budget_notes=_OFFLINE_NOTES,
         claims=(
-            Claim("awm-accurate", "The transformer AWM's return landscape is closer to the simulator's (RMSE "
-                  "over the action grid) than the Markovian model's and the HWM's.",
-                  "Learning a Markovian model or a HWM causes catastrophic compounding errors, but an AWM can "
-                  "still accurately model the final reward when varying the initial action.",
-                  "Figure 3 caption", _fig3c_accurate),
-            Claim("awm-optimisable", "Hill-climbing the AWM's landscape from every initial action ends, on "
-                  "average, within 10% of the true return range of the optimum.",
-                  "Notably, the resulting AWM thus allows to easily use backpropagation-based policy "
-                  "optimization even in the presence of an underlying non-differentiable environment dynamics.",
-                  "Section 5.1", _fig3c_optimisable),
+            Claim(
+                "awm-accurate",
+                "The transformer AWM's return landscape is closer to the simulator's (RMSE "
+                "over the action grid) than the Markovian model's and the HWM's.",
+                "Learning a Markovian model or a HWM causes catastrophic compounding errors, but an AWM can "
+                "still accurately model the final reward when varying the initial action.",
+                "Figure 3 caption",
+                _fig3c_accurate,
+            ),
+            Claim(
+                "awm-optimisable",
+                "Hill-climbing the AWM's landscape from every initial action ends, on "
+                "average, within 10% of the true return range of the optimum.",
+                "Notably, the resulting AWM thus allows to easily use backpropagation-based policy "
+                "optimization even in the presence of an underlying non-differentiable environment dynamics.",
+                "Section 5.1",
+                _fig3c_optimisable,
+            ),
         ),
         plot=_plot_landscape("figure3c", "Figure 3c: one-bounce return vs initial action"),
         score="return",
@@ -308,20 +418,29 @@ PENDULUM_FIGURES = (
         title="Gradient norm of the final state with respect to the initial action against the horizon",
         paper="Figure 4b, Section 5.1 (setting: Appendix D)",
         caption="(b) The mean gradient norm of the final state with respect to the initial action for each "
-                "model is computed over 50 different random actions for different horizons.",
+        "model is computed over 50 different random actions for different horizons.",
         grid=lambda budget: offline_cells("double_pendulum", budget, growth=True),
         budget_notes=_OFFLINE_NOTES,
         claims=(
-            Claim("true-exponential", "The simulator's gradient norm grows exponentially in H (the exponential "
-                  "fit of awmkit.diagnostics.fit_growth wins, with a significant slope).",
-                  "We illustrate in Figure 4b and Figure 4c the chaotic nature of the task, showing "
-                  "respectively that the norm of the true gradient of the return with respect to the initial "
-                  "action grows exponentially with the episode length H", "Section 5.1", _fig4b_true),
-            Claim("hwm-explodes-awm-stable", "Simulator and HWM gradient norms grow exponentially in H, the "
-                  "transformer AWM's do not (fit_growth verdicts).",
-                  "Figure 4b shows that transformers provide stable gradients when used as AWMs, while the "
-                  "gradient provided by HWMs explodes similarly to the true gradients.", "Section 5.1",
-                  _fig4b_models),
+            Claim(
+                "true-exponential",
+                "The simulator's gradient norm grows exponentially in H (the exponential "
+                "fit of awmkit.diagnostics.fit_growth wins, with a significant slope).",
+                "We illustrate in Figure 4b and Figure 4c the chaotic nature of the task, showing "
+                "respectively that the norm of the true gradient of the return with respect to the initial "
+                "action grows exponentially with the episode length H",
+                "Section 5.1",
+                _fig4b_true,
+            ),
+            Claim(
+                "hwm-explodes-awm-stable",
+                "Simulator and HWM gradient norms grow exponentially in H, the "
+                "transformer AWM's do not (fit_growth verdicts).",
+                "Figure 4b shows that transformers provide stable gradients when used as AWMs, while the "
+                "gradient provided by HWMs explodes similarly to the true gradients.",
+                "Section 5.1",
+                _fig4b_models,
+            ),
         ),
         plot=_plot_fig4b,
         score="return",
@@ -332,17 +451,26 @@ PENDULUM_FIGURES = (
         title="Return against the initial action on the double pendulum at H = 100",
         paper="Figure 4c, Section 5.1 (setting: Appendix D)",
         caption="(c) Final return according to different models with respect to different initial actions "
-                "for H = 100.",
+        "for H = 100.",
         grid=lambda budget: offline_cells("double_pendulum", budget, growth=True),
         budget_notes=_OFFLINE_NOTES,
         claims=(
-            Claim("true-rough", "The simulator's return landscape has at least 5 local maxima over the action "
-                  "grid.", "the true return landscape is extremely difficult to navigate for long horizons.",
-                  "Section 5.1", _fig4c_rough),
-            Claim("awm-smooth", "The transformer AWM's landscape has fewer local maxima than the simulator's, "
-                  "and hill-climbing it reaches a higher true return than hill-climbing the true landscape.",
-                  "AWMs generate a smooth and accurate approximation of the return landscape (Figure 4c), "
-                  "which gradient ascent can easily navigate", "Section 5.1", _fig4c_smooth),
+            Claim(
+                "true-rough",
+                "The simulator's return landscape has at least 5 local maxima over the action grid.",
+                "the true return landscape is extremely difficult to navigate for long horizons.",
+                "Section 5.1",
+                _fig4c_rough,
+            ),
+            Claim(
+                "awm-smooth",
+                "The transformer AWM's landscape has fewer local maxima than the simulator's, "
+                "and hill-climbing it reaches a higher true return than hill-climbing the true landscape.",
+                "AWMs generate a smooth and accurate approximation of the return landscape (Figure 4c), "
+                "which gradient ascent can easily navigate",
+                "Section 5.1",
+                _fig4c_smooth,
+            ),
         ),
         plot=_plot_landscape("figure4c", "Figure 4c: double-pendulum return vs initial action"),
         score="return",
@@ -353,22 +481,30 @@ PENDULUM_FIGURES = (
         title="BPO learning curves with different world models on the double pendulum, per horizon",
         paper="Figure 6, Appendix E",
         caption="Learning curves of different world models used for BPO on the double-pendulum environment "
-                "for different horizons. The horizons presented are H = [5, 10, 20, 50, 100] in order "
-                "(10 seeds ± std).",
+        "for different horizons. The horizons presented are H = [5, 10, 20, 50, 100] in order "
+        "(10 seeds ± std).",
         grid=bpo_pendulum_cells,
         budget_notes=_BPO_NOTES,
         claims=(
-            Claim("awm-learns", "At the longest horizon the transformer AWM's IQM learning curve ends above "
-                  "where it started.",
-                  "AWMs generate a smooth and accurate approximation of the return landscape (Figure 4c), "
-                  "which gradient ascent can easily navigate, leading to better policies when used for "
-                  "backpropagation-based policy optimization compared to all the other world models",
-                  "Section 5.1", _fig6_rises),
-            Claim("awm-highest-curve", "At the longest horizon the transformer AWM's learning curve has the "
-                  "highest mean IQM return over the whole run (area under the curve).",
-                  "The results in the double-pendulum experiments use the same hypeparameters as the Myriad "
-                  "experiments [...] The complete learning curves are shown in Figure 6.", "Appendix E",
-                  _fig6_area),
+            Claim(
+                "awm-learns",
+                "At the longest horizon the transformer AWM's IQM learning curve ends above "
+                "where it started.",
+                "AWMs generate a smooth and accurate approximation of the return landscape (Figure 4c), "
+                "which gradient ascent can easily navigate, leading to better policies when used for "
+                "backpropagation-based policy optimization compared to all the other world models",
+                "Section 5.1",
+                _fig6_rises,
+            ),
+            Claim(
+                "awm-highest-curve",
+                "At the longest horizon the transformer AWM's learning curve has the "
+                "highest mean IQM return over the whole run (area under the curve).",
+                "The results in the double-pendulum experiments use the same hypeparameters as the Myriad "
+                "experiments [...] The complete learning curves are shown in Figure 6.",
+                "Appendix E",
+                _fig6_area,
+            ),
         ),
         plot=_plot_fig6,
         score="return",

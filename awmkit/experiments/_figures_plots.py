@@ -46,8 +46,14 @@ def _ylabel(data: FigureData) -> str:
     return "normalised return (IQM)" if data.score == "normalised" else "return"
 
 
-def bars_by_horizon(data: FigureData, path: pathlib.Path, *, title: str, methods: Sequence[str] | None = None,
-                    stat: str = "iqm") -> pathlib.Path:
+def bars_by_horizon(
+    data: FigureData,
+    path: pathlib.Path,
+    *,
+    title: str,
+    methods: Sequence[str] | None = None,
+    stat: str = "iqm",
+) -> pathlib.Path:
     """Final performance grouped by horizon, one bar per method: IQM with its 95% interval
     (``stat="iqm"``, Figures 5a, 8, 10) or mean ± std (``stat="mean"``, Figure 2)."""
     methods = list(methods or data.methods())
@@ -77,8 +83,15 @@ def bars_by_horizon(data: FigureData, path: pathlib.Path, *, title: str, methods
     return _save(fig, path)
 
 
-def curves(data: FigureData, path: pathlib.Path, *, title: str, methods: Sequence[str] | None = None,
-           horizons: Sequence[int] | None = None, per_env: bool = False) -> pathlib.Path:
+def curves(
+    data: FigureData,
+    path: pathlib.Path,
+    *,
+    title: str,
+    methods: Sequence[str] | None = None,
+    horizons: Sequence[int] | None = None,
+    per_env: bool = False,
+) -> pathlib.Path:
     """IQM learning curves with 95% intervals, one panel per horizon (Figures 5b, 6), or one panel per
     system at the longest horizon (``per_env``, Figures 7, 9)."""
     methods = list(methods or data.methods())
@@ -102,7 +115,7 @@ def curves(data: FigureData, path: pathlib.Path, *, title: str, methods: Sequenc
         ax.set_title(f"{env}, H = {h}" if env else f"H = {h}", fontsize=8)
         ax.set_xlabel("environment steps", fontsize=7)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     axes[0].set_ylabel(_ylabel(data), fontsize=7)
     axes[0].legend(fontsize=6)
@@ -110,7 +123,9 @@ def curves(data: FigureData, path: pathlib.Path, *, title: str, methods: Sequenc
     return _save(fig, path)
 
 
-def profiles(data: FigureData, path: pathlib.Path, *, horizon: int, methods: Sequence[str] | None = None) -> pathlib.Path:
+def profiles(
+    data: FigureData, path: pathlib.Path, *, horizon: int, methods: Sequence[str] | None = None
+) -> pathlib.Path:
     """Performance profiles (run-score distributions) of every method at ``horizon``."""
     fig, (ax,) = _figure(1, 1, (5.0, 3.4))
     taus = np.linspace(-0.5, 1.5, 81)
@@ -133,8 +148,8 @@ def growth(data: FigureData, path: pathlib.Path, *, title: str) -> pathlib.Path:
     fig, (ax,) = _figure(1, 1, (5.0, 3.6))
     for i, m in enumerate(data.methods()):
         try:
-            (r,) = [c.result for c in data.cells(m)][:1]
-        except (NotEvaluable, ValueError):
+            r = data.cells(m)[0].result
+        except NotEvaluable:
             continue
         h = np.asarray(r["horizons"], float)
         ax.plot(h, r["mean_norm"], "o-", color=_color(m, i), label=f"{m} ({r['verdict']})")

@@ -18,9 +18,25 @@ from ._figures import BUDGETS, FigureSpec, get_figure
 REPORT_FORMAT = "awmkit-report-v1"
 #: Keys every ``report.json`` holds.
 REPORT_KEYS = (
-    "format", "figure", "title", "paper", "caption", "budget", "budget_note", "awmkit_version", "created",
-    "cells", "failed_cells", "claims", "summary", "aggregates", "figures", "wall_time_s", "cells_wall_time_s",
-    "load_average", "cpu_count",
+    "format",
+    "figure",
+    "title",
+    "paper",
+    "caption",
+    "budget",
+    "budget_note",
+    "awmkit_version",
+    "created",
+    "cells",
+    "failed_cells",
+    "claims",
+    "summary",
+    "aggregates",
+    "figures",
+    "wall_time_s",
+    "cells_wall_time_s",
+    "load_average",
+    "cpu_count",
 )
 
 
@@ -76,13 +92,24 @@ def reproduce(
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     sweep = run_sweep(
-        cells, out, backend=backend, address=address, resume=resume, max_retries=max_retries, progress=progress
+        cells,
+        out,
+        backend=backend,
+        address=address,
+        resume=resume,
+        max_retries=max_retries,
+        progress=progress,
     )
     records = [CellRecord.from_outcome(o) for o in sweep.outcomes]
     reused = sum(1 for o in sweep.outcomes if o.status == "done" and o.attempts == 0)
     return write_report(
-        spec, budget, records, out, wall_time_s=time.perf_counter() - t0,
-        load_average={"start": list(load_start), "end": list(os.getloadavg())}, reused_cells=reused,
+        spec,
+        budget,
+        records,
+        out,
+        wall_time_s=time.perf_counter() - t0,
+        load_average={"start": list(load_start), "end": list(os.getloadavg())},
+        reused_cells=reused,
     )
 
 
@@ -119,9 +146,13 @@ def write_report(
         "budget": budget,
         "budget_note": spec.budget_notes.get(budget, ""),
         "awmkit_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "cells": {"total": len(data.records), "done": len(data.done), "failed": len(data.failed),
-                  "reused": reused_cells},
+        "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "cells": {
+            "total": len(data.records),
+            "done": len(data.done),
+            "failed": len(data.failed),
+            "reused": reused_cells,
+        },
         "failed_cells": [{"name": r.cell.name, "error": r.error} for r in data.failed],
         "claims": [c.to_dict() for c in claims],
         "summary": {
@@ -172,12 +203,21 @@ def aggregates(data: FigureData) -> list[dict[str, Any]]:
                 mean, std = data.mean_std(method, h)
             except NotEvaluable:
                 continue
-            rows.append({
-                "method": method, "horizon": h, "iqm": round(est.estimate, 4), "low": round(est.low, 4),
-                "high": round(est.high, 4), "mean": round(mean, 4), "std": round(std, 4), "runs": est.scores,
-                "tasks": est.tasks, "score": data.score,
-                **({"setting": json.loads(data.selected_variant(method, h))} if data.selection else {}),
-            })
+            rows.append(
+                {
+                    "method": method,
+                    "horizon": h,
+                    "iqm": round(est.estimate, 4),
+                    "low": round(est.low, 4),
+                    "high": round(est.high, 4),
+                    "mean": round(mean, 4),
+                    "std": round(std, 4),
+                    "runs": est.scores,
+                    "tasks": est.tasks,
+                    "score": data.score,
+                    **({"setting": json.loads(data.selected_variant(method, h))} if data.selection else {}),
+                }
+            )
     return rows
 
 
@@ -203,8 +243,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     for c in report["claims"]:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
-        paper = f"\"{c['paper']['quote']}\" ({c['paper']['section']})"
-        lines.append(f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |")
+        paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
+        lines.append(
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+        )
     lines.append("")
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
@@ -212,24 +254,39 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"No figure: {report['plot_error']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
-        lines += [f"## Final {'normalised ' if score == 'normalised' else ''}returns", "",
-                  "| method | H | IQM | 95% CI | mean ± std | runs |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## Final {'normalised ' if score == 'normalised' else ''}returns",
+            "",
+            "| method | H | IQM | 95% CI | mean ± std | runs |",
+            "|---|---|---|---|---|---|",
+        ]
         for a in report["aggregates"]:
-            lines.append(f"| {a['method']} | {a['horizon']} | {a['iqm']:.4g} | [{a['low']:.4g}, {a['high']:.4g}] | "
-                         f"{a['mean']:.4g} ± {a['std']:.3g} | {a['runs']} |")
+            lines.append(
+                f"| {a['method']} | {a['horizon']} | {a['iqm']:.4g} | [{a['low']:.4g}, {a['high']:.4g}] | "
+                f"{a['mean']:.4g} ± {a['std']:.3g} | {a['runs']} |"
+            )
         lines.append("")
     cells = report["cells"]
-    lines += ["## Cells", "", f"{cells['done']} of {cells['total']} cells finished ({cells['reused']} reused from "
-              "an earlier run), " f"{cells['failed']} failed.", ""]
+    lines += [
+        "## Cells",
+        "",
+        f"{cells['done']} of {cells['total']} cells finished ({cells['reused']} reused from "
+        "an earlier run), "
+        f"{cells['failed']} failed.",
+        "",
+    ]
     for f in report["failed_cells"]:
         lines.append(f"- `{f['name']}` failed: {_md_escape(f['error'])}")
     if report["failed_cells"]:
         lines.append("")
     load = report.get("load_average") or {}
     timing = "" if report["wall_time_s"] is None else f"Wall time {report['wall_time_s']:.0f} s; "
-    lines += [f"{timing}the cells' own run times add up to {report['cells_wall_time_s']:.0f} s; "
-              f"{report['cpu_count']} CPUs; load average at start {_fmt_load(load.get('start'))}, at end "
-              f"{_fmt_load(load.get('end'))}.", ""]
+    lines += [
+        f"{timing}the cells' own run times add up to {report['cells_wall_time_s']:.0f} s; "
+        f"{report['cpu_count']} CPUs; load average at start {_fmt_load(load.get('start'))}, at end "
+        f"{_fmt_load(load.get('end'))}.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -49,9 +49,18 @@ def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
         run_dir = out / "cells" / cell.name
         result = read_result(run_dir)
         error = None if result is not None else "not finished"
-        records.append(CellRecord.from_outcome(_Outcome(cell, "done" if result else "failed", result, error, run_dir)))
-    report = write_report(spec, budget, records, out, wall_time_s=old["wall_time_s"],
-                          load_average=old["load_average"], reused_cells=old["cells"]["reused"])
+        records.append(
+            CellRecord.from_outcome(_Outcome(cell, "done" if result else "failed", result, error, run_dir))
+        )
+    report = write_report(
+        spec,
+        budget,
+        records,
+        out,
+        wall_time_s=old["wall_time_s"],
+        load_average=old["load_average"],
+        reused_cells=old["cells"]["reused"],
+    )
     _copy(report, spec.name, budget)
     print(f"== {spec.name}: report rewritten", flush=True)
 
