@@ -9,9 +9,10 @@ Before a figure runs, the finished cells it shares with a figure already run (eq
 system, horizon, method, seeds, key and config) are copied from that figure's directory instead of being
 run again; the report counts them as reused and its wall time covers only what this figure ran.
 
-``--report-only`` rewrites the reports of figures whose cells have all finished from those cells (same
-claims, same numbers: the bootstrap is seeded), keeping the wall time and load average recorded when they
-ran; use it after changing a spec's notes, claims' wording or plots, never to hide a re-run.
+``--report-only`` rewrites the reports of figures from their finished cells (same claims, same numbers:
+the bootstrap is seeded), keeping the wall time and load average recorded when they ran; use it after
+changing a spec's notes, claims' wording or plots, or to report on a figure whose run was cut (its
+unfinished cells are listed as such and the claims that need them are not evaluable).
 """
 
 import argparse
@@ -43,12 +44,18 @@ def _finished_cells(work: pathlib.Path, budget_dirs: list[pathlib.Path]):
 def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
     from awmkit.experiments import CellRecord, read_result, write_report
 
-    old = json.loads((out / "report.json").read_text())
+    path = out / "report.json"
+    # A figure cut before its report was written: timings unknown, unfinished cells listed as such.
+    old = (
+        json.loads(path.read_text())
+        if path.exists()
+        else {"wall_time_s": None, "load_average": None, "cells": {"reused": 0}}
+    )
     records = []
     for cell in spec.cells(budget):
         run_dir = out / "cells" / cell.name
         result = read_result(run_dir)
-        error = None if result is not None else "not finished"
+        error = None if result is not None else "not finished when the run was cut (time ran out)"
         records.append(
             CellRecord.from_outcome(_Outcome(cell, "done" if result else "failed", result, error, run_dir))
         )
