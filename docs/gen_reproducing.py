@@ -50,18 +50,26 @@ def _load(results: pathlib.Path, name: str, budget: str):
 def summary_table(results: pathlib.Path = RESULTS, budget: str = "small") -> str:
     """One row per claim of every figure: PASS / FAIL / N/A as the committed report has it."""
     _, specs = _figures()
-    lines = ["| figure | claim | result | wall time | load average |", "|---|---|---|---|---|"]
+    lines = [
+        "| figure | claim | result | wall time of the figure's run | its cells' own run times | load average |",
+        "|---|---|---|---|---|---|",
+    ]
     for spec in specs.values():
         report = _load(results, spec.name, budget)
         if report is None:
-            lines.append(f"| [{spec.name}](#{spec.name}) | (not run at this budget) | - | - | - |")
+            lines.append(f"| [{spec.name}](#{spec.name}) | (no committed report) | - | - | - | - |")
             continue
         load = (report.get("load_average") or {}).get("start")
         wall = report.get("wall_time_s")
+        reused = report["cells"].get("reused", 0)
+        wall_text = (
+            "-" if wall is None else f"{wall / 60:.1f} min" + (f" ({reused} cells reused)" if reused else "")
+        )
+        own = f"{report['cells_wall_time_s'] / 60:.1f} min"
         for c in report["claims"]:
             lines.append(
-                f"| [{spec.name}](#{spec.name}) | {_esc(c['claim'])} | **{_STATUS[c['holds']]}** | "
-                f"{'-' if wall is None else f'{wall / 60:.1f} min'} | {'-' if not load else f'{load[0]:.1f}'} |"
+                f"| [{spec.name}](#{spec.name}) | {_esc(c['claim'])} | **{_STATUS[c['holds']]}** | {wall_text} | "
+                f"{own} | {'-' if not load else f'{load[0]:.1f}'} |"
             )
     return "\n".join(lines)
 
@@ -128,13 +136,10 @@ def render(results: pathlib.Path = RESULTS) -> str:
     return "\n\n".join(
         [
             "## Budgets",
-            "",
             budgets_table(),
             "## Claims at the small budget",
-            "",
             summary_table(results),
             "## Figures",
-            "",
             figure_sections(results),
         ]
     )
