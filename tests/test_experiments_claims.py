@@ -246,3 +246,14 @@ def test_iqm_learning_curve_interpolates_onto_the_shortest_run():
     c = iqm_learning_curve(curves, n_resamples=100)
     np.testing.assert_array_equal(c.steps, [0, 12])
     np.testing.assert_allclose(c.iqm, [0.0, 1.2])
+
+
+def test_a_cut_run_is_decided_on_its_finished_horizons_and_says_so():
+    spec = figures()["figure5a"]
+    records = [
+        CellRecord(r.cell, "failed", None, "not finished") if r.cell.horizon == 50 else r
+        for r in _records(spec, True)
+    ]
+    result = spec.claims[0].evaluate(spec.data(records, n_resamples=100))
+    assert result.holds is True and result.ours["horizon"] == 20
+    assert "decided on the finished cells only: 4 of 8 failed or unfinished" in result.why

@@ -154,8 +154,15 @@ class FigureData:
     def methods(self) -> list[str]:
         return list(dict.fromkeys(_method(r.cell) for r in self.records))
 
-    def horizons(self, method: str | None = None) -> list[int]:
-        return sorted({r.cell.horizon for r in self.records if method is None or _method(r.cell) == method})
+    def horizons(self, method: str | None = None, *, finished: bool = False) -> list[int]:
+        """The horizons of the grid (of ``method``; with `finished`, only those it has finished cells at)."""
+        return sorted(
+            {
+                r.cell.horizon
+                for r in self.records
+                if (method is None or _method(r.cell) == method) and (r.done or not finished)
+            }
+        )
 
     def envs(self) -> list[str]:
         return list(dict.fromkeys(r.cell.env for r in self.records))

@@ -43,13 +43,14 @@ class Claim:
         if verdict.holds not in (True, False, None):
             raise TypeError(f"claim {self.id}: check returned holds={verdict.holds!r}")
         holds = None if verdict.holds is None else bool(verdict.holds)  # numpy booleans are not JSON
+        why = verdict.why
+        if data.failed and holds is not None:
+            why += (
+                f" (decided on the finished cells only: {len(data.failed)} of {len(data.records)} failed or "
+                "unfinished)"
+            )
         return ClaimResult(
-            self.id,
-            self.claim,
-            {"quote": self.quote, "section": self.section},
-            verdict.ours,
-            holds,
-            verdict.why,
+            self.id, self.claim, {"quote": self.quote, "section": self.section}, verdict.ours, holds, why
         )
 
 
@@ -79,8 +80,8 @@ class ClaimResult:
 
 
 def longest_horizon(data: FigureData, methods: Sequence[str]) -> int:
-    """The longest horizon every method of ``methods`` has cells at."""
-    common = set.intersection(*(set(data.horizons(m)) for m in methods))
+    """The longest horizon every method of ``methods`` has finished cells at."""
+    common = set.intersection(*(set(data.horizons(m, finished=True)) for m in methods))
     if not common:
         raise NotEvaluable(f"the methods {list(methods)} share no horizon")
     return max(common)
@@ -145,7 +146,11 @@ def highest_mean(
 
 def within_each_other(data: FigureData, a: str, b: str, horizons: Sequence[int] | None = None) -> Verdict:
     """At every horizon both methods have, the IQM of each lies inside the other's interval."""
-    hs = sorted(set(data.horizons(a)) & set(data.horizons(b))) if horizons is None else list(horizons)
+    hs = (
+        sorted(set(data.horizons(a, finished=True)) & set(data.horizons(b, finished=True)))
+        if horizons is None
+        else list(horizons)
+    )
     if not hs:
         raise NotEvaluable(f"{a} and {b} share no horizon")
     ours, bad = {}, []

@@ -25,7 +25,7 @@ def _fig5a_best(data: FigureData) -> Verdict:
 
 
 def _long_horizons(data: FigureData, methods: Sequence[str]) -> list[int]:
-    common = sorted(set.intersection(*(set(data.horizons(m)) for m in methods)))
+    common = sorted(set.intersection(*(set(data.horizons(m, finished=True)) for m in methods)))
     if not common:
         raise NotEvaluable(f"{list(methods)} share no horizon")
     return [h for h in common if h > 100] or [common[-1]]
@@ -56,7 +56,7 @@ def _curve_means(data: FigureData, methods: Sequence[str], h: int) -> dict[str, 
 
 def _fig5b_efficient(data: FigureData) -> Verdict:
     ours, bad = {}, []
-    for h in sorted(set.intersection(*(set(data.horizons(m)) for m in FIG5B_METHODS))):
+    for h in sorted(set.intersection(*(set(data.horizons(m, finished=True)) for m in FIG5B_METHODS))):
         means = _curve_means(data, FIG5B_METHODS, h)
         ours[f"H{h}"] = means
         if not all(means[AWM] > means[m] for m in FIG5B_METHODS if m != AWM):
@@ -72,7 +72,7 @@ def _fig5b_efficient(data: FigureData) -> Verdict:
 
 
 def _fig5b_scales(data: FigureData) -> Verdict:
-    hs = sorted(set.intersection(*(set(data.horizons(m)) for m in FIG5B_METHODS)))
+    hs = sorted(set.intersection(*(set(data.horizons(m, finished=True)) for m in FIG5B_METHODS)))
     if len(hs) < 2:
         raise NotEvaluable("Figure 5b's scaling claim needs two horizons")
     lo, hi = hs[0], hs[-1]
@@ -132,7 +132,7 @@ def _fig9_agnostic(data: FigureData) -> Verdict:
 
 
 def _fig10_drops(data: FigureData) -> Verdict:
-    hs = data.horizons("odt-expert")
+    hs = data.horizons("odt-expert", finished=True)
     if len(hs) < 2:
         raise NotEvaluable("needs the Online DT at two horizons")
     lo, hi = hs[0], hs[-1]
@@ -148,7 +148,9 @@ def _fig10_drops(data: FigureData) -> Verdict:
 
 def _fig10_overshoot(data: FigureData) -> Verdict:
     ours, bad = {}, []
-    for h in sorted(set(data.horizons("odt-expert")) & set(data.horizons("odt-overshot"))):
+    for h in sorted(
+        set(data.horizons("odt-expert", finished=True)) & set(data.horizons("odt-overshot", finished=True))
+    ):
         e, o = data.interval("odt-expert", h), data.interval("odt-overshot", h)
         ours[f"H{h}"] = {"odt-expert": interval_dict(e), "odt-overshot": interval_dict(o)}
         if o.estimate > e.estimate:
@@ -167,7 +169,9 @@ def _fig10_awm_every_env(data: FigureData) -> Verdict:
     ours, bad = {}, []
     for env in data.envs():
         sub = data.only_env(env)
-        for h in sorted(set(sub.horizons(AWM)) & set(sub.horizons("odt-expert"))):
+        for h in sorted(
+            set(sub.horizons(AWM, finished=True)) & set(sub.horizons("odt-expert", finished=True))
+        ):
             a, d = sub.mean_std(AWM, h)[0], sub.mean_std("odt-expert", h)[0]
             ours[f"{env}-H{h}"] = {AWM: round(a, 4), "odt-expert": round(d, 4)}
             if not a > d:
@@ -184,7 +188,9 @@ def _fig10_awm_every_env(data: FigureData) -> Verdict:
 
 def _fig10_below_markovian(data: FigureData) -> Verdict:
     ours, bad = {}, []
-    for h in sorted(set(data.horizons("odt-expert")) & set(data.horizons("markovian"))):
+    for h in sorted(
+        set(data.horizons("odt-expert", finished=True)) & set(data.horizons("markovian", finished=True))
+    ):
         d, m = data.interval("odt-expert", h), data.interval("markovian", h)
         ours[f"H{h}"] = {"odt-expert": interval_dict(d), "markovian": interval_dict(m)}
         if not d.estimate < m.estimate:

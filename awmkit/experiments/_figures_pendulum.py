@@ -310,4 +310,3 @@ PENDULUM_FIGURES = (
         shares=("figure2",),
     ),
 )
-
