@@ -59,7 +59,8 @@ def summary_table(results: pathlib.Path = RESULTS, budget: str = "small") -> str
         if report is None:
             lines.append(f"| [{spec.name}](#{spec.name}) | (no committed report) | - | - | - | - |")
             continue
-        load = (report.get("load_average") or {}).get("start")
+        loads = report.get("load_average") or {}
+        load = loads.get("start") or loads.get("at_report")
         wall = report.get("wall_time_s")
         reused = report["cells"].get("reused", 0)
         wall_text = (
@@ -105,7 +106,8 @@ def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> s
                 f"| **{_STATUS[c['holds']]}** | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |"
             )
         cells = report["cells"]
-        load = (report.get("load_average") or {}).get("start")
+        loads = report.get("load_average") or {}
+        load = loads.get("start") or loads.get("at_report")
         parts += [
             "",
             f"{cells['done']} of {cells['total']} cells finished"

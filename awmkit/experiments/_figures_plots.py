@@ -104,6 +104,7 @@ def curves(
     nrows = -(-len(panels) // ncols)
     fig, axes = _figure(nrows, ncols, (3.2 * ncols, 2.6 * nrows))
     for ax, (env, h) in zip(axes, panels):
+        drawn = 0
         for i, m in enumerate(methods):
             sub = data if env is None else data.only_env(env)
             try:
@@ -112,6 +113,11 @@ def curves(
                 continue
             ax.plot(c.steps, c.iqm, color=_color(m, i), label=m, lw=1.3)
             ax.fill_between(c.steps, c.low, c.high, color=_color(m, i), alpha=0.2)
+            drawn += 1
+        if not drawn:
+            ax.text(
+                0.5, 0.5, "no finished cells", ha="center", va="center", transform=ax.transAxes, fontsize=8
+            )
         ax.set_title(f"{env}, H = {h}" if env else f"H = {h}", fontsize=8)
         ax.set_xlabel("environment steps", fontsize=7)
         ax.tick_params(labelsize=7)

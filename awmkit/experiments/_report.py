@@ -279,7 +279,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- `{f['name']}` failed: {_md_escape(f['error'])}")
     if report["failed_cells"]:
         lines.append("")
-    load = report.get("load_average") or {}
+    load = dict(report.get("load_average") or {})
+    load.setdefault("start", load.get("at_report"))
     timing = "" if report["wall_time_s"] is None else f"Wall time {report['wall_time_s']:.0f} s; "
     lines += [
         f"{timing}the cells' own run times add up to {report['cells_wall_time_s']:.0f} s; "
