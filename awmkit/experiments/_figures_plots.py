@@ -124,7 +124,10 @@ def curves(
     for ax in axes[len(panels) :]:
         ax.set_visible(False)
     axes[0].set_ylabel(_ylabel(data), fontsize=7)
-    axes[0].legend(fontsize=6)
+    for ax in axes:  # the legend on the first panel that drew something
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6)
+            break
     fig.suptitle(title, fontsize=9)
     return _save(fig, path)
 
