@@ -323,6 +323,21 @@ def _run_diagnose(args) -> int:
     return run(args)
 
 
+# --- awmkit reproduce ---------------------------------------------------------------------------------
+
+
+def _add_reproduce(subparsers) -> None:
+    from .experiments._cli_reproduce import add_arguments
+
+    add_arguments(subparsers.add_parser("reproduce", help="reproduce one of the paper's figures, claims checked"))
+
+
+def _run_reproduce(args) -> int:
+    from .experiments._cli_reproduce import run
+
+    return run(args)
+
+
 # --- awmkit sweep --------------------------------------------------------------------------------------
 
 
@@ -348,6 +363,7 @@ _COMMANDS: dict[str, tuple[Callable, Callable]] = {
     "train": (_add_train, _run_train),
     "estimate": (_add_estimate, _run_estimate),
     "diagnose": (_add_diagnose, _run_diagnose),
+    "reproduce": (_add_reproduce, _run_reproduce),
     "sweep": (_add_sweep, _run_sweep),
 }
 

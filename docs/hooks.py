@@ -1,7 +1,8 @@
 """MkDocs hooks: fill generated sections into pages at build time, and serve MathJax from the site.
 
 A page containing ``<!-- awmkit:cli -->`` gets the command-line reference (``gen_cli.py``) and one
-containing ``<!-- awmkit:benchmarks -->`` gets the benchmark tables (``gen_benchmarks.py``).
+containing ``<!-- awmkit:benchmarks -->`` gets the benchmark tables (``gen_benchmarks.py``) and one containing
+``<!-- awmkit:reproducing -->`` the committed figure reports (``gen_reproducing.py``).
 
 The math renderer is vendored at build time from the ``django-static-mathjax`` package (MathJax 3,
 Apache-2.0; in the ``docs`` extra): its ``tex-mml-chtml`` bundle, the TeX extensions it loads on
@@ -20,8 +21,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import gen_benchmarks  # noqa: E402
 import gen_cli  # noqa: E402
+import gen_reproducing  # noqa: E402
 
-MARKERS = {"<!-- awmkit:cli -->": gen_cli.render, "<!-- awmkit:benchmarks -->": gen_benchmarks.render}
+MARKERS = {
+    "<!-- awmkit:cli -->": gen_cli.render,
+    "<!-- awmkit:benchmarks -->": gen_benchmarks.render,
+    "<!-- awmkit:reproducing -->": gen_reproducing.render,
+}
 
 
 def on_page_markdown(markdown, page, config, files):

@@ -1,0 +1,85 @@
+"""``awmkit reproduce``: one figure of the paper from one command."""
+
+import argparse
+import json
+
+from .._cli_common import CLIError, table
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Runs the grid of one of the paper's figures through the sweep runner (a run directory per cell "
+        "under OUT/cells/), then writes OUT/report.md, OUT/report.json (every claim with the paper's quote, "
+        "our numbers and whether it holds) and the figure as PNG. `--list` names the figures."
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="the figure, e.g. figure5a (see --list)")
+    p.add_argument("--list", action="store_true", help="list the figures, their budgets and claims")
+    p.add_argument("--budget", default="small", help="smoke, small (default) or paper")
+    p.add_argument("--out", default=None, help="output directory (required to run a figure)")
+    p.add_argument("--backend", default="local", help="local (default: cells one after another) or ray")
+    p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
+    p.add_argument("--resume", action="store_true", help="keep finished cells, continue the others")
+    p.add_argument("--json", action="store_true", help="print report.json (with --list: the figures as JSON)")
+
+
+def _listing() -> list[dict]:
+    from ._figures import BUDGETS, figures
+
+    return [
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "paper": spec.paper,
+            "cells": {b: len(spec.cells(b)) for b in BUDGETS},
+            "claims": [c.id for c in spec.claims],
+            "shares_cells_with": list(spec.shares),
+        }
+        for spec in figures().values()
+    ]
+
+
+def run(args) -> int:
+    from ._figures import BUDGETS, figures
+
+    if args.list:
+        items = _listing()
+        if args.json:
+            print(json.dumps(items, indent=2))
+        else:
+            rows = [
+                (i["name"], i["paper"], " / ".join(str(i["cells"][b]) for b in BUDGETS), len(i["claims"]))
+                for i in items
+            ]
+            print(table(rows, ["figure", "paper", "cells smoke / small / paper", "claims"]))
+        return 0
+    names = list(figures())
+    if args.name is None:
+        raise CLIError(f"NAME is required (or --list); valid figures are: {', '.join(names)}")
+    if args.name not in names:
+        raise CLIError(f"unknown figure {args.name!r}; valid figures are: {', '.join(names)}")
+    if args.budget not in BUDGETS:
+        raise CLIError(f"--budget must be one of {', '.join(BUDGETS)}, got {args.budget!r}")
+    if args.backend not in ("local", "ray"):
+        raise CLIError(f"--backend must be local or ray, got {args.backend!r}")
+    if args.address is not None and args.backend != "ray":
+        raise CLIError("--address joins a Ray cluster: it needs --backend ray")
+    if args.out is None:
+        raise CLIError("--out DIR is required: the run directories and the report go there")
+    from ._report import reproduce
+
+    report = reproduce(
+        args.name,
+        budget=args.budget,
+        out=args.out,
+        backend=args.backend,
+        address=args.address,
+        resume=args.resume,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(report.data, indent=2))
+        return 0
+    rows = [(c.status, c.id, c.why) for c in report.claims]
+    print(table(rows, ["", "claim", "ours"]))
+    print(f"report: {report.out / 'report.md'}")
+    return 0

@@ -1,0 +1,114 @@
+"""Figure specs: one per figure of the paper, each a grid of cells per budget, a plot in the paper's
+layout and the paper's claims as checks. The specs themselves live in ``_figures_pendulum.py``
+(Figures 2, 3c, 4b, 4c, 6) and ``_figures_myriad.py`` (Figures 5a, 5b, 7, 8, 9, 10)."""
+
+import dataclasses
+import pathlib
+from collections.abc import Callable, Mapping, Sequence
+
+from ._aggregate import CellRecord, FigureData
+from ._cell import Cell
+from ._claims import Claim
+
+#: Said in every ``small`` budget note: how the budget was sized.
+SMALL_SIZING = (
+    "The small budget is sized for all eleven figures together to take about 30-40 minutes on a free 2-core "
+    "CPU (the issue asked for about two hours; the lead cut it to fit the session that produced the "
+    "committed results). "
+)
+
+#: The budgets every figure has: ``smoke`` proves the pipeline in minutes, ``small`` scales the grid,
+#: seeds and steps down (all eleven figures in about 30-40 minutes on a free 2-core CPU), ``paper`` is
+#: the paper's own budget.
+BUDGETS: tuple[str, ...] = ("smoke", "small", "paper")
+
+
+@dataclasses.dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the paper as a reproducible experiment.
+
+    **Fields:**
+
+    - `name`: e.g. ``"figure5a"``.
+    - `title`: what the figure shows.
+    - `paper`: where it is in the paper (figure and section).
+    - `caption`: the paper's caption.
+    - `grid`: ``budget -> list of Cell``, the cells of each budget (systems x horizons x methods, seeds
+      vmapped inside a cell).
+    - `budget_notes`: per budget, what it runs and (for ``smoke``/``small``) what it cuts from the
+      paper's budget and why the effect could still show.
+    - `claims`: the paper's claims ([`awmkit.experiments.Claim`][]).
+    - `plot`: ``(FigureData, out_dir) -> list of PNG paths``, the figure in the paper's layout.
+    - `score`: ``"normalised"`` or ``"return"`` (see [`awmkit.experiments.FigureData`][]).
+    - `selection`: the config keys the paper sweeps and reports the best of.
+    - `shares`: figures whose cells of the same budget are the same runs (equal cells), so finished
+      cells can be reused between them.
+    """
+
+    name: str
+    title: str
+    paper: str
+    caption: str
+    grid: Callable[[str], list[Cell]]
+    budget_notes: Mapping[str, str]
+    claims: tuple[Claim, ...]
+    plot: Callable[[FigureData, pathlib.Path], list[pathlib.Path]]
+    score: str = "normalised"
+    selection: tuple[str, ...] = ()
+    shares: tuple[str, ...] = ()
+
+    def cells(self, budget: str) -> list[Cell]:
+        """The grid of ``budget`` (one of ``BUDGETS``)."""
+        if budget not in BUDGETS:
+            raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
+        cells = self.grid(budget)
+        names = [c.name for c in cells]
+        if len(set(names)) != len(names):
+            raise AssertionError(f"{self.name} {budget}: duplicate cell names")
+        return cells
+
+    def data(self, records: Sequence[CellRecord], **kwargs) -> FigureData:
+        """The records as [`awmkit.experiments.FigureData`][] with this figure's score and selection."""
+        return FigureData(records, score=self.score, selection=self.selection, **kwargs)
+
+
+_ORDER = (
+    "figure2",
+    "figure3c",
+    "figure4b",
+    "figure4c",
+    "figure5a",
+    "figure5b",
+    "figure6",
+    "figure7",
+    "figure8",
+    "figure9",
+    "figure10",
+)
+
+
+def figures() -> dict[str, FigureSpec]:
+    """Every figure spec, by name, in the paper's order."""
+    from ._figures_myriad import MYRIAD_FIGURES
+    from ._figures_pendulum import PENDULUM_FIGURES
+
+    every = {f.name: f for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
+    return {name: every[name] for name in _ORDER}
+
+
+def get_figure(name: str) -> FigureSpec:
+    """The spec called ``name``; an unknown name lists the valid ones."""
+    specs = figures()
+    if name not in specs:
+        raise ValueError(f"unknown figure {name!r}; valid figures are: {', '.join(specs)}")
+    return specs[name]
+
+
+def cell_name(env: str, horizon: int, method: str, suffix: str = "") -> str:
+    """The path-safe cell name ``<env>-H<horizon>-<method>[-<suffix>]``."""
+    return f"{env}-H{horizon}-{method}" + (f"-{suffix}" if suffix else "")
+
+
+def fmt_value(value) -> str:
+    """A config value as a short path-safe token (``1e-4`` -> ``0.0001``)."""
+    return str(value).replace("/", "_")

@@ -1,0 +1,151 @@
+"""The "Reproducing the paper" page's results section, from the committed reports
+``docs/results/<figure>/<budget>/report.json`` (written by ``awmkit reproduce``).
+
+``docs/hooks.py`` replaces the marker ``<!-- awmkit:reproducing -->`` with :func:`render` at
+``mkdocs build`` time, so the page always shows the committed results and nothing is typed by hand. Run
+``python docs/gen_reproducing.py`` to print the generated Markdown.
+"""
+
+import json
+import pathlib
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results"
+_STATUS = {True: "PASS", False: "FAIL", None: "N/A"}
+
+
+def _esc(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _figures():
+    sys.path.insert(0, str(ROOT))
+    from awmkit.experiments import BUDGETS, figures
+
+    return BUDGETS, figures()
+
+
+def budgets_table() -> str:
+    """Cells and seed-runs of every figure at every budget, from the specs."""
+    budgets, specs = _figures()
+    lines = [
+        "| figure | paper | " + " | ".join(f"{b} cells (runs)" for b in budgets) + " |",
+        "|---|---|" + "---|" * len(budgets),
+    ]
+    for spec in specs.values():
+        counts = []
+        for b in budgets:
+            cells = spec.cells(b)
+            counts.append(f"{len(cells)} ({sum(c.seeds for c in cells)})")
+        lines.append(f"| {spec.name} | {_esc(spec.paper)} | " + " | ".join(counts) + " |")
+    return "\n".join(lines)
+
+
+def _load(results: pathlib.Path, name: str, budget: str):
+    path = results / name / budget / "report.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summary_table(results: pathlib.Path = RESULTS, budget: str = "small") -> str:
+    """One row per claim of every figure: PASS / FAIL / N/A as the committed report has it."""
+    _, specs = _figures()
+    lines = [
+        "| figure | claim | result | wall time of the figure's run | its cells' own run times | load average |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in specs.values():
+        report = _load(results, spec.name, budget)
+        if report is None:
+            lines.append(f"| [{spec.name}](#{spec.name}) | (no committed report) | - | - | - | - |")
+            continue
+        loads = report.get("load_average") or {}
+        load = loads.get("start") or loads.get("at_report")
+        wall = report.get("wall_time_s")
+        reused = report["cells"].get("reused", 0)
+        wall_text = (
+            "-" if wall is None else f"{wall / 60:.1f} min" + (f" ({reused} cells reused)" if reused else "")
+        )
+        own = f"{report['cells_wall_time_s'] / 60:.1f} min"
+        for c in report["claims"]:
+            lines.append(
+                f"| [{spec.name}](#{spec.name}) | {_esc(c['claim'])} | **{_STATUS[c['holds']]}** | {wall_text} | "
+                f"{own} | {'-' if not load else f'{load[0]:.1f}'} |"
+            )
+    return "\n".join(lines)
+
+
+def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> str:
+    """Per figure: the paper's caption, our figure, and every claim beside the paper's sentence."""
+    _, specs = _figures()
+    parts = []
+    for spec in specs.values():
+        report = _load(results, spec.name, budget)
+        parts += [
+            f"### {spec.name}",
+            "",
+            f"**{_esc(spec.title)}** ({spec.paper}).",
+            "",
+            f"> {spec.caption}",
+            "",
+        ]
+        if report is None:
+            parts += [
+                f"*No committed `{budget}` report yet: run `awmkit reproduce {spec.name} --budget {budget} "
+                f"--out DIR`.*",
+                "",
+            ]
+            continue
+        parts += [f"**What `{budget}` cuts.** {report['budget_note']}", ""]
+        for png in report["figures"]:
+            parts += [f"![{spec.name}](results/{spec.name}/{budget}/{png})", ""]
+        parts += ["| result | our claim | the paper | ours |", "|---|---|---|---|"]
+        for c in report["claims"]:
+            paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
+            parts.append(
+                f"| **{_STATUS[c['holds']]}** | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |"
+            )
+        cells = report["cells"]
+        loads = report.get("load_average") or {}
+        load = loads.get("start") or loads.get("at_report")
+        parts += [
+            "",
+            f"{cells['done']} of {cells['total']} cells finished"
+            + (
+                f" ({cells['reused']} reused from figures sharing the same runs)"
+                if cells.get("reused")
+                else ""
+            )
+            + f", {cells['failed']} failed"
+            + (
+                f"; wall time {report['wall_time_s'] / 60:.1f} min"
+                if report.get("wall_time_s") is not None
+                else ""
+            )
+            + f", the cells' own run times {report['cells_wall_time_s'] / 60:.1f} min"
+            + (f", load average {load[0]:.1f} at the start on {report['cpu_count']} CPUs" if load else "")
+            + f". [Full report](results/{spec.name}/{budget}/report.md).",
+            "",
+        ]
+        for f in report["failed_cells"]:
+            parts.append(f"- failed cell `{f['name']}`: {_esc(f['error'])}")
+        if report["failed_cells"]:
+            parts.append("")
+    return "\n".join(parts)
+
+
+def render(results: pathlib.Path = RESULTS) -> str:
+    return "\n\n".join(
+        [
+            "## Budgets",
+            budgets_table(),
+            "## Claims at the small budget",
+            summary_table(results),
+            "## Figures",
+            figure_sections(results),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    print(render())

@@ -1,0 +1,181 @@
+"""`awmkit reproduce`: the list of figures, bad input, one figure's smoke budget end to end through the
+command line with its report read back, a resumed run, and (slow) every figure's smoke budget."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from awmkit.cli import main
+from awmkit.experiments import BUDGETS, REPORT_KEYS, figures, reproduce
+
+FIGURES = [
+    "figure2",
+    "figure3c",
+    "figure4b",
+    "figure4c",
+    "figure5a",
+    "figure5b",
+    "figure6",
+    "figure7",
+    "figure8",
+    "figure9",
+    "figure10",
+]
+CLAIM_KEYS = {"id", "claim", "paper", "ours", "holds", "why"}
+
+
+def _cli(*args, timeout=900):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "awmkit", "reproduce", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_list_names_the_eleven_figures(capsys):
+    assert main(["reproduce", "--list", "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert [i["name"] for i in items] == FIGURES
+    for item in items:
+        assert set(item["cells"]) == set(BUDGETS) and item["claims"]
+        assert item["cells"]["smoke"] <= item["cells"]["small"] <= item["cells"]["paper"]
+    assert main(["reproduce", "--list"]) == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in FIGURES)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["figure99", "--out", "x"], "unknown figure 'figure99'; valid figures are: figure2"),
+        (["figure2", "--budget", "huge", "--out", "x"], "--budget must be one of smoke, small, paper"),
+        (["figure2"], "--out DIR is required"),
+        ([], "NAME is required"),
+        (["figure2", "--out", "x", "--address", "1.2.3.4:6379"], "--address joins a Ray cluster"),
+        (["figure2", "--out", "x", "--backend", "slurm"], "--backend must be local or ray"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, args, message):
+    os.chdir(tmp_path)
+    assert main(["reproduce", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("awmkit reproduce: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_paper_budgets_are_the_papers():
+    specs = figures()
+    fig5a = specs["figure5a"].cells("paper")
+    assert {c.env for c in fig5a} == {
+        "cancer_treatment",
+        "bioreactor",
+        "mould_fungicide",
+        "bacteria",
+        "harvest",
+        "invasive_plant",
+        "hiv_treatment",
+        "timber_harvest",
+    }
+    assert {c.horizon for c in fig5a} == {20, 50, 100, 200, 500}
+    assert {c.seeds for c in fig5a} == {10} and {c.config["steps"] for c in fig5a} == {200_000}
+    assert {c.config["entropy_coef"] for c in fig5a} == {0.1, 0.01, 0.001}
+    fig2 = specs["figure2"].cells("paper")
+    assert {c.horizon for c in fig2} == {5, 10, 20, 50, 100} and {c.config["steps"] for c in fig2} == {
+        100_000
+    }
+    assert {c.config["policy_lr"] for c in fig2} == {1e-2, 1e-3, 1e-4, 1e-5}
+    sac = [c for c in specs["figure7"].cells("paper") if c.kind == "sac"]
+    assert len({(c.config["critic_lr"], c.config["entropy_coef"]) for c in sac}) == 9
+    fig4b = specs["figure4b"].cells("paper")
+    assert {c.config["transitions"] for c in fig4b} == {100_000} and {c.config["samples"] for c in fig4b} == {
+        50
+    }
+
+
+def test_figures_that_share_runs_have_equal_cells():
+    specs = figures()
+    for spec in specs.values():
+        for other in spec.shares:
+            for budget in BUDGETS:
+                mine = {c.name: c for c in spec.cells(budget)}
+                theirs = {c.name: c for c in specs[other].cells(budget)}
+                shared = set(mine) & set(theirs)
+                assert shared, (spec.name, other, budget)
+                assert all(mine[n] == theirs[n] for n in shared), (spec.name, other, budget)
+
+
+def _check_report(out, figure, budget):
+    report = json.loads((out / "report.json").read_text())
+    assert set(REPORT_KEYS) <= set(report)
+    assert report["figure"] == figure and report["budget"] == budget
+    assert len(report["claims"]) == len(figures()[figure].claims)
+    for claim in report["claims"]:
+        assert set(claim) == CLAIM_KEYS and set(claim["paper"]) == {"quote", "section"}
+        assert claim["holds"] in (True, False, None)
+    assert (out / "report.md").read_text().startswith(f"# {figure}:")
+    for png in report["figures"]:
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    return report
+
+
+def test_smoke_run_through_the_cli_writes_a_report_and_resumes(tmp_path, capsys):
+    # figure3c's smoke budget is the cheapest grid: three tiny offline models on the one-bounce task.
+    # The first run is a separate process; this one reads what it wrote and resumes it.
+    out = tmp_path / "fig3c"
+    done = _cli("figure3c", "--budget", "smoke", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    first = _check_report(out, "figure3c", "smoke")
+    assert first["cells"] == {"total": 3, "done": 3, "failed": 0, "reused": 0}
+    assert "PASS" in done.stdout or "FAIL" in done.stdout
+    # Lose one cell (as if the run had been cut before it), resume: only that cell runs again.
+    shutil.rmtree(out / "cells" / "one_bounce-H5-markovian")
+    assert main(["reproduce", "figure3c", "--budget", "smoke", "--out", str(out), "--resume", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    second = _check_report(out, "figure3c", "smoke")
+    assert printed == second
+    assert second["cells"] == {"total": 3, "done": 3, "failed": 0, "reused": 2}
+    assert [c["ours"] for c in second["claims"]] == [c["ours"] for c in first["claims"]]
+    # Without --resume an existing sweep is refused.
+    assert main(["reproduce", "figure3c", "--budget", "smoke", "--out", str(out)]) == 2
+    assert "resume" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("figure", FIGURES)
+def test_every_smoke_budget_runs(tmp_path, figure):
+    report = reproduce(figure, budget="smoke", out=tmp_path, progress=False)
+    data = _check_report(tmp_path, figure, "smoke")
+    assert data["cells"]["failed"] == 0, data["failed_cells"]
+    assert data["figures"], data.get("plot_error")
+    assert report.data == data
+
+
+def _gen_reproducing():
+    import importlib
+    import pathlib
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "docs"))
+    return importlib.import_module("gen_reproducing")
+
+
+def test_docs_page_shows_the_committed_reports(tmp_path):
+    gen = _gen_reproducing()
+    empty = gen.render(tmp_path)
+    assert "No committed `small` report yet" in empty and "figure10" in empty
+    for path in sorted(gen.RESULTS.glob("*/small/report.json")):
+        report = json.loads(path.read_text())
+        section = gen.figure_sections().split(f"### {report['figure']}\n")[1].split("\n### ")[0]
+        for claim in report["claims"]:
+            status = {True: "PASS", False: "FAIL", None: "N/A"}[claim["holds"]]
+            assert f"| **{status}** | {claim['claim']}" in section.replace("\\|", "|")
+        for png in report["figures"]:
+            assert (path.parent / png).exists()
+        nav = (path.parents[4] / "mkdocs.yml").read_text()
+        assert f"results/{report['figure']}/small/report.md" in nav
