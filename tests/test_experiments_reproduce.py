@@ -179,3 +179,14 @@ def test_docs_page_shows_the_committed_reports(tmp_path):
             assert (path.parent / png).exists()
         nav = (path.parents[4] / "mkdocs.yml").read_text()
         assert f"results/{report['figure']}/small/report.md" in nav
+
+
+@pytest.mark.slow
+def test_reproduce_estimate_predicts_every_bpo_cell_and_runs_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "figure8", "--budget", "smoke", "--estimate", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["figure"] == "figure8" and data["not_estimated"] == []
+    assert len(data["cells"]) >= 2 and all(c["seconds"] > 0 for c in data["cells"])
+    assert data["seconds"] == pytest.approx(sum(c["seconds"] for c in data["cells"]))
+    assert not any(tmp_path.iterdir())

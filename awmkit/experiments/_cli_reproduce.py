@@ -20,6 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
     p.add_argument("--resume", action="store_true", help="keep finished cells, continue the others")
     p.add_argument("--json", action="store_true", help="print report.json (with --list: the figures as JSON)")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="predict the grid's wall time on this machine from a few timed updates, and run nothing",
+    )
 
 
 def _listing() -> list[dict]:
@@ -63,6 +68,8 @@ def run(args) -> int:
         raise CLIError(f"--backend must be local or ray, got {args.backend!r}")
     if args.address is not None and args.backend != "ray":
         raise CLIError("--address joins a Ray cluster: it needs --backend ray")
+    if args.estimate:
+        return _estimate(args)
     if args.out is None:
         raise CLIError("--out DIR is required: the run directories and the report go there")
     from ._report import reproduce
@@ -82,4 +89,24 @@ def run(args) -> int:
     rows = [(c.status, c.id, c.why) for c in report.claims]
     print(table(rows, ["", "claim", "ours"]))
     print(f"report: {report.out / 'report.md'}")
+    return 0
+
+
+
+def _estimate(args) -> int:
+    from .._progress import fmt_time
+    from ._estimate import estimate_grid
+    from ._figures import get_figure
+
+    grid = estimate_grid(get_figure(args.name).cells(args.budget))
+    if args.json:
+        print(json.dumps({"figure": args.name, "budget": args.budget, **grid.to_dict()}, indent=2))
+        return 0
+    rows = [
+        (c["name"], c["kind"], "-" if c["seconds"] is None else fmt_time(c["seconds"]), c["estimated_from"] or "-")
+        for c in grid.cells
+    ]
+    print(table(rows, ["cell", "kind", "time", "timed as"]))
+    note = f"; {len(grid.not_estimated)} cells of other kinds not estimated" if grid.not_estimated else ""
+    print(f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO cells run one after another{note}")
     return 0
