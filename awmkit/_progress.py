@@ -80,7 +80,7 @@ class Progress:
         # an argument error found meanwhile stays the only line printed.
         self._label: str | None = "compiling"
         self._after_compile: str | None = None
-        self._program: str | None = None
+        self._program: frozenset[str] | None = None
         self._stage_start = time.perf_counter()
         self._origin: tuple[float, int] | None = None  # (time, steps) at the end of the first chunk
         self._last_log = -math.inf
@@ -101,19 +101,20 @@ class Progress:
     # --- stages ----------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def stage(self, name: str, *, compiling: bool = True, program: str | None = None):
+    def stage(self, name: str, *, compiling: bool = True, program: str | tuple[str, ...] | None = None):
         """Shows ``compiling`` and then ``name``, with the elapsed time, while the body runs.
 
         The label changes when JAX reports a finished backend compilation: of the jitted function
-        called ``program`` if given (eager operations before it compile small programs of their own),
-        else of any function."""
+        called ``program`` (or any of several names) if given (eager operations before it compile small
+        programs of their own), else of any function."""
         if not self.enabled:
             yield
             return
         with self._lock:
             self._stage_start = time.perf_counter()
             self._after_compile = name if compiling else None
-            self._program = None if program is None else f"jit({program})"
+            names = (program,) if isinstance(program, str) else program
+            self._program = None if names is None else frozenset(f"jit({p})" for p in names)
             self._set_label("compiling" if compiling else name)
         try:
             yield
@@ -123,7 +124,7 @@ class Progress:
 
     def _compiled(self, fun_name: str) -> None:
         with self._lock:
-            if self._after_compile is not None and self._program in (None, fun_name):
+            if self._after_compile is not None and (self._program is None or fun_name in self._program):
                 name, self._after_compile = self._after_compile, None
                 self._set_label(name)
 

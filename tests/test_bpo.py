@@ -325,6 +325,7 @@ def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     assert np.array_equal(again.eval_returns, result.eval_returns)
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_nan_guard_can_stop_the_run(env, tmp_path):
     out = tmp_path / "run"
     config = dataclasses.replace(SMALL, nan_policy="stop_run")

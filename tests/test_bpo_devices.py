@@ -63,6 +63,7 @@ def test_seed_layout_divides_the_seeds():
         BPOConfig(seed_group_size=0)
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_groups_give_each_seed_the_same_bits(env, one_group, tmp_path, monkeypatch):
     """Two groups of two seeds, run one after the other in the chunk, compute exactly what one
     vmapped group of four does; a run may be resumed with another group size."""

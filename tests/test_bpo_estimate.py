@@ -24,6 +24,7 @@ def test_run_counts_follow_the_schedule():
         run_counts(BPOConfig(steps=100, warmup_steps=100), 100)
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_estimate_command_times_each_piece(capsys):
     code = main(
         ["estimate", "--env", "cancer_treatment", "--model", "markovian", "--horizon", str(H),

@@ -23,7 +23,8 @@ COMMON = ["--env", "cancer_treatment", "--horizon", "10", "--seeds", "2", "--key
 FLAGS = {
     "bpo": [
         "--model", "markovian", "--steps", "100", "--warmup-steps", "20", "--dynamics-batch-size", "4",
-        "--policy-batch-size", "4", "--policy-replay-ratio", "2", "--policy-lr", "1e-3",
+        "--policy-batch-size", "4", "--dynamics-update-every", "5", "--policy-update-every", "5",
+        "--policy-lr", "1e-3",
         "--eval-interval", "20", "--eval-episodes", "2", "--chunk-size", "2",
     ],
     "sac": [

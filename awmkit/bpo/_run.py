@@ -574,7 +574,8 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         check_nans(state, [])
 
     for c in range(completed, num_chunks):
-        with bar.stage("training", program="_chunk"):
+        # One device and one seed group run the plain chunk program; otherwise the grouped/sharded one.
+        with bar.stage("training", program=("_chunk_impl", "_chunk")):
             state, metrics = run_chunk_on_devices(program, state, c, config.seed_group_size)
         metrics = jax.tree.map(np.asarray, metrics)
         rows = _eval_rows(metrics, c, config, horizon, seed_ids)
