@@ -157,8 +157,8 @@ def _ssm_bound(model, s0, actions):
     n = jnp.arange(horizon, dtype=dtype)
     first = (n == 0).astype(dtype)
     total = first
-    for l in range(net.depth):
-        kernel = first + mlp[l] * ln[l] * (impulse[l] + first * skip[l])
+    for i in range(net.depth):
+        kernel = first + mlp[i] * ln[i] * (impulse[i] + first * skip[i])
         total = jnp.convolve(total, kernel)[:horizon]
     scale = jax.lax.stop_gradient(model.normaliser.scale)
     readout = jnp.max(jnp.abs(scale)) * _spec(model.backbone.head.weight) * _ln_factor(net.ln_final, x)

@@ -15,21 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._typing import Key
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-
-
-def _linear(x, layer: eqx.nn.Linear):
-    # One matmul over the sequence instead of a vmap of matrix-vector products.
-    y = x @ layer.weight.T
-    return y if layer.bias is None else y + layer.bias.reshape((1,) * (y.ndim - 1) + layer.bias.shape)
-
-
-def _layer_norm(x, ln: eqx.nn.LayerNorm):
-    return jax.vmap(ln)(x) if x.ndim == 2 else ln(x)
+from ._transformer import _check_positive, _layer_norm, _linear  # shared sequence helpers
 
 
 def _row(v, like):
