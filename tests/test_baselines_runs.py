@@ -255,6 +255,7 @@ def test_cli_trains_all_three_algorithms_into_one_results_table(tmp_path, capsys
     assert again["final_return"] == result["final_return"]
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_cli_sac_run_is_tabulated_and_resumable(tmp_path, capsys):
     out = tmp_path / "sac"
     assert main(["train", *COMMON, *SAC_FLAGS, "--out", str(out), "--json"]) == 0

@@ -111,6 +111,7 @@ print(json.dumps({{"layout": seed_layout(4, 2), "devices": len(sharding.device_s
 """
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_seeds_are_sharded_over_local_devices(one_group, tmp_path):
     """With two (forced) host devices each takes two seeds, and every seed's result equals the
     one-device run's to float rounding: XLA compiles the partitioned program into other kernels (the

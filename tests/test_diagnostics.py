@@ -261,6 +261,7 @@ def test_paths_constant_for_attention_awms(kind, getkey):
     assert np.all(dots[np.triu_indices(5, 0, 4)] == -np.inf)
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_paths_double_pendulum_only_initial_action_matters():
     paths = gradient_paths(make("double_pendulum", horizon=3), 3)
     apps = np.asarray(paths.applications)

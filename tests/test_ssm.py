@@ -163,6 +163,7 @@ def test_stop_gradient_objective_matches_finite_differences(getkey, x64):
 # --- the model by name, long horizons and diagnostics --------------------------------------------------
 
 
+@pytest.mark.slow  # tens of seconds on 2 cores; the default suite keeps a faster test of the same feature
 def test_make_awm_ssm_handles_long_horizons(getkey):
     env = awmkit.envs.make("cancer_treatment", horizon=2000)
     assert "awm-ssm" in awmkit.models.names()
