@@ -201,6 +201,7 @@ def test_kill_and_resume_is_bit_identical(env, reference, tmp_path, monkeypatch)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["algo"] == "bpo" and config["env"] == "cancer_treatment" and config["key"] == 7
     assert config["policy_lr"] == SMALL.policy_lr and config["horizon"] == H
+    assert config["model_config"]["class"] == "SimulatorModel"
     # Every evaluation of every seed is a metrics line.
     rows = [json.loads(line) for line in ref_lines.splitlines()]
     assert len(rows) == 2 * len(reference.eval_steps)

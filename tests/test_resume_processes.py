@@ -171,6 +171,9 @@ def test_resuming_a_finished_run_reports_it_and_changes_nothing(algo, references
     algo, full, summary = references(algo)
     before = _snapshot(full)
     assert {"config.json", "metrics.jsonl", "result.json", "checkpoints/checkpoint.eqx"} <= set(before)
+    if algo == "bpo":  # the world model's hyper-parameters are in config.json, for the reader
+        model_config = json.loads((full / "config.json").read_text())["model_config"]
+        assert model_config["class"] == "MarkovianModel" and model_config["state_dim"] == 1
     argv = ["train", *COMMON, *FLAGS[algo], "--out", str(full), "--resume", "--no-progress"]
     assert main([*argv, "--json"]) == 0  # in this process: the run was written by another one
     again = json.loads(capsys.readouterr().out)

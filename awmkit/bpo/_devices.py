@@ -39,7 +39,7 @@ def _largest_divisor(n: int, at_most: int) -> int:
     return max(d for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _devices_for(num_seeds: int) -> tuple:
     devices = jax.local_devices()
     return tuple(devices[: _largest_divisor(num_seeds, len(devices))])

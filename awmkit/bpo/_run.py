@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import hashlib
 import io
 import json
 import math
@@ -25,6 +24,18 @@ from ..models import AbstractWorldModel, SimulatorModel
 from ..policies import AbstractPolicy, TanhGaussianPolicy
 from ._config import BPOConfig
 from ._devices import run_chunk_on_devices
+from ._rundir import (  # noqa: F401  (re-exported: awmkit.bpo and the baselines import them from here)
+    _CHECKPOINT_FORMAT,
+    _NOT_IN_CHECKPOINT,
+    RUN_FLAGS,
+    CheckpointError,
+    _describe,
+    _differences,
+    _RunDir,
+    _structure_hash,
+    read_checkpoint,
+    tree_fingerprint,
+)
 from ._train import (
     METRIC_KEYS,
     NAN_QUANTITIES,
@@ -45,19 +56,10 @@ def _model_names() -> tuple[str, ...]:
 #: The world-model names accepted by ``train`` and the command line.
 MODEL_NAMES = _model_names()
 
-_CHECKPOINT_FORMAT = "awmkit-bpo-checkpoint-v1"
-_CHECKPOINT_NAME = "checkpoint.eqx"
-# Run settings a resumed run may change: they do not change what is computed.
-_NOT_IN_CHECKPOINT = ("awmkit_version", "seed_group_size")
-
 
 class NonFiniteError(RuntimeError):
     """Raised by [`awmkit.bpo.train`][] with ``nan_policy="stop_run"`` when a seed produced a
     non-finite loss, gradient or parameter; the run directory keeps the last good checkpoint."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be resumed: corrupted, or written by a different run."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,145 +169,6 @@ def _key_and_record(key) -> tuple[Key, Any]:
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
         return key, np.asarray(jax.random.key_data(key)).tolist()
     raise ValueError(f"`key` must be an int or a scalar typed JAX PRNG key (jax.random.key), got {key!r}")
-
-
-def _describe(obj, depth: int = 0) -> Any:
-    """JSON-serialisable hyper-parameters of a module: static fields, Python scalars, nested modules."""
-    if isinstance(obj, (bool, int, float, str)) or obj is None:
-        return obj
-    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, str)) or x is None for x in obj):
-        return list(obj)
-    if callable(obj) and not isinstance(obj, eqx.Module):
-        return getattr(obj, "__name__", type(obj).__name__)
-    if isinstance(obj, eqx.Module) and depth < 4:
-        out: dict[str, Any] = {"class": type(obj).__name__}
-        for field in dataclasses.fields(obj):
-            value = getattr(obj, field.name, None)
-            if eqx.is_array(value):
-                out[field.name] = {"shape": list(value.shape), "dtype": str(value.dtype)}
-                continue
-            described = _describe(value, depth + 1)
-            if described is not _SKIP:
-                out[field.name] = described
-        return out
-    return _SKIP
-
-
-_SKIP = object()
-
-
-def tree_fingerprint(tree) -> str:
-    """A hash of a pytree's classes, static fields, leaf shapes and dtypes (the same in every process)."""
-    return _fingerprint.structure(tree)
-
-
-def _structure_hash(state: TrainState) -> str:
-    """A hash of the training state's classes, static fields and leaf shapes (the same in every process)."""
-    return _fingerprint.structure(state)
-
-
-#: The command-line flag of each run-configuration field a resume-mismatch message names.
-RUN_FLAGS = {
-    "seed_indices": "--seeds",
-    "stop_gradient": "--full-gradient",
-    "policy": "the `policy` factory",
-    "algo": "--algo",
-}
-
-
-def _structure_hash(state: TrainState) -> str:
-    """A hash of the training state's tree structure and leaf shapes, the same in every process."""
-    return tree_fingerprint(state)
-
-
-# --- the run directory ---------------------------------------------------------------------------
-
-
-class _RunDir:
-    def __init__(self, out: pathlib.Path):
-        self.root = out
-        self.checkpoints = out / "checkpoints"
-        self.checkpoint = self.checkpoints / _CHECKPOINT_NAME
-        self.metrics = out / "metrics.jsonl"
-        self.config = out / "config.json"
-        self.result = out / "result.json"
-
-    def holds_run(self) -> bool:
-        return self.config.exists() or self.checkpoint.exists() or self.metrics.exists()
-
-    def write_json(self, path: pathlib.Path, data) -> None:
-        text = json.dumps(data, indent=2) + "\n"
-        if path.exists() and path.read_text() == text:
-            return  # unchanged: re-running a finished run leaves the directory as it was
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-
-    def finished_result(self, completed_chunks: int, num_chunks: int) -> dict | None:
-        """``result.json`` of a run whose checkpoint is its last one, or ``None`` if it has not finished."""
-        if completed_chunks < num_chunks or not self.result.exists():
-            return None
-        return json.loads(self.result.read_text())
-
-    def save_checkpoint(self, header: dict, state: TrainState) -> None:
-        buffer = io.BytesIO()
-        eqx.tree_serialise_leaves(buffer, state)
-        payload = buffer.getvalue()
-        header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(json.dumps(header).encode() + b"\n")
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        # Atomic: a kill leaves either the previous checkpoint or this one, never half of one.
-        os.replace(tmp, self.checkpoint)
-
-    def truncate_metrics(self, completed_chunks: int) -> None:
-        """Drops metric lines of chunks after the checkpoint (written before a kill, to be redone)."""
-        if not self.metrics.exists():
-            return
-        lines = self.metrics.read_text().splitlines()
-        keep = [
-            line for line in lines if line.strip() and json.loads(line).get("chunk", -1) < completed_chunks
-        ]
-        if keep == lines:
-            return
-        tmp = self.metrics.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in keep))
-        os.replace(tmp, self.metrics)
-
-    def append_metrics(self, rows: list[dict]) -> None:
-        with open(self.metrics, "a") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-
-
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
-    """The JSON header and the serialised payload of a BPO checkpoint file, after checking its hash.
-
-    Raises [`awmkit.bpo.CheckpointError`][] when the file is truncated or corrupted."""
-    path = pathlib.Path(path)
-    data = path.read_bytes()
-    newline = data.find(b"\n")
-    try:
-        header = json.loads(data[:newline].decode())
-    except (ValueError, UnicodeDecodeError):
-        raise CheckpointError(f"checkpoint {path} is corrupted: its header is not valid JSON") from None
-    if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an awmkit BPO checkpoint (format {_CHECKPOINT_FORMAT})")
-    payload = data[newline + 1 :]
-    if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
-        raise CheckpointError(
-            f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
-            f"recorded in its header ({header.get('bytes')} bytes)"
-        )
-    return header, payload
-
-
-def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
-    return _fingerprint.differences(saved, current, prefix)
 
 
 # --- train ---------------------------------------------------------------------------------------
@@ -483,6 +346,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         "key": key_record,
         **config.to_dict(),
         "policy": _describe(policy_shape),
+        "model_config": _describe(model_shape),  # the world model's hyper-parameters, for the reader
     }
 
     def initial_state():
