@@ -3,7 +3,9 @@
 One step is ``jit(grad(mean policy_objective))`` over a batch of 16 initial states: the gradient of
 ``J^W(theta)`` (equations 1-3) with respect to the parameters of an MLP policy (64, 64), for each model
 of [`awmkit.models.make`][] at horizons ``H`` in {20, 100, 500} on the HIV-treatment system. The models
-use the paper's sizes (Appendix C.1). For each (model, H) the script reports the compile time, the
+use the defaults (the authors' code, ``docs/fidelity.md``); ``--sizes text`` builds the transformers at
+Appendix C.1's sizes instead, the defaults before, for before/after tables over two trees.
+For each (model, H) the script reports the compile time, the
 median run time over ``--repeats`` runs after a warm-up (the rows of one horizon compiled first and
 then timed round-robin, interleaved), and XLA's memory analysis of the compiled
 step (arguments + outputs + temporaries: the peak working set of the program, ``peak_bytes``).
@@ -78,10 +80,35 @@ def _machine() -> dict:
     }
 
 
+SIZES = "default"  # set by --sizes
+
+
+def _make(name: str, env, key, **kwargs):
+    """``awmkit.models.make`` at the chosen sizes. ``--sizes text`` builds the transformer models at
+    Appendix C.1's sizes (embedding 72, linear encoders, block MLP 64), the defaults of the code before
+    the models followed the authors' code, so that a tree from before and one from after are timed on
+    the same network; a tree without the ``encoder`` argument already has those defaults."""
+    import inspect
+
+    from awmkit.models import ActionsModel
+
+    text = SIZES == "text" and "encoder" in inspect.signature(ActionsModel.__init__).parameters
+    if text and name == "hwm-transformer":
+        kwargs.update(embed_size=72, encoder="linear", mlp_width=64)
+    elif text and name == "awm-transformer":
+        from awmkit.models import TransformerBackbone
+
+        kb, key = jax.random.split(key)
+        backbone = TransformerBackbone(72, env.state_dim, env.horizon + 1, mlp_width=64, key=kb)
+        kwargs.update(embed_size=72, encoder="linear", backbone=backbone)
+        return ActionsModel(env.state_dim, env.action_dim, env.horizon, key=key, **kwargs)
+    return awmkit.models.make(name, env, key=key, **kwargs)
+
+
 def _variant(name: str, env, key):
     """The model and the function computing ``(J, trajectory)`` for one benchmark row."""
     if name == "awm-transformer/sequential":
-        model = awmkit.models.make("awm-transformer", env, key=key)
+        model = _make("awm-transformer", env, key)
 
         def objective(model, policy, s0, key):
             trajectory = model.imagine_sequential(s0, policy, env.horizon, key, reward_fn=env.reward)
@@ -89,13 +116,13 @@ def _variant(name: str, env, key):
 
         return model, objective
     if name == "hwm-transformer/no-remat":
-        model = awmkit.models.make("hwm-transformer", env, key=key, remat=False)
+        model = _make("hwm-transformer", env, key, remat=False)
     elif name == "hwm-transformer/remat":
-        model = awmkit.models.make("hwm-transformer", env, key=key, remat=True)
+        model = _make("hwm-transformer", env, key, remat=True)
     elif name == "awm-rnn/remat":
         model = awmkit.models.make("awm-rnn", env, key=key, remat=True)
     else:
-        model = awmkit.models.make(name, env, key=key)
+        model = _make(name, env, key)
 
     def objective(model, policy, s0, key):
         return model.policy_objective(policy, s0, env.reward, env.horizon, key)[0]
@@ -237,7 +264,7 @@ def _measure_update(name: str, horizon: int, repeats: int, key, episodes: int, c
     env = awmkit.envs.make("hiv_treatment", horizon=horizon)
     model_key, data_key = jax.random.split(key)
     data = _data(env, data_key, episodes)
-    model = awmkit.models.fit_normaliser(awmkit.models.make(model_name, env, key=model_key), data)
+    model = awmkit.models.fit_normaliser(_make(model_name, env, model_key), data)
     params, static = eqx.partition(model, awmkit.models.trainable_filter(model))
 
     def loss(params, data):
@@ -294,8 +321,16 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--episodes", type=int, default=64, help="episodes per model update (update/ rows)")
     parser.add_argument("--peak-size", type=int, default=2048, help="matmul size measuring the peak")
+    parser.add_argument(
+        "--sizes",
+        choices=("default", "text"),
+        default="default",
+        help="transformer sizes: the defaults (the authors' code) or Appendix C.1's text (before/after)",
+    )
     parser.add_argument("--out", default=None, help="JSON file (default: print only)")
     args = parser.parse_args(argv)
+    global SIZES
+    SIZES = args.sizes
     horizons = args.horizons or ([20, 100] if args.quick else [20, 100, 500])
     repeats = args.repeats or (2 if args.quick else 5)
     load_before = os.getloadavg()
@@ -332,6 +367,7 @@ def main(argv=None) -> int:
         },
         "config": {
             "env": "hiv_treatment",
+            "sizes": args.sizes,
             "batch": args.batch,
             "episodes": args.episodes,
             "repeats": repeats,

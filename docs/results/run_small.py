@@ -52,7 +52,7 @@ def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
         if path.exists()
         else {
             "wall_time_s": None,
-            "load_average": {"at_report": list(os.getloadavg())},
+            "load_average": _logged_load(out.parent) or {"at_report": list(os.getloadavg())},
             "cells": {"reused": 0},
         }
     )
@@ -82,6 +82,18 @@ def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
     )
     _copy(report, spec.name, budget)
     print(f"== {spec.name}: report rewritten", flush=True)
+
+
+def _logged_load(work: pathlib.Path) -> dict | None:
+    """The first and last 1/5/15-minute load averages of ``WORK/load.log`` (lines ``HH:MM:SS l1 l5
+    l15 ...``, one a minute, written beside a run made outside this script, e.g. two cells at a time)."""
+    path = work / "load.log"
+    if not path.exists():
+        return None
+    rows = [line.split()[1:4] for line in path.read_text().splitlines() if len(line.split()) >= 4]
+    if not rows:
+        return None
+    return {"start": [float(x) for x in rows[0]], "end": [float(x) for x in rows[-1]]}
 
 
 def _same_cell(run_dir: pathlib.Path, cell) -> bool:
