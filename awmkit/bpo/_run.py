@@ -295,41 +295,10 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)
     )
 
-    def build_model_for(k):
-        if isinstance(model, str):
-            return cast_floats(build_model(model, env, key=k), dtype)
-        if isinstance(model, AbstractWorldModel):
-            return cast_floats(model, dtype)
-        built = model(k)
-        if not isinstance(built, AbstractWorldModel):
-            raise ValueError(
-                f"the `model` factory must return an AbstractWorldModel, got {type(built).__name__}"
-            )
-        return cast_floats(built, dtype)
-
-    def build_policy_for(k):
-        if policy is None:
-            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
-        built = policy(k)
-        if not isinstance(built, AbstractPolicy):
-            raise ValueError(
-                f"the `policy` factory must return an AbstractPolicy, got {type(built).__name__}"
-            )
-        return built
+    build_model_for, build_policy_for = _builders(env, model, policy, dtype)
 
     # Shapes only (no compilation) so that every incompatibility is reported before any real work.
-    model_shape = eqx.filter_eval_shape(build_model_for, model_keys[0])
-    model_shape.check_compatible(env)
-    policy_shape = eqx.filter_eval_shape(build_policy_for, policy_keys[0])
-    if (policy_shape.state_dim, policy_shape.action_dim, policy_shape.horizon) != (
-        env.state_dim,
-        env.action_dim,
-        horizon,
-    ):
-        raise ValueError(
-            f"the policy was built for state_dim={policy_shape.state_dim}, action_dim={policy_shape.action_dim}, "
-            f"horizon={policy_shape.horizon}, but {env.name} has {env.state_dim}, {env.action_dim}, {horizon}"
-        )
+    model_shape, policy_shape = _shapes(env, build_model_for, build_policy_for, model_keys[0], policy_keys[0])
 
     program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
     num_chunks = config.num_chunks(horizon)
@@ -369,30 +338,10 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     state = None
     finished = None  # result.json of a run that had already finished
     if run_dir is not None and resume and run_dir.checkpoint.exists():
-        header, payload = read_checkpoint(run_dir.checkpoint)
-        sections = ("run", "env", "model", "structure")
-        mismatch = _fingerprint.mismatch_message(
-            run_dir.checkpoint,
-            {k: header.get(k) for k in sections},
-            {k: header_base[k] for k in sections},
-            flags=RUN_FLAGS,
+        state, completed, finished, elapsed, evals = _resume(
+            run_dir, header_base, state_shape, num_chunks, seed_ids
         )
-        if mismatch:
-            raise CheckpointError(mismatch)
-        state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
-        completed = int(header["chunk"])
-        finished = run_dir.finished_result(completed, num_chunks)
-        t0 -= float(header.get("elapsed_s", 0.0))  # wall time of the sessions before the kill
-        run_dir.truncate_metrics(completed)
-        by_iteration: dict[int, tuple[int, np.ndarray]] = {}
-        for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
-            row = json.loads(line)
-            if "eval_return" not in row:  # a NaN-guard report
-                continue
-            steps, returns = by_iteration.setdefault(row["iteration"], (0, np.full(len(seed_ids), np.nan)))
-            returns[seed_ids.index(row["seed"])] = row["eval_return"]
-            by_iteration[row["iteration"]] = (max(steps, row["env_steps"]), returns)
-        evals = [by_iteration[i] for i in sorted(by_iteration)]
+        t0 -= elapsed  # wall time of the sessions before the kill
 
     if run_dir is not None:
         run_dir.root.mkdir(parents=True, exist_ok=True)
@@ -418,22 +367,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
     if state is None:
         with bar.stage("warm-up", program="_init_impl"):
             state, init_eval = initial_state()
-        init_eval = np.asarray(init_eval, dtype=np.float64)
-        warm_steps = config.warmup_episodes(horizon) * horizon
-        evals.append((warm_steps, init_eval))
-        if run_dir is not None:
-            rows = [
-                {
-                    "chunk": -1,
-                    "iteration": -1,
-                    "env_steps": warm_steps,
-                    "seed": s,
-                    "eval_return": float(init_eval[j]),
-                }
-                for j, s in enumerate(seed_ids)
-            ]
-            run_dir.append_metrics(rows)
-            run_dir.save_checkpoint({**header_base, "chunk": 0, "elapsed_s": time.perf_counter() - t0}, state)
+        evals.append(_record_warm_up(run_dir, config, horizon, seed_ids, state, init_eval, header_base, t0))
     else:
         check_nans(state, [])
 
@@ -483,22 +417,119 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         out=None if run_dir is None else run_dir.root,
     )
     if run_dir is not None and finished is None:
-        run_dir.write_json(
-            run_dir.result,
-            {
-                "algo": "bpo",
-                "env": env.name,
-                "model": model_name,
-                "horizon": horizon,
-                "seeds": len(seed_ids),
-                "env_steps": int(np.max(np.asarray(state.env_steps))),
-                "final_return": [float(x) for x in final_return],
-                "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
-                "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
-                "wall_time_s": wall,
-            },
-        )
+        _write_result(run_dir, env, model_name, state, final_return, wall)
     return result
+
+
+def _shapes(env: Env, build_model_for, build_policy_for, model_key, policy_key):
+    """The shapes of one seed's world model and policy, checked against ``env`` (nothing compiled)."""
+    model_shape = eqx.filter_eval_shape(build_model_for, model_key)
+    model_shape.check_compatible(env)
+    policy_shape = eqx.filter_eval_shape(build_policy_for, policy_key)
+    got = (policy_shape.state_dim, policy_shape.action_dim, policy_shape.horizon)
+    if got != (env.state_dim, env.action_dim, env.horizon):
+        raise ValueError(
+            f"the policy was built for state_dim={got[0]}, action_dim={got[1]}, horizon={got[2]}, but "
+            f"{env.name} has {env.state_dim}, {env.action_dim}, {env.horizon}"
+        )
+    return model_shape, policy_shape
+
+
+def _record_warm_up(run_dir, config: BPOConfig, horizon: int, seed_ids, state, init_eval, header_base, t0):
+    """The evaluation after the warm-up, as ``(env steps, returns)``; in ``run_dir`` its metrics lines
+    and the first checkpoint (chunk 0)."""
+    init_eval = np.asarray(init_eval, dtype=np.float64)
+    warm_steps = config.warmup_episodes(horizon) * horizon
+    if run_dir is not None:
+        rows = [
+            {
+                "chunk": -1,
+                "iteration": -1,
+                "env_steps": warm_steps,
+                "seed": s,
+                "eval_return": float(init_eval[j]),
+            }
+            for j, s in enumerate(seed_ids)
+        ]
+        run_dir.append_metrics(rows)
+        run_dir.save_checkpoint({**header_base, "chunk": 0, "elapsed_s": time.perf_counter() - t0}, state)
+    return warm_steps, init_eval
+
+
+def _builders(env: Env, model, policy, dtype):
+    """The functions building one seed's world model and policy from its key, in the run's dtype."""
+    horizon = env.horizon
+
+    def build_model_for(k):
+        if isinstance(model, str):
+            return cast_floats(build_model(model, env, key=k), dtype)
+        if isinstance(model, AbstractWorldModel):
+            return cast_floats(model, dtype)
+        built = model(k)
+        if not isinstance(built, AbstractWorldModel):
+            raise ValueError(
+                f"the `model` factory must return an AbstractWorldModel, got {type(built).__name__}"
+            )
+        return cast_floats(built, dtype)
+
+    def build_policy_for(k):
+        if policy is None:
+            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
+        built = policy(k)
+        if not isinstance(built, AbstractPolicy):
+            raise ValueError(
+                f"the `policy` factory must return an AbstractPolicy, got {type(built).__name__}"
+            )
+        return built
+
+    return build_model_for, build_policy_for
+
+
+def _resume(run_dir: _RunDir, header_base: dict, state_shape, num_chunks: int, seed_ids):
+    """The state, completed chunks, finished result (or ``None``), earlier wall time and evaluations
+    of the run in ``run_dir``, after checking that its checkpoint was written by this run."""
+    header, payload = read_checkpoint(run_dir.checkpoint)
+    sections = ("run", "env", "model", "structure")
+    mismatch = _fingerprint.mismatch_message(
+        run_dir.checkpoint,
+        {k: header.get(k) for k in sections},
+        {k: header_base[k] for k in sections},
+        flags=RUN_FLAGS,
+    )
+    if mismatch:
+        raise CheckpointError(mismatch)
+    state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
+    completed = int(header["chunk"])
+    finished = run_dir.finished_result(completed, num_chunks)
+    run_dir.truncate_metrics(completed)
+    by_iteration: dict[int, tuple[int, np.ndarray]] = {}
+    for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
+        row = json.loads(line)
+        if "eval_return" not in row:  # a NaN-guard report
+            continue
+        steps, returns = by_iteration.setdefault(row["iteration"], (0, np.full(len(seed_ids), np.nan)))
+        returns[seed_ids.index(row["seed"])] = row["eval_return"]
+        by_iteration[row["iteration"]] = (max(steps, row["env_steps"]), returns)
+    evals = [by_iteration[i] for i in sorted(by_iteration)]
+    return state, completed, finished, float(header.get("elapsed_s", 0.0)), evals
+
+
+def _write_result(run_dir: _RunDir, env: Env, model_name, state, final_return, wall: float) -> None:
+    run_dir.write_json(
+        run_dir.result,
+        {
+            "algo": "bpo",
+            "env": env.name,
+            "model": model_name,
+            "horizon": env.horizon,
+            "seeds": len(final_return),
+            "env_steps": int(np.max(np.asarray(state.env_steps))),
+            "final_return": [float(x) for x in final_return],
+            "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
+            "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
+            "wall_time_s": wall,
+        },
+    )
 
 
 def _iteration_indices(c: int, config: BPOConfig, horizon: int) -> np.ndarray:
