@@ -12,13 +12,12 @@ from ._claims import Claim
 
 #: Said in every ``small`` budget note: how the budget was sized.
 SMALL_SIZING = (
-    "The small budget is sized for all eleven figures together to take about 30-40 minutes on a free 2-core "
-    "CPU (the issue asked for about two hours; the lead cut it to fit the session that produced the "
-    "committed results). "
+    "The small budget is sized for all eleven figures together (35 distinct cells) to take about an hour of "
+    "cell time on a free 2-core CPU (half an hour with two cells at a time). "
 )
 
 #: The budgets every figure has: ``smoke`` proves the pipeline in minutes, ``small`` scales the grid,
-#: seeds and steps down (all eleven figures in about 30-40 minutes on a free 2-core CPU), ``paper`` is
+#: seeds and steps down (all eleven figures in about an hour of cell time on a free 2-core CPU), ``paper`` is
 #: the paper's own budget.
 BUDGETS: tuple[str, ...] = ("smoke", "small", "paper")
 
