@@ -92,7 +92,6 @@ def run(args) -> int:
     return 0
 
 
-
 def _estimate(args) -> int:
     from .._progress import fmt_time
     from ._estimate import estimate_grid
@@ -103,10 +102,17 @@ def _estimate(args) -> int:
         print(json.dumps({"figure": args.name, "budget": args.budget, **grid.to_dict()}, indent=2))
         return 0
     rows = [
-        (c["name"], c["kind"], "-" if c["seconds"] is None else fmt_time(c["seconds"]), c["estimated_from"] or "-")
+        (
+            c["name"],
+            c["kind"],
+            "-" if c["seconds"] is None else fmt_time(c["seconds"]),
+            c["estimated_from"] or "-",
+        )
         for c in grid.cells
     ]
     print(table(rows, ["cell", "kind", "time", "timed as"]))
     note = f"; {len(grid.not_estimated)} cells of other kinds not estimated" if grid.not_estimated else ""
-    print(f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO cells run one after another{note}")
+    print(
+        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO cells run one after another{note}"
+    )
     return 0

@@ -46,7 +46,9 @@ def estimate_grid(cells: list[Cell], *, repeats: int = 3) -> GridEstimate:
         sig = _signature(cell)
         if sig not in timed:
             env = make(cell.env, horizon=cell.horizon)
-            est = estimate_run(env, cell.model, _bpo_config(cell), seeds=cell.seeds, key=cell.key, repeats=repeats)
+            est = estimate_run(
+                env, cell.model, _bpo_config(cell), seeds=cell.seeds, key=cell.key, repeats=repeats
+            )
             timed[sig] = (cell.name, float(est.seconds))
         source, seconds = timed[sig]
         rows.append({"name": cell.name, "kind": cell.kind, "seconds": seconds, "estimated_from": source})
