@@ -12,12 +12,13 @@ from ._claims import Claim
 
 #: Said in every ``small`` budget note: how the budget was sized.
 SMALL_SIZING = (
-    "The small budget is sized for all eleven figures together (35 distinct cells) to take about an hour of "
-    "cell time on a free 2-core CPU (half an hour with two cells at a time). "
+    "The small budget is sized for all eleven figures together (35 distinct cells) to take well under an "
+    "hour on a 2-core CPU with two cells at a time (the committed run: 37 minutes of wall time, 88 minutes "
+    "of cell time). "
 )
 
 #: The budgets every figure has: ``smoke`` proves the pipeline in minutes, ``small`` scales the grid,
-#: seeds and steps down (all eleven figures in about an hour of cell time on a free 2-core CPU), ``paper`` is
+#: seeds and steps down (all eleven figures in well under an hour on a 2-core CPU), ``paper`` is
 #: the paper's own budget.
 BUDGETS: tuple[str, ...] = ("smoke", "small", "paper")
 

@@ -282,8 +282,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     load = dict(report.get("load_average") or {})
     load.setdefault("start", load.get("at_report"))
     timing = "" if report["wall_time_s"] is None else f"Wall time {report['wall_time_s']:.0f} s; "
+    cells_time = f"the cells' own run times add up to {report['cells_wall_time_s']:.0f} s; "
     lines += [
-        f"{timing}the cells' own run times add up to {report['cells_wall_time_s']:.0f} s; "
+        f"{timing}{cells_time if timing else cells_time[0].upper() + cells_time[1:]}"
         f"{report['cpu_count']} CPUs; load average at start {_fmt_load(load.get('start'))}, at end "
         f"{_fmt_load(load.get('end'))}.",
         "",
