@@ -38,9 +38,9 @@ def initial_state(env_name: str, model: str, horizon: int, seeds: int):
     config = BPOConfig()
     keys = jax.random.split(jax.random.key(0), 3 * seeds).reshape(3, seeds)
     models = eqx.filter_vmap(lambda k: awmkit.models.make(model, env, key=k))(keys[0])
-    policies = eqx.filter_vmap(
-        lambda k: TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
-    )(keys[1])
+    policies = eqx.filter_vmap(lambda k: TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k))(
+        keys[1]
+    )
     program = Program(env, config, learn_model=model != "simulator")
     state, _ = init_program(program, models, policies, keys[2])
     return program, state
@@ -58,7 +58,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
     program, state = initial_state(args.env, args.model, args.horizon, args.seeds)
-    pieces = {k: v for k, v in _pieces(program).items() if k in ("model_updates", "policy_updates")}
+    # One repetition of each piece (``piece(state, j)`` with ``j = 0``).
+    pieces = {
+        k: (lambda s, v=v: v(s, 0))
+        for k, v in _pieces(program).items()
+        if k in ("model_updates", "policy_updates")
+    }
     fns, compile_s = {}, {}
     for g in args.groups:
         for name, piece in pieces.items():
@@ -86,8 +91,14 @@ def main(argv=None) -> int:
     report = {
         "benchmark": "seed groups: time per seed of one model update and one policy update",
         "machine": {**_machine(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
-        "config": {"env": args.env, "model": args.model, "horizon": args.horizon, "seeds": args.seeds,
-                   "repeats": args.repeats, "interleaved": True},  # fmt: skip
+        "config": {
+            "env": args.env,
+            "model": args.model,
+            "horizon": args.horizon,
+            "seeds": args.seeds,
+            "repeats": args.repeats,
+            "interleaved": True,
+        },  # fmt: skip
         "summary": {
             "best_group_size": best,
             "update_pair_s_by_group": {str(g): t for g, t in both.items()},
