@@ -31,10 +31,30 @@ def _causal_attention(q, k, v, scale):
     if _USE_DOT_PRODUCT_ATTENTION.get(jax.default_backend(), False):
         return jax.nn.dot_product_attention(q, k, v, scale=scale, is_causal=True)
     seq = q.shape[0]
+    block = _ATTENTION_BLOCK
+    if block is None or seq <= block:
+        return _attend(q, k, v, scale, 0)
+    # Query blocks attend to the keys up to their own end only: the upper triangle of the score matrix
+    # is never formed (about half of the attention's work and memory at long horizons).
+    return jnp.concatenate(
+        [_attend(q[s : s + block], k[: s + block], v[: s + block], scale, s) for s in range(0, seq, block)]
+    )
+
+
+def _attend(q, k, v, scale, offset: int):
+    """Softmax attention of the queries at positions ``offset, offset + 1, ...`` over the keys at
+    ``0, 1, ...`` (query ``i`` sees the keys up to its own position)."""
     logits = jnp.einsum("qhd,khd->hqk", q, k) * scale
-    causal = jnp.tril(jnp.ones((seq, seq), dtype=bool))
-    weights = jax.nn.softmax(jnp.where(causal, logits, -jnp.inf), axis=-1)
+    visible = jnp.arange(k.shape[0])[None, :] <= jnp.arange(offset, offset + q.shape[0])[:, None]
+    weights = jax.nn.softmax(jnp.where(visible[None], logits, -jnp.inf), axis=-1)
     return jnp.einsum("hqk,khd->qhd", weights, v)
+
+
+# Query-block length of the explicit causal attention (``None``: one block, the full square). 64 measured
+# best on the 2-core CPU (benchmarks/policy_gradient.py, H = 100 and 500, interleaved against None, 32
+# and 128): the policy gradient at H = 500 1.5-1.7x faster, the model update 1.8x, H = 100 unchanged or
+# faster. ``jax.nn.dot_product_attention`` (the GPU default) is not blocked.
+_ATTENTION_BLOCK: int | None = 64
 
 
 # Whether the teacher-forced pass uses ``jax.nn.dot_product_attention`` (XLA's fused attention, cuDNN
