@@ -5,7 +5,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import pathlib
 import time
 from collections.abc import Sequence
@@ -84,19 +83,7 @@ class RunDir(_RunDir):
     def save_state(self, header: dict, state) -> None:
         """An atomic checkpoint of ``state`` (typed PRNG keys stored as their raw data): a JSON header
         line with the payload's hash, then the serialised leaves."""
-        buffer = io.BytesIO()
-        eqx.tree_serialise_leaves(buffer, _raw_keys(state))
-        payload = buffer.getvalue()
-        header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
-        self.checkpoints.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(json.dumps(header).encode() + b"\n")
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        # Atomic: a kill leaves either the previous checkpoint or this one, never half of one.
-        os.replace(tmp, self.checkpoint)
+        self.write_checkpoint(header, _raw_keys(state))
 
     def eval_history(self, seeds: int) -> list[tuple[int, np.ndarray]]:
         """The evaluations recorded in ``metrics.jsonl``, in order: ``(env_steps, returns per seed)``."""

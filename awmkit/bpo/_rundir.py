@@ -101,8 +101,13 @@ class _RunDir:
         return json.loads(self.result.read_text())
 
     def save_checkpoint(self, header: dict, state: TrainState) -> None:
+        self.write_checkpoint(header, state)
+
+    def write_checkpoint(self, header: dict, tree) -> None:
+        """An atomic checkpoint of any pytree: a JSON header line with the payload's hash and size, then
+        the serialised leaves (the baselines' run directories write theirs through this too)."""
         buffer = io.BytesIO()
-        eqx.tree_serialise_leaves(buffer, state)
+        eqx.tree_serialise_leaves(buffer, tree)
         payload = buffer.getvalue()
         header = {**header, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
         self.checkpoints.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def blocked_scan(body, init, xs, bounds, resize, remat: bool):
     for j, end in enumerate(bounds):
         init = resize(init, j)
         if end > start:
-            segment = jtu.tree_map(lambda x: x[start:end], xs)
+            segment = jtu.tree_map(lambda x, start=start, end=end: x[start:end], xs)
             init, ys = remat_scan(body, init, segment, end - start, remat)
             ys_parts.append(ys)
         start = end

@@ -5,16 +5,16 @@ unbatched example or sequence; batch with ``jax.vmap``."""
 
 from ._mlp import MLP as MLP
 from ._recurrent import LSTMCell as LSTMCell, RNNCell as RNNCell
+from ._ssm import (
+    DiagonalSSM as DiagonalSSM,
+    GatedMLP as GatedMLP,
+    SSMBlock as SSMBlock,
+    StateSpaceModel as StateSpaceModel,
+)
 from ._transformer import (
     CausalSelfAttention as CausalSelfAttention,
     CausalTransformer as CausalTransformer,
     KVCache as KVCache,
     TransformerBlock as TransformerBlock,
     cache_lengths as cache_lengths,
-)
-from ._ssm import (
-    DiagonalSSM as DiagonalSSM,
-    GatedMLP as GatedMLP,
-    SSMBlock as SSMBlock,
-    StateSpaceModel as StateSpaceModel,
 )
