@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from policy_gradient import _machine  # noqa: E402
+from policy_gradient import _machine, write_report  # noqa: E402
 
 from awmkit.nn import CausalTransformer, cache_lengths  # noqa: E402
 from awmkit.nn._transformer import _layer_norm, _linear  # noqa: E402
@@ -181,12 +181,7 @@ def main(argv=None) -> int:
         "summary": summary(rows),
         "results": rows,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out)
     return 0
 
 

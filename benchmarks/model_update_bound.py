@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from policy_gradient import _data, _flops, _machine, interleave, matmul_peak  # noqa: E402
+from policy_gradient import _data, _flops, _machine, interleave, matmul_peak, write_report  # noqa: E402
 
 import awmkit  # noqa: E402
 from awmkit.models import ActionsModel, TransformerBackbone  # noqa: E402
@@ -142,12 +142,7 @@ def main(argv=None) -> int:
         },
         "results": [{k: v for k, v in r.items() if k != "times_s"} | {"times_s": r["times_s"]} for r in rows],
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out)
     print(
         json.dumps({r["row"]: round(r["peak_fraction"], 3) for r in rows}),
         json.dumps(

@@ -64,6 +64,16 @@ class Policy(eqx.Module):
         return jnp.tanh(self.mlp(jnp.log1p(jnp.abs(state))))
 
 
+def write_report(report: dict, out) -> None:
+    """Prints the JSON report and, when ``out`` is given, writes it there (folders created)."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "w") as f:
+            f.write(text + "\n")
+
+
 def _machine() -> dict:
     device = jax.devices()[0]
     return {
@@ -376,12 +386,7 @@ def main(argv=None) -> int:
         "speedup_teacher_forced": speedups,
         "results": results,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out)
     return 0
 
 

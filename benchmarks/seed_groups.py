@@ -24,7 +24,7 @@ import equinox as eqx
 import jax
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from policy_gradient import _machine  # noqa: E402
+from policy_gradient import _machine, write_report  # noqa: E402
 
 import awmkit  # noqa: E402
 from awmkit.bpo import BPOConfig  # noqa: E402
@@ -106,12 +106,7 @@ def main(argv=None) -> int:
         },
         "results": rows,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report(report, args.out)
     return 0
 
 
