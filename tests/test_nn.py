@@ -55,14 +55,14 @@ def test_blocked_decode_with_a_growing_cache_equals_parallel(getkey, x64):
         transformer.grow_cache(cache, 4)
 
 
-@pytest.mark.parametrize("block", [1, 4, 5, 64])
+@pytest.mark.parametrize("block", [6, 7, 64])
 def test_query_blocked_attention_equals_the_full_square(getkey, x64, monkeypatch, block):
     """The teacher-forced pass attends in query blocks (the upper triangle never formed): values and
     gradients equal the one-block square for block lengths that divide the sequence, do not, or exceed it."""
     from awmkit.nn import _transformer
 
-    transformer = CausalTransformer(width=12, depth=2, num_heads=3, mlp_width=16, max_length=23, key=getkey())
-    tokens = jax.random.normal(getkey(), (23, 12))
+    transformer = CausalTransformer(width=12, depth=2, num_heads=3, mlp_width=16, max_length=24, key=getkey())
+    tokens = jax.random.normal(getkey(), (24, 12))
 
     def value_and_grad():
         return jax.jit(jax.value_and_grad(lambda x: jnp.sum(jnp.sin(transformer(x)))))(tokens)
@@ -76,7 +76,7 @@ def test_query_blocked_attention_equals_the_full_square(getkey, x64, monkeypatch
     # The blocks are really there: one pair of attention matmuls per query block and layer.
     dots = str(jax.make_jaxpr(transformer)(tokens)).count("dot_general")
     monkeypatch.setattr(_transformer, "_ATTENTION_BLOCK", None)
-    assert dots - str(jax.make_jaxpr(transformer)(tokens)).count("dot_general") == 2 * 2 * (-(-23 // block) - 1)
+    assert dots - str(jax.make_jaxpr(transformer)(tokens)).count("dot_general") == 2 * 2 * (-(-24 // block) - 1)
 
 
 @pytest.mark.parametrize("length", [1, 20, 64, 65, 101, 500, 501, 2001])
