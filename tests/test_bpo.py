@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jaxtyping import Array, Float
+from state_compare import bit_identical, leaves  # noqa: E402
 
 import awmkit
 from awmkit.bpo import (
@@ -40,15 +41,6 @@ SMALL = BPOConfig(
 @pytest.fixture(scope="module")
 def env():
     return awmkit.envs.make("cancer_treatment", horizon=H)
-
-
-def _leaves(state):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
-
-
-def _bit_identical(a, b) -> bool:
-    la, lb = _leaves(a), _leaves(b)
-    return len(la) == len(lb) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(la, lb))
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -153,8 +145,8 @@ def test_simulator_bpo_learns_well_beyond_random(env, reference):
 def test_vmapped_seeds_equal_single_seed_runs(env, reference):
     alone = train(env, "simulator", SMALL, key=7, seeds=[1], progress=False)
     seed1 = jax.tree.map(lambda x: x[1:], eqx.filter(reference.state, eqx.is_array))
-    leaves_a = _leaves(seed1)
-    leaves_b = _leaves(alone.state)
+    leaves_a = leaves(seed1)
+    leaves_b = leaves(alone.state)
     assert len(leaves_a) == len(leaves_b)
     for a, b in zip(leaves_a, leaves_b):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -179,7 +171,7 @@ def _kill_after(monkeypatch, saves: int):
     monkeypatch.setattr(bpo_run._RunDir, "save_checkpoint", save)
 
 
-def test_kill_and_resume_is_bit_identical(env, reference, tmp_path, monkeypatch):
+def test_kill_and_resume_isbit_identical(env, reference, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         _kill_after(m, saves=3)  # the initial checkpoint and chunks 1, 2; killed after chunk 3's metrics
         with pytest.raises(_Killed):
@@ -189,7 +181,7 @@ def test_kill_and_resume_is_bit_identical(env, reference, tmp_path, monkeypatch)
     resumed = train(
         env, "simulator", SMALL, key=7, seeds=2, out=tmp_path / "run", resume=True, progress=False
     )
-    assert _bit_identical(reference.state, resumed.state)
+    assert bit_identical(reference.state, resumed.state)
     assert np.array_equal(reference.eval_returns, resumed.eval_returns)
     assert np.array_equal(reference.eval_steps, resumed.eval_steps)
     assert resumed.num_traces == 0  # same program and shapes as the reference: no recompilation
@@ -313,7 +305,7 @@ def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     # Stopped seeds froze at their last good state; the others trained to the end.
     steps = np.asarray(result.state.env_steps)
     assert all(steps[j] == (7 * H if s in stopped else 12 * H) for j, s in enumerate(result.seeds))
-    assert all(np.all(np.isfinite(x)) for x in _leaves(result.state) if np.issubdtype(x.dtype, np.floating))
+    assert all(np.all(np.isfinite(x)) for x in leaves(result.state) if np.issubdtype(x.dtype, np.floating))
     header, _ = read_checkpoint(out / "checkpoints" / "checkpoint.eqx")
     assert header["chunk"] == 4
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -385,7 +377,7 @@ def test_out_directory_holding_another_run(env, tmp_path, no_compilation):
 @pytest.mark.slow
 def test_float64_and_full_gradient_variants(env):
     result = train(env, "markovian", dataclasses.replace(SMALL, float64=True), key=0, seeds=2, progress=False)
-    floats = [x for x in _leaves(result.state) if np.issubdtype(x.dtype, np.floating)]
+    floats = [x for x in leaves(result.state) if np.issubdtype(x.dtype, np.floating)]
     assert floats and all(x.dtype == np.float64 for x in floats)
     assert np.all(np.isfinite(result.eval_returns))
     full = train(

@@ -6,14 +6,12 @@ import os
 import subprocess
 import sys
 
-import equinox as eqx
-import jax
 import numpy as np
 import pytest
+from state_compare import bit_identical, leaves  # noqa: E402
 
 import awmkit
-from awmkit.bpo import BPOConfig, seed_layout, train
-from awmkit.bpo import _run as bpo_run
+from awmkit.bpo import BPOConfig, _run as bpo_run, seed_layout, train
 
 H = 20
 # Three chunks of two episodes (the last one padded); only fields every schedule keeps.
@@ -32,15 +30,6 @@ CONFIG = BPOConfig(
 @pytest.fixture(scope="module")
 def env():
     return awmkit.envs.make("cancer_treatment", horizon=H)
-
-
-def _leaves(state):
-    return [np.asarray(x) for x in jax.tree.leaves(eqx.filter(state, eqx.is_array))]
-
-
-def _bit_identical(a, b) -> bool:
-    la, lb = _leaves(a), _leaves(b)
-    return len(la) == len(lb) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(la, lb))
 
 
 def _run(env, group, **kwargs):
@@ -69,11 +58,11 @@ def test_groups_give_each_seed_the_same_bits(env, one_group, tmp_path, monkeypat
     vmapped group of four does; a run may be resumed with another group size."""
     two_groups = _run(env, 2)
     assert two_groups.num_traces == 1
-    assert _bit_identical(one_group.state, two_groups.state)
+    assert bit_identical(one_group.state, two_groups.state)
     assert np.array_equal(one_group.eval_returns, two_groups.eval_returns)
     # Groups of one seed drop the batch axis altogether (XLA compiles other kernels): equal to rounding.
     singles = _run(env, 1)
-    for a, b in zip(_leaves(one_group.state), _leaves(singles.state)):
+    for a, b in zip(leaves(one_group.state), leaves(singles.state)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     # Killed after the first chunk with groups of 2, resumed with groups of 4: the same bits.
@@ -90,7 +79,7 @@ def test_groups_give_each_seed_the_same_bits(env, one_group, tmp_path, monkeypat
         with pytest.raises(KeyboardInterrupt):
             _run(env, 2, out=tmp_path / "run")
     resumed = _run(env, 4, out=tmp_path / "run", resume=True)
-    assert _bit_identical(one_group.state, resumed.state)
+    assert bit_identical(one_group.state, resumed.state)
 
 
 _SHARDED = """
@@ -126,7 +115,7 @@ def test_seeds_are_sharded_over_local_devices(one_group, tmp_path):
     assert report == {"layout": [2, 2], "devices": 2}
     with np.load(npz) as data:
         sharded = [data[f"arr_{i}"] for i in range(len(data.files))]
-    reference = _leaves(one_group.state)
+    reference = leaves(one_group.state)
     assert len(sharded) == len(reference)
     for a, b in zip(sharded, reference):
         assert a.dtype == b.dtype and a.shape == b.shape
