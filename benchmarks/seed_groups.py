@@ -28,9 +28,23 @@ from policy_gradient import _machine, write_report  # noqa: E402
 
 import awmkit  # noqa: E402
 from awmkit.bpo import BPOConfig  # noqa: E402
-from awmkit.bpo._estimate import _groups, _pieces  # noqa: E402
+from awmkit.bpo._estimate import _pieces  # noqa: E402
 from awmkit.bpo._train import Program, init_program  # noqa: E402
 from awmkit.policies import TanhGaussianPolicy  # noqa: E402
+
+
+def _groups(fn, tree, group: int):
+    """``vmap(fn)`` over the leading (seed) axis of `tree`, `group` seeds at a time in a scan, as
+    the run's chunk lays its seeds out (``awmkit.bpo._devices._grouped``)."""
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    n = jax.tree.leaves(arrays)[0].shape[0]
+    # Only arrays leave the vmap and the scan (the pieces' outputs only keep XLA from dropping work).
+    one = eqx.filter_vmap(lambda a: eqx.filter(fn(eqx.combine(a, static)), eqx.is_array))
+    if group >= n:
+        return one(arrays)
+    grouped = jax.tree.map(lambda x: x.reshape(n // group, group, *x.shape[1:]), arrays)
+    _, out = jax.lax.scan(lambda c, a: (c, one(a)), None, grouped)
+    return jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), out)
 
 
 def initial_state(env_name: str, model: str, horizon: int, seeds: int):

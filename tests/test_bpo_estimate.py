@@ -40,8 +40,9 @@ def test_estimate_command_times_each_piece(capsys):
     for name, seconds in report["unit_seconds"].items():
         assert seconds > 0
         assert report["breakdown"][name] == pytest.approx(seconds * report["counts"][name])
-    # Four seeds in two groups of two (the CPU's default), run one after the other.
-    assert (report["seeds"], report["group_size"], report["devices"]) == (4, 2, 1)
+    # Four seeds in two groups of two (the CPU's default), run one after the other: one group is timed.
+    assert (report["seeds"], report["group_size"], report["devices"], report["timed_seeds"]) == (4, 2, 1, 2)
+    assert set(report["inner"]) == set(report["unit_seconds"]) and all(3 <= n <= 8 for n in report["inner"].values())
 
 
 def test_estimate_refuses_bad_input_before_compiling(capsys):
@@ -71,3 +72,19 @@ def test_estimate_predicts_a_measured_run():
     assert np.all(np.asarray(measured.state.policy_updates) == counts["policy_updates"])
     ratio = estimate.seconds / measured.wall_time_s
     assert 1 / 2.5 < ratio < 2.5, (estimate, measured.wall_time_s)
+
+
+def test_estimate_times_one_group_and_scales_by_the_groups():
+    """Six seeds in groups of two are timed as one group of two, each piece's time then multiplied by
+    the three groups the run scans over; the breakdown is the counts times those unit times."""
+    env = awmkit.envs.make("cancer_treatment", horizon=10)
+    config = BPOConfig(steps=200, warmup_steps=20, eval_interval=100, eval_episodes=2, seed_group_size=2)
+    estimate = estimate_run(env, "simulator", config, seeds=6, repeats=1)
+    assert (estimate.seeds, estimate.group_size, estimate.devices, estimate.timed_seeds) == (6, 2, 1, 2)
+    assert estimate.counts == run_counts(config, 10, learn_model=False)
+    assert estimate.unit_seconds["model_updates"] == 0.0 and estimate.breakdown["model_updates"] == 0.0
+    assert set(estimate.inner) == {"policy_updates", "episodes", "evaluations"}
+    for name in ("policy_updates", "episodes", "evaluations"):
+        assert estimate.unit_seconds[name] > 0
+        assert estimate.breakdown[name] == pytest.approx(estimate.counts[name] * estimate.unit_seconds[name])
+    assert estimate.seconds == pytest.approx(sum(estimate.breakdown.values()))

@@ -190,3 +190,45 @@ def test_reproduce_estimate_predicts_every_bpo_cell_and_runs_nothing(tmp_path, c
     assert len(data["cells"]) >= 2 and all(c["seconds"] > 0 for c in data["cells"])
     assert data["seconds"] == pytest.approx(sum(c["seconds"] for c in data["cells"]))
     assert not any(tmp_path.iterdir())
+
+
+def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
+    """A sweep over cost-neutral fields (entropy coefficient) and the same cell on another system reuse
+    one timed estimate; a change of horizon or of a cost-relevant field (batch size) is timed apart;
+    other kinds are listed as not estimated. `estimate_run` is replaced by a recorder, so nothing compiles."""
+    import awmkit.bpo
+    from awmkit.experiments import Cell
+    from awmkit.experiments._estimate import estimate_grid
+
+    calls = []
+
+    class Fake:
+        def __init__(self, seconds):
+            self.seconds, self.compile_s = seconds, 1.0
+
+    def fake(env, model, config, *, seeds, key, repeats):
+        calls.append((env.name if hasattr(env, "name") else env.horizon, env.horizon, config))
+        return Fake(10.0 * env.horizon + config.policy_batch_size)
+
+    monkeypatch.setattr(awmkit.bpo, "estimate_run", fake)
+
+    def bpo(name, env, h, **config):
+        base = {"steps": 400, "warmup_steps": 40, "eval_interval": 100}
+        return Cell(name=name, kind="bpo", env=env, horizon=h, seeds=2, model="markovian", config={**base, **config})
+
+    cells = [
+        bpo("a", "cancer_treatment", 20, entropy_coef=0.1),
+        bpo("b", "cancer_treatment", 20, entropy_coef=0.01, policy_lr=1e-3),
+        bpo("c", "hiv_treatment", 20, entropy_coef=0.1),
+        bpo("d", "cancer_treatment", 40),
+        bpo("e", "cancer_treatment", 20, policy_batch_size=8),
+        Cell(name="f", kind="sac", env="cancer_treatment", horizon=20, seeds=1, config={"steps": 400, "warmup_steps": 40}),
+    ]
+    grid = estimate_grid(cells, repeats=1)
+    assert len(calls) == grid.timed == 3
+    by = {c["name"]: c for c in grid.cells}
+    assert by["a"]["seconds"] == by["b"]["seconds"] == by["c"]["seconds"] == 216.0
+    assert by["b"]["estimated_from"] == by["c"]["estimated_from"] == "a"
+    assert by["d"]["seconds"] == 416.0 and by["e"]["seconds"] == 208.0
+    assert by["f"]["seconds"] is None and grid.not_estimated == ("f",)
+    assert grid.seconds == pytest.approx(3 * 216 + 416 + 208) and grid.compile_s == pytest.approx(5.0)

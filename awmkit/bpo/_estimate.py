@@ -4,12 +4,14 @@ On the authors' schedule a run is, to a very good approximation, a count of four
 of which costs the same every time it happens: model updates (one teacher-forced gradient step on
 `dynamics_batch_size` episodes), policy updates (one gradient step through `policy_batch_size`
 imagined rollouts), collected episodes, and evaluations. `estimate_run` compiles and times one of each
-for all seeds at once, laid out as the run lays them out (`awmkit.bpo.seed_layout`), and multiplies by
-the counts the configuration implies (`BPOConfig.expected_dynamics_updates`, ...).
+for one group of seeds, vmapped as the run vmaps them (`awmkit.bpo.seed_layout`), multiplies by the
+number of groups a device runs one after another, and by the counts the configuration implies
+(`BPOConfig.expected_dynamics_updates`, ...).
 """
 
 import contextlib
 import dataclasses
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -27,8 +29,12 @@ from ._config import BPOConfig
 from ._devices import default_seed_group_size, seed_layout
 from ._train import Program, _evaluate, _model_updates, _policy_updates, _wrap, cast_floats, init_program
 
-# Pieces per timed call (see `_repeated`).
+# Pieces per long timed call (see `_time`): `_INNER`, or fewer when one piece takes long enough that
+# `_CALL_S` seconds of them measure well, but at least `_MIN_INNER`.
 _INNER = 8
+_MIN_INNER = 3
+_CALL_S = 0.3
+
 
 #: The kinds of work a run is made of, in the order of `RunEstimate.breakdown`.
 WORK = ("model_updates", "policy_updates", "episodes", "evaluations")
@@ -47,9 +53,15 @@ class RunEstimate:
     - `unit_seconds`: the measured median seconds of one of each, for all seeds.
     - `compile_s`: seconds spent compiling the timed pieces (the run compiles one larger program,
       typically a few times this).
-    - `seeds`, `group_size`, `devices`: the seed layout the pieces were timed with.
+    - `seeds`, `group_size`, `devices`: the run's seed layout: `seeds` split evenly over `devices`
+      local devices, each running its seeds in groups of `group_size` (vmapped) one after another.
+    - `timed_seeds`: the seeds the pieces were timed for: one group. A device's share of the run is
+      that group's time times its number of groups (the groups run sequentially in one program).
     - `backend`: JAX's backend (``cpu``, ``gpu``...).
-    - `repeats`: timed calls per piece (after one compiling call).
+    - `repeats`: timed pairs of calls per piece (one piece, then `inner` pieces; after one compiling
+      call).
+    - `inner`: pieces per long timed call, per kind of work (8, fewer, down to 3, for pieces of
+      40 ms or more).
     """
 
     seconds: float
@@ -60,8 +72,10 @@ class RunEstimate:
     seeds: int
     group_size: int
     devices: int
+    timed_seeds: int
     backend: str
     repeats: int
+    inner: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -80,20 +94,6 @@ def run_counts(config: BPOConfig, horizon: int, learn_model: bool = True) -> dic
         "episodes": config.warmup_episodes(horizon) + iterations,
         "evaluations": evaluations,
     }
-
-
-def _groups(fn: Callable, tree, group: int):
-    """``vmap(fn)`` over the leading (seed) axis of `tree`, `group` seeds at a time in a scan, as
-    the run's chunk lays its seeds out."""
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    n = jax.tree.leaves(arrays)[0].shape[0]
-    # Only arrays leave the vmap and the scan (the pieces' outputs only keep XLA from dropping work).
-    one = eqx.filter_vmap(lambda a: eqx.filter(fn(eqx.combine(a, static)), eqx.is_array))
-    if group >= n:
-        return one(arrays)
-    grouped = jax.tree.map(lambda x: x.reshape(n // group, group, *x.shape[1:]), arrays)
-    _, out = jax.lax.scan(lambda c, a: (c, one(a)), None, grouped)
-    return jax.tree.map(lambda x: x.reshape(n, *x.shape[2:]), out)
 
 
 def _pieces(program: Program) -> dict[str, Callable]:
@@ -123,12 +123,12 @@ def _pieces(program: Program) -> dict[str, Callable]:
     return pieces
 
 
-def _repeated(piece: Callable, inner: int) -> Callable:
-    """``state -> checksum`` of `inner` repetitions of `piece` in one ``fori_loop``: a timed call
-    then holds `inner` pieces, so the host's dispatch (which a run, one compiled chunk, does not pay
-    per update) is spread over them."""
+def _repeated(piece: Callable) -> Callable:
+    """``(state, inner) -> checksum`` of `inner` (traced) repetitions of `piece` in one loop: a timed
+    call then holds `inner` pieces, so the host's dispatch (which a run, one compiled chunk, does not
+    pay per update) is spread over them, and one compilation serves every `inner`."""
 
-    def run(state):
+    def run(state, inner):
         def body(j, total):
             out = eqx.filter(piece(state, j), eqx.is_inexact_array)
             return total + sum(jnp.sum(x).astype(total.dtype) for x in jax.tree.leaves(out))
@@ -138,18 +138,37 @@ def _repeated(piece: Callable, inner: int) -> Callable:
     return run
 
 
-def _time(fn, program, state, repeats: int) -> tuple[float, float]:
-    """(compile seconds, median seconds of a call) of ``fn(program, state)``."""
+@eqx.filter_jit
+def _group_call(run: Callable, program: Program, state, inner):
+    # One group of seeds, vmapped as the run's chunk vmaps them (the checksum is per seed).
+    return eqx.filter_vmap(lambda s: run(s, inner))(state)
+
+
+def _seconds(run, program, state, inner: int) -> float:
     start = time.perf_counter()
-    jax.block_until_ready(fn(program, state))
-    first = time.perf_counter() - start
-    times = []
+    jax.block_until_ready(_group_call(run, program, state, jnp.asarray(inner, jnp.int32)))
+    return time.perf_counter() - start
+
+
+def _time(run: Callable, program: Program, state, repeats: int) -> tuple[float, float, int]:
+    """(compile seconds, seconds of one piece, pieces per long call) of `run` on `state`.
+
+    A call pays a fixed cost besides its pieces (on a CPU a lone model update of two seeds measured
+    0.19 s where each of a loop's took 0.12 s: buffers and threads that a loop reuses), which a run, one
+    compiled chunk looping over many updates, pays once per chunk. So a piece's cost is the marginal
+    one: `repeats` short calls (one piece) interleaved with long calls (``n`` pieces), and
+    ``(median(long) - median(short)) / (n - 1)``; the long call's mean per piece if noise makes that
+    difference non-positive. One compiling call comes first."""
+    first = _seconds(run, program, state, 1)
+    probe = _seconds(run, program, state, 1)
+    inner = max(_MIN_INNER, min(_INNER, math.ceil(_CALL_S / max(probe, 1e-9))))
+    short, long = [probe], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(program, state))
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times)
-    return max(first - median, 0.0), median
+        long.append(_seconds(run, program, state, inner))
+        short.append(_seconds(run, program, state, 1))
+    marginal = (statistics.median(long) - statistics.median(short)) / (inner - 1)
+    piece = marginal if marginal > 0 else statistics.median(long) / inner
+    return max(first - probe, 0.0), piece, inner
 
 
 def estimate_run(
@@ -163,15 +182,19 @@ def estimate_run(
 ) -> RunEstimate:
     """Predicts the wall time of ``awmkit.bpo.train(env, model, config, seeds=seeds)`` on this machine.
 
-    The run's initial state is built for real (warm-up included); then model updates, policy
-    updates, collected episodes and evaluations are each compiled and timed (8 in a loop per call,
-    median of `repeats` calls) for all seeds, grouped and vmapped as the run does, and
+    The run lays its seeds out in groups (`awmkit.bpo.seed_layout`: on a CPU groups of 2, vmapped,
+    run one after another; on a GPU all seeds of a device in one group). The initial state of one
+    group is built for real (warm-up included); then model updates, policy updates, collected episodes
+    and evaluations are each compiled and timed for that group (the marginal cost of a piece in a
+    loop, from `repeats` calls of one piece and of 3 to 8 pieces), multiplied by the groups a device
+    runs, and
 
     $$T \\approx n_{\\text{model}} t_{\\text{model}} + n_{\\text{policy}} t_{\\text{policy}}
     + n_{\\text{episodes}} t_{\\text{episode}} + n_{\\text{eval}} t_{\\text{eval}}$$
 
     with the counts of `run_counts`. Compilation is excluded from `seconds` and reported apart.
-    The estimate takes a few compilations (tens of seconds on a CPU) and no training.
+    The estimate takes a few compilations (tens of seconds on a CPU) and no training; timing one
+    group instead of all seeds makes it `seeds / group_size` times cheaper on a CPU.
 
     **Arguments:** as [`awmkit.bpo.train`][] (`model` a name, a factory or an instance; `config`
     default: the paper's), plus `repeats`, the timed calls per piece.
@@ -206,7 +229,10 @@ def estimate_run(
                 built = model(k)
             return cast_floats(built, dtype)
 
-        keys = jax.random.split(jax.random.key(key), 3 * seeds).reshape(3, seeds)
+        group_size = config.seed_group_size or default_seed_group_size()
+        devices, group = seed_layout(seeds, group_size)
+        groups = seeds // (devices * group)  # run one after another on each device
+        keys = jax.random.split(jax.random.key(key), 3 * group).reshape(3, group)
         models = eqx.filter_vmap(build)(keys[0])
         model_shape = eqx.filter_eval_shape(build, keys[0][0])
         model_shape.check_compatible(env)
@@ -215,17 +241,13 @@ def estimate_run(
         )(keys[1])
         program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
         state, _ = init_program(program, models, policies, keys[2])
-        group_size = config.seed_group_size or default_seed_group_size()
-        devices, group = seed_layout(seeds, group_size)
         counts = run_counts(config, horizon, program.learn_model)
-        unit, compile_s = {}, 0.0
+        unit, inner, compile_s = {}, {}, 0.0
         for name, piece in _pieces(program).items():
-            repeated = _repeated(piece, _INNER)
-            fn = eqx.filter_jit(lambda program, state, run=repeated: _groups(run, state, group))
-            compiled, median = _time(fn, program, state, repeats)
+            compiled, median, inner[name] = _time(_repeated(piece), program, state, repeats)
             compile_s += compiled
-            # Seeds on several devices run in parallel: each device times its share.
-            unit[name] = median / _INNER / devices
+            # The devices run their shares in parallel, each its groups one after another.
+            unit[name] = median * groups
         unit.setdefault("model_updates", 0.0)
     breakdown = {name: counts[name] * unit[name] for name in WORK}
     return RunEstimate(
@@ -237,6 +259,8 @@ def estimate_run(
         seeds=seeds,
         group_size=group,
         devices=devices,
+        timed_seeds=group,
         backend=jax.default_backend(),
         repeats=repeats,
+        inner=inner,
     )

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import sys
 
 from .._cli_common import CLIError, table
 
@@ -97,7 +98,10 @@ def _estimate(args) -> int:
     from ._estimate import estimate_grid
     from ._figures import get_figure
 
-    grid = estimate_grid(get_figure(args.name).cells(args.budget))
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    grid = estimate_grid(get_figure(args.name).cells(args.budget), progress=None if args.json else progress)
     if args.json:
         print(json.dumps({"figure": args.name, "budget": args.budget, **grid.to_dict()}, indent=2))
         return 0
@@ -106,13 +110,16 @@ def _estimate(args) -> int:
             c["name"],
             c["kind"],
             "-" if c["seconds"] is None else fmt_time(c["seconds"]),
+            "-" if c["compile_s"] is None else fmt_time(c["compile_s"]),
             c["estimated_from"] or "-",
         )
         for c in grid.cells
     ]
-    print(table(rows, ["cell", "kind", "time", "timed as"]))
+    print(table(rows, ["cell", "kind", "time", "compile (pieces)", "timed as"]))
     note = f"; {len(grid.not_estimated)} cells of other kinds not estimated" if grid.not_estimated else ""
     print(
-        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO cells run one after another{note}"
+        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO training run one cell after "
+        f"another on this machine, plus compilation (~{fmt_time(grid.compile_s)} for the timed pieces; each "
+        f"cell compiles its own program, a few times its pieces'); {grid.timed} distinct cells timed{note}"
     )
     return 0
