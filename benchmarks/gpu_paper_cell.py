@@ -25,7 +25,11 @@ Exact command on the device machine (the repository root; ``$OUT`` is kept)::
     pip install -q -e '.[cuda]' && python benchmarks/gpu_paper_cell.py --out "$OUT/gpu_paper_cell.json"
 
 then commit ``gpu_paper_cell.json`` as ``benchmarks/results/gpu_paper_cell_h200.json``. The machine is
-named in ``machine.device``.
+named in ``machine.device``. Figure 5a's paper grid on that GPU, packed as the ``sharing`` section found
+best, is a second call once that file is in the tree (compilation of 20 cells' pieces dominates it)::
+
+    python benchmarks/grid_estimate.py --pack-from benchmarks/results/gpu_paper_cell_h200.json \\
+        --out "$OUT/figure5a_paper_estimate_h200.json"
 """
 
 import argparse

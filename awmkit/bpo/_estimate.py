@@ -50,7 +50,8 @@ class RunEstimate:
     - `breakdown`: seconds per kind of work (``model_updates``, ``policy_updates``, ``episodes``,
       ``evaluations``); they sum to `seconds`.
     - `counts`: how many of each the run performs (each one for all seeds at once).
-    - `unit_seconds`: the measured median seconds of one of each, for all seeds.
+    - `unit_seconds`: the measured seconds of one of each for all seeds (one group's marginal cost in a
+      loop, times the groups a device runs).
     - `compile_s`: seconds spent compiling the timed pieces (the run compiles one larger program,
       typically a few times this).
     - `seeds`, `group_size`, `devices`: the run's seed layout: `seeds` split evenly over `devices`
