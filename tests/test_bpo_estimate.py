@@ -75,13 +75,13 @@ def test_estimate_predicts_a_measured_run():
 
 
 def test_estimate_times_one_group_and_scales_by_the_groups():
-    """Six seeds in groups of two are timed as one group of two, each piece's time then multiplied by
-    the three groups the run scans over; the breakdown is the counts times those unit times."""
-    env = awmkit.envs.make("cancer_treatment", horizon=10)
-    config = BPOConfig(steps=200, warmup_steps=20, eval_interval=100, eval_episodes=2, seed_group_size=2)
-    estimate = estimate_run(env, "simulator", config, seeds=6, repeats=1)
-    assert (estimate.seeds, estimate.group_size, estimate.devices, estimate.timed_seeds) == (6, 2, 1, 2)
-    assert estimate.counts == run_counts(config, 10, learn_model=False)
+    """Four seeds in groups of two are timed as one group of two, each piece's time then multiplied by
+    the two groups the run scans over; the breakdown is the counts times those unit times."""
+    env = awmkit.envs.make("cancer_treatment", horizon=5)
+    config = BPOConfig(steps=100, warmup_steps=10, eval_interval=50, eval_episodes=2, seed_group_size=2)
+    estimate = estimate_run(env, "simulator", config, seeds=4, repeats=1)
+    assert (estimate.seeds, estimate.group_size, estimate.devices, estimate.timed_seeds) == (4, 2, 1, 2)
+    assert estimate.counts == run_counts(config, 5, learn_model=False)
     assert estimate.unit_seconds["model_updates"] == 0.0 and estimate.breakdown["model_updates"] == 0.0
     assert set(estimate.inner) == {"policy_updates", "episodes", "evaluations"}
     for name in ("policy_updates", "episodes", "evaluations"):

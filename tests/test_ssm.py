@@ -239,6 +239,7 @@ def test_spectral_radius_bound_is_never_below_the_measured_norms(seed, log_radiu
         assert float(b.corollary_ssm) >= float(b.theorem2) * (1 - 1e-12)  # it bounds each ||G_tk||
 
 
+@pytest.mark.slow  # 10 s; the default suite keeps test_spectral_radius_bound_is_never_below_the_measured_norms
 def test_spectral_radius_bound_does_not_grow_with_the_horizon(getkey):
     model = small_ssm(2, 1, 400, getkey(), r_min=0.5, r_max=0.9)
     s0 = jnp.ones(2)
