@@ -270,3 +270,20 @@ def test_cli_sac_run_is_tabulated_and_resumable(tmp_path, capsys):
     # Resuming the finished run trains nothing more and reports the same returns.
     assert main(["train", *COMMON, *SAC_FLAGS, "--out", str(out), "--resume", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["final_return"] == summary["final_return"]
+
+
+def test_baseline_checkpoint_is_refused_when_truncated_corrupted_or_of_another_format(tmp_path):
+    """A baseline's checkpoint goes through BPO's reader (`read_checkpoint_file`): its hash and format
+    are checked before anything is deserialised."""
+    out = RunDir(tmp_path / "run", "awmkit-sac-test-1")
+    state = {"w": jnp.arange(3.0), "k": jax.random.key(0)}
+    out.save_state({"format": "awmkit-sac-test-1", "run": {}, "structure": {}}, state)
+    header, back = out.read_checkpoint({"run": {}, "structure": {}}, jax.eval_shape(lambda: state))
+    np.testing.assert_array_equal(back["w"], state["w"])
+    assert bool(jnp.all(jax.random.key_data(back["k"]) == jax.random.key_data(state["k"])))
+    with pytest.raises(CheckpointError, match="is not an awmkit checkpoint"):
+        RunDir(tmp_path / "run", "awmkit-odt-test-1").read_checkpoint({}, state)
+    data = out.checkpoint.read_bytes()
+    out.checkpoint.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(CheckpointError, match="is corrupted: its payload"):
+        out.read_checkpoint({"run": {}, "structure": {}}, jax.eval_shape(lambda: state))

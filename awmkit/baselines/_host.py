@@ -2,7 +2,6 @@
 resume bookkeeping and the progress bar (the same format as BPO's, see ``awmkit/bpo/_run.py``)."""
 
 import contextlib
-import hashlib
 import io
 import json
 import pathlib
@@ -17,6 +16,7 @@ import numpy as np
 from .. import _fingerprint
 from .._progress import Progress
 from ..bpo._run import CheckpointError, _RunDir
+from ..bpo._rundir import read_checkpoint_file
 
 #: Command-line flags of the run-configuration fields a resume-mismatch message names.
 _FLAGS = {"rtg_target": "--rtg", "rtg_scale": "--rtg", "algo": "--algo"}
@@ -54,20 +54,7 @@ class RunDir(_RunDir):
         """The header and the state of the checkpoint, refused with what differs when ``expected`` (the
         header's ``run`` and ``structure`` entries of this run) does not match."""
         path = self.checkpoint
-        data = path.read_bytes()
-        newline = data.find(b"\n")
-        try:
-            header = json.loads(data[:newline].decode())
-        except (ValueError, UnicodeDecodeError):
-            raise CheckpointError(f"checkpoint {path} is corrupted: its header is not valid JSON") from None
-        if not isinstance(header, dict) or header.get("format") != self.format:
-            raise CheckpointError(f"{path} is not an awmkit checkpoint of format {self.format}")
-        payload = data[newline + 1 :]
-        if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
-            raise CheckpointError(
-                f"checkpoint {path} is corrupted: its payload ({len(payload)} bytes) does not match the hash "
-                f"recorded in its header ({header.get('bytes')} bytes)"
-            )
+        header, payload = read_checkpoint_file(path, self.format)
         mismatch = _fingerprint.mismatch_message(
             path, {k: header.get(k) for k in expected}, expected, flags=_FLAGS
         )

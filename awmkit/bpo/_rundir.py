@@ -144,6 +144,12 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
     """The JSON header and the serialised payload of a BPO checkpoint file, after checking its hash.
 
     Raises [`awmkit.bpo.CheckpointError`][] when the file is truncated or corrupted."""
+    return read_checkpoint_file(path, _CHECKPOINT_FORMAT, "BPO ")
+
+
+def read_checkpoint_file(path: str | os.PathLike, checkpoint_format: str, label: str = "") -> tuple[dict, bytes]:
+    """The header and payload of a checkpoint written by `_RunDir.write_checkpoint` in
+    `checkpoint_format` (BPO's or a baseline's), its hash checked; `label` names the kind in errors."""
     path = pathlib.Path(path)
     data = path.read_bytes()
     newline = data.find(b"\n")
@@ -151,8 +157,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
         header = json.loads(data[:newline].decode())
     except (ValueError, UnicodeDecodeError):
         raise CheckpointError(f"checkpoint {path} is corrupted: its header is not valid JSON") from None
-    if not isinstance(header, dict) or header.get("format") != _CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not an awmkit BPO checkpoint (format {_CHECKPOINT_FORMAT})")
+    if not isinstance(header, dict) or header.get("format") != checkpoint_format:
+        raise CheckpointError(f"{path} is not an awmkit {label}checkpoint (format {checkpoint_format})")
     payload = data[newline + 1 :]
     if len(payload) != header.get("bytes") or hashlib.sha256(payload).hexdigest() != header.get("sha256"):
         raise CheckpointError(
