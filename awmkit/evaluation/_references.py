@@ -246,7 +246,7 @@ def with_random_return(
       [`compute_reference`][awmkit.evaluation.compute_reference].
     - `key`: the seed the random key is derived from (default ``ref.solver["key"]``, else 0).
     """
-    from .. import __version__
+    from .._version import __version__
 
     if not isinstance(ref, Reference):
         raise TypeError(f"`ref` must be an awmkit.evaluation.Reference, got {type(ref).__name__}")
