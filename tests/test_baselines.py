@@ -11,6 +11,7 @@ import pytest
 import awmkit
 from awmkit.baselines import SACConfig, train_sac
 from awmkit.evaluation import load_run, normalised_return, results_summary
+from awmkit.runs import RunExistsError
 
 # Small networks and a short run: cancer_treatment at H = 20 is solved to ~0.93 normalised return in
 # 4 000 steps (measured, 2 seeds), well above a random policy (0).
@@ -41,15 +42,15 @@ def test_table2_defaults_and_bad_config():
     with pytest.raises(ValueError, match="discount"):
         SACConfig(discount=1.5)
     with pytest.raises(ValueError, match="`horizon` is required"):
-        train_sac("cancer_treatment", config=SMALL)
+        train_sac("cancer_treatment", SMALL)
     with pytest.raises(ValueError, match="seeds"):
-        train_sac("cancer_treatment", 20, SMALL, seeds=0)
+        train_sac("cancer_treatment", SMALL, horizon=20, seeds=0)
 
 
 @pytest.fixture(scope="module")
 def sac_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("sac") / "cancer_h20"
-    return train_sac("cancer_treatment", 20, SMALL, seeds=2, key=0, run_dir=run_dir)
+    return train_sac("cancer_treatment", SMALL, horizon=20, seeds=2, key=0, out=run_dir)
 
 
 @pytest.mark.slow
@@ -61,7 +62,7 @@ def test_sac_improves_over_random(sac_run):
     # An independent check of the trained policies: roll each seed's deterministic policy out.
     env = awmkit.envs.make("cancer_treatment", 20)
     for seed in range(2):
-        policy = jax.tree.map(lambda x, i=seed: x[i] if eqx.is_array(x) else x, sac_run.policies)
+        policy = jax.tree.map(lambda x, i=seed: x[i] if eqx.is_array(x) else x, sac_run.policy)
         ret = awmkit.envs.rollout(env, lambda s, k, key, p=policy: p(s, k, None)).total_return
         assert float(ret) == pytest.approx(sac_run.final_return[seed], rel=1e-5)
         sampled = awmkit.envs.rollout(env, policy, jax.random.key(seed)).actions
@@ -70,22 +71,20 @@ def test_sac_improves_over_random(sac_run):
 
 @pytest.mark.slow
 def test_sac_writes_the_shared_run_directory_format(sac_run):
-    run = load_run(sac_run.run_dir)
+    run = load_run(sac_run.out)
     assert run.algo == "sac" and run.model is None and run.horizon == 20 and run.seeds == 2
     assert run.config["entropy_coef"] == SMALL.entropy_coef and run.config["key"] == 0
     np.testing.assert_allclose(run.final_returns(), sac_run.final_return)
     curves = run.learning_curves()
     assert sorted(curves) == [0, 1]
-    np.testing.assert_array_equal(curves[0][0], sac_run.env_steps)
+    np.testing.assert_array_equal(curves[0][0], sac_run.eval_steps)
     assert {"critic_loss", "policy_loss", "entropy", "q_mean"} <= set(run.metrics[-1])
-    assert (sac_run.run_dir / "learning_curve.png").is_file()
-    assert json.loads((sac_run.run_dir / "result.json").read_text())["env_steps"] == int(
-        sac_run.env_steps[-1]
-    )
+    assert (sac_run.out / "learning_curve.png").is_file()
+    assert json.loads((sac_run.out / "result.json").read_text())["env_steps"] == int(sac_run.eval_steps[-1])
     summary = results_summary([run], n_resamples=200)
     assert summary["overall"][0]["algo"] == "sac" and summary["overall"][0]["iqm"]["estimate"] > 0.8
     # The checkpoint restores the policies.
-    restored = eqx.tree_deserialise_leaves(sac_run.run_dir / "checkpoints" / "policies.eqx", sac_run.policies)
-    assert bool(eqx.tree_equal(restored, sac_run.policies))
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        train_sac("cancer_treatment", 20, SMALL, run_dir=sac_run.run_dir)
+    restored = eqx.tree_deserialise_leaves(sac_run.out / "checkpoints" / "policies.eqx", sac_run.policy)
+    assert bool(eqx.tree_equal(restored, sac_run.policy))
+    with pytest.raises(RunExistsError, match="already holds a run"):
+        train_sac("cancer_treatment", SMALL, horizon=20, out=sac_run.out)

@@ -7,13 +7,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from awmkit.baselines._host import RunDir
 
 import awmkit
 from awmkit.baselines import DecisionTransformer, ODTConfig, SACConfig, _odt, _sac, train_odt, train_sac
-from awmkit.bpo import CheckpointError
 from awmkit.cli import main
-from awmkit.evaluation import load_runs, normalised_return
+from awmkit.evaluation import load_runs, normalised_return, resolve_odt_config
+from awmkit.runs import CheckpointError, RunDir, RunExistsError
 
 TINY_SAC = SACConfig(
     steps=520,
@@ -48,43 +47,43 @@ def _kill_at_checkpoint(monkeypatch, n):
     """Makes the ``n``-th checkpoint write raise, after that chunk's metrics were appended (a kill
     between the two: the resumed run must drop those lines and redo the chunk)."""
     calls = {"n": 0}
-    original = RunDir.save_state
+    original = RunDir.write_checkpoint
 
-    def save_state(self, header, state):
+    def write_checkpoint(self, header, state):
         calls["n"] += 1
         if calls["n"] == n:
             raise _Killed
         return original(self, header, state)
 
-    monkeypatch.setattr(RunDir, "save_state", save_state)
+    monkeypatch.setattr(RunDir, "write_checkpoint", write_checkpoint)
 
 
 @pytest.mark.slow
 def test_sac_kill_and_resume_is_bit_identical(tmp_path, monkeypatch):
     env = awmkit.envs.make("cancer_treatment", 20)
-    full = train_sac(env, config=TINY_SAC, seeds=2, key=3, run_dir=tmp_path / "full")
+    full = train_sac(env, config=TINY_SAC, seeds=2, key=3, out=tmp_path / "full")
     with monkeypatch.context() as m:
         _kill_at_checkpoint(m, 3)
         with pytest.raises(_Killed):
-            train_sac(env, config=TINY_SAC, seeds=2, key=3, run_dir=tmp_path / "killed")
+            train_sac(env, config=TINY_SAC, seeds=2, key=3, out=tmp_path / "killed")
     header_line = (tmp_path / "killed" / "checkpoints" / "checkpoint.eqx").read_bytes().split(b"\n", 1)[0]
     assert json.loads(header_line)["chunk"] == 1  # the checkpoint after the first chunk survived
-    with pytest.raises(FileExistsError, match="pass resume=True"):
-        train_sac(env, config=TINY_SAC, seeds=2, key=3, run_dir=tmp_path / "killed")
+    with pytest.raises(RunExistsError, match="already holds a run; pass --resume"):
+        train_sac(env, config=TINY_SAC, seeds=2, key=3, out=tmp_path / "killed")
     other = SACConfig(**{**TINY_SAC.to_dict(), "critic_lr": 3e-4})
     with pytest.raises(CheckpointError, match="critic_lr: checkpoint has 0.001, this run has 0.0003"):
-        train_sac(env, config=other, seeds=2, key=3, run_dir=tmp_path / "killed", resume=True)
-    resumed = train_sac(env, config=TINY_SAC, seeds=2, key=3, run_dir=tmp_path / "killed", resume=True)
+        train_sac(env, config=other, seeds=2, key=3, out=tmp_path / "killed", resume=True)
+    resumed = train_sac(env, config=TINY_SAC, seeds=2, key=3, out=tmp_path / "killed", resume=True)
     np.testing.assert_array_equal(resumed.eval_returns, full.eval_returns)
-    np.testing.assert_array_equal(resumed.env_steps, full.env_steps)
-    assert bool(eqx.tree_equal(resumed.policies, full.policies))
+    np.testing.assert_array_equal(resumed.eval_steps, full.eval_steps)
+    assert bool(eqx.tree_equal(resumed.policy, full.policy))
     rows = lambda text: [json.loads(r) for r in text.splitlines()]
     assert rows((tmp_path / "killed" / "metrics.jsonl").read_text()) == rows(
         (tmp_path / "full" / "metrics.jsonl").read_text()
     )
     # The actor is awmkit's TanhGaussianPolicy, normaliser fitted after the warm-up.
-    assert isinstance(full.policies, awmkit.policies.TanhGaussianPolicy)
-    assert not bool(jnp.all(full.policies.state_std == 1.0))
+    assert isinstance(full.policy, awmkit.policies.TanhGaussianPolicy)
+    assert not bool(jnp.all(full.policy.state_std == 1.0))
 
 
 def test_decision_transformer_is_causal_in_timesteps(getkey):
@@ -120,17 +119,20 @@ def test_odt_episode_conditions_on_the_return_to_go(getkey):
 def test_odt_targets_and_bad_input():
     env = awmkit.envs.make("cancer_treatment", 20)
     ref = awmkit.evaluation.reference("cancer_treatment", 20)
-    assert TINY_ODT.resolve_target(env) == ref.optimal_return
-    overshot = ODTConfig(rtg="overshot").resolve_target(env)
+    assert resolve_odt_config(TINY_ODT, env).target(env) == ref.optimal_return
+    overshot = resolve_odt_config(ODTConfig(rtg="overshot"), env).target(env)
     assert overshot == pytest.approx(ref.random_return + 2 * (ref.optimal_return - ref.random_return))
-    assert ODTConfig(target_return=-5.0).resolve_target(env) == -5.0
+    assert resolve_odt_config(ODTConfig(target_return=-5.0), env).target(env) == -5.0
+    # train_odt reads no reference: its callers resolve the target.
+    with pytest.raises(ValueError, match="needs the optimal return.*resolve_odt_config"):
+        train_odt(env, TINY_ODT)
     with pytest.raises(ValueError, match="`rtg` must be 'expert' or 'overshot'"):
         ODTConfig(rtg="optimal")
     with pytest.raises(ValueError, match="multiple of `num_heads`"):
         ODTConfig(embed_width=10, num_heads=4)
     unshipped = awmkit.envs.make("cancer_treatment", 7)
     with pytest.raises(ValueError, match="pass it as `target_return`.*awmkit references"):
-        ODTConfig().resolve_target(unshipped)
+        resolve_odt_config(ODTConfig(), unshipped)
 
 
 @pytest.mark.slow
@@ -151,7 +153,8 @@ def test_odt_improves_over_random_and_resumes(tmp_path, monkeypatch):
         lr_warmup_updates=50,
         eval_interval=400,
     )
-    full = train_odt("cancer_treatment", 20, config, seeds=2, key=0, run_dir=tmp_path / "full")
+    config = resolve_odt_config(config, awmkit.envs.make("cancer_treatment", 20))
+    full = train_odt("cancer_treatment", config, horizon=20, seeds=2, key=0, out=tmp_path / "full")
     final = normalised_return(full.final_return, "cancer_treatment", 20)
     first = normalised_return(full.eval_returns[0], "cancer_treatment", 20)
     assert np.all(final > 0.3)
@@ -159,12 +162,12 @@ def test_odt_improves_over_random_and_resumes(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         _kill_at_checkpoint(m, 2)
         with pytest.raises(_Killed):
-            train_odt("cancer_treatment", 20, config, seeds=2, key=0, run_dir=tmp_path / "killed")
+            train_odt("cancer_treatment", config, horizon=20, seeds=2, key=0, out=tmp_path / "killed")
     resumed = train_odt(
-        "cancer_treatment", 20, config, seeds=2, key=0, run_dir=tmp_path / "killed", resume=True
+        "cancer_treatment", config, horizon=20, seeds=2, key=0, out=tmp_path / "killed", resume=True
     )
     np.testing.assert_array_equal(resumed.eval_returns, full.eval_returns)
-    assert bool(eqx.tree_equal(resumed.models, full.models))
+    assert bool(eqx.tree_equal(resumed.policy, full.policy))
 
 
 # --- awmkit train --algo ----------------------------------------------------------------------------
@@ -273,17 +276,17 @@ def test_cli_sac_run_is_tabulated_and_resumable(tmp_path, capsys):
 
 
 def test_baseline_checkpoint_is_refused_when_truncated_corrupted_or_of_another_format(tmp_path):
-    """A baseline's checkpoint goes through BPO's reader (`read_checkpoint_file`): its hash and format
-    are checked before anything is deserialised."""
-    out = RunDir(tmp_path / "run", "awmkit-sac-test-1")
+    """Every trainer's checkpoint goes through `RunDir`'s reader: its format and the hash covering the
+    whole file are checked before anything is deserialised; typed PRNG keys round-trip."""
+    out = RunDir(tmp_path / "run")
     state = {"w": jnp.arange(3.0), "k": jax.random.key(0)}
-    out.save_state({"format": "awmkit-sac-test-1", "run": {}, "structure": {}}, state)
-    header, back = out.read_checkpoint({"run": {}, "structure": {}}, jax.eval_shape(lambda: state))
+    out.write_checkpoint({"format": "awmkit-sac-test-1", "run": {}, "structure": {}}, state)
+    header, back = out.read_checkpoint("awmkit-sac-test-1", jax.eval_shape(lambda: state))
     np.testing.assert_array_equal(back["w"], state["w"])
     assert bool(jnp.all(jax.random.key_data(back["k"]) == jax.random.key_data(state["k"])))
-    with pytest.raises(CheckpointError, match="is not an awmkit checkpoint"):
-        RunDir(tmp_path / "run", "awmkit-odt-test-1").read_checkpoint({}, state)
+    with pytest.raises(CheckpointError, match="is not an awmkit checkpoint of format awmkit-odt-test-1"):
+        out.read_checkpoint("awmkit-odt-test-1", state)
     data = out.checkpoint.read_bytes()
     out.checkpoint.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
-    with pytest.raises(CheckpointError, match="is corrupted: its payload"):
-        out.read_checkpoint({"run": {}, "structure": {}}, jax.eval_shape(lambda: state))
+    with pytest.raises(CheckpointError, match="is corrupted or was edited"):
+        out.read_checkpoint("awmkit-sac-test-1", jax.eval_shape(lambda: state))

@@ -380,7 +380,7 @@ def test_model_that_cannot_handle_the_horizon(env, no_compilation):
 
 def test_out_directory_holding_another_run(env, tmp_path, no_compilation):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match="already holds a run; resume it"):
+    with pytest.raises(ValueError, match="already holds a run; pass --resume"):
         train(env, SMALL, model="simulator", key=0, out=tmp_path, progress=False)
 
 

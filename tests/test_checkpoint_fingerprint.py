@@ -9,11 +9,11 @@ import jax
 import jax.numpy as jnp
 
 import awmkit
-from awmkit.bpo._run import tree_fingerprint
+from awmkit._fingerprint import structure as tree_fingerprint
 
 _SCRIPT = """
 import jax, awmkit
-from awmkit.bpo._run import tree_fingerprint
+from awmkit._fingerprint import structure as tree_fingerprint
 env = awmkit.envs.make("cancer_treatment", horizon=10)
 print(tree_fingerprint(awmkit.models.make("hwm-transformer", env, key=jax.random.key(0))))
 """

@@ -45,8 +45,7 @@ FLAGS = {
 # parent's SIGKILL lands at a known point mid-run, the hardest one (metrics ahead of the checkpoint).
 _HELD = """
 import pathlib, sys, time
-from awmkit.baselines._host import RunDir
-from awmkit.bpo._run import _RunDir
+from awmkit.runs import RunDir
 
 def hold(original):
     def save(self, header, state):
@@ -56,8 +55,7 @@ def hold(original):
         return original(self, header, state)
     return save
 
-_RunDir.save_checkpoint = hold(_RunDir.save_checkpoint)
-RunDir.save_state = hold(RunDir.save_state)
+RunDir.write_checkpoint = hold(RunDir.write_checkpoint)
 from awmkit.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -174,6 +174,20 @@ class Env(eqx.Module):
         return running + jnp.where(jnp.asarray(k) == self.horizon - 1, terminal, 0.0)
 
 
+def _check_finite_actions(actions, what: str) -> None:
+    """Refuses non-finite actions with the first step holding one, when the actions are concrete (a
+    rollout under ``jit``/``vmap`` is traced: its NaNs are the caller's to guard, e.g. BPO's NaN guard)."""
+    if isinstance(actions, jax.core.Tracer):
+        return
+    bad = ~np.isfinite(np.asarray(actions)).all(axis=-1)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ValueError(
+            f"{what} hold non-finite values ({int(bad.sum())} of {bad.size} steps, the first at step {k}: "
+            f"{np.asarray(actions)[k].tolist()}); the rollout's return would be NaN"
+        )
+
+
 def rollout(
     env: Env,
     policy_or_actions: PolicyFn | Float[Array | np.ndarray, "horizon action_dim"],
@@ -211,6 +225,7 @@ def rollout(
             return next_state, (next_state, action, env.reward(state, action, next_state, k))
 
         _, (states, actions, rewards) = jax.lax.scan(body, s0, (steps, step_keys))
+        _check_finite_actions(actions, "the policy's actions")
     else:
         actions = policy_or_actions
         expected = (env.horizon, env.action_dim)
@@ -225,6 +240,7 @@ def rollout(
                 f"{jnp.result_type(actions)}"
             )
         actions = jnp.asarray(actions, dtype=s0.dtype)
+        _check_finite_actions(actions, "`policy_or_actions` (actions)")
 
         def body(state, inputs):
             k, action = inputs

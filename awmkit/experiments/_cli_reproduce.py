@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from .._cli_common import CLIError, table
+from .._cli_common import CLIError, output_dir, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -16,7 +16,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", metavar="NAME", help="the figure, e.g. figure5a (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures, their budgets and claims")
     p.add_argument("--budget", default="small", help="smoke, small (default) or paper")
-    p.add_argument("--out", default=None, help="output directory (required to run a figure)")
+    p.add_argument(
+        "--out",
+        type=output_dir,  # checked when parsed: an unwritable folder fails before any cell runs
+        default=None,
+        help="output directory (required to run a figure; created, must be writable)",
+    )
     p.add_argument("--backend", default="local", help="local (default: cells one after another) or ray")
     p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
     p.add_argument("--resume", action="store_true", help="keep finished cells, continue the others")

@@ -6,7 +6,7 @@ import json
 import math
 import pathlib
 
-from .._cli_common import table
+from .._cli_common import output_dir, table
 
 
 def _non_negative_int(text: str) -> int:
@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declares the arguments of ``awmkit sweep``."""
     parser.add_argument("spec", type=pathlib.Path, metavar="SPEC.toml", help="the grid (see docs: Sweeps)")
     parser.add_argument(
-        "--out", type=pathlib.Path, required=True, help="sweep directory (cells/<name>/ inside)"
+        "--out",
+        type=output_dir,  # checked when parsed: an unwritable folder fails before any cell runs
+        required=True,
+        help="sweep directory (cells/<name>/ inside; created, must be writable)",
     )
     parser.add_argument(
         "--backend",

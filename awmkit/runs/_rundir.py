@@ -139,45 +139,54 @@ class RunDir:
             raise ValueError(f"`{name}` {str(self.root)!r} exists and is not a directory")
         if not resume and self.holds_run():
             raise RunExistsError(
-                f"`{name}` {str(self.root)!r} already holds a run; resume it (resume=True, --resume) or "
-                "choose another directory"
+                f"`{name}` {str(self.root)!r} already holds a run; pass --resume (resume=True) to continue "
+                "it, or choose another directory"
             )
 
     # --- the lock ----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Holds ``run.lock`` exclusively (``fcntl.flock``) for the block; another process is refused
-        with a one-line [`awmkit.runs.RunLockedError`][] naming it. The kernel releases the lock when
-        its process dies however it dies, so a lock file left by a killed process blocks nothing."""
+        with a one-line [`awmkit.runs.RunLockedError`][] naming it (pid, host, start time, command).
+        The kernel releases the lock when its process dies however it dies (SIGKILL included), so a
+        lock file left by a killed process is stale and taken over; the file is removed on release."""
         with _naming(self.root):
             self.root.mkdir(parents=True, exist_ok=True)
-        with _naming(self.lock_file):
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._acquire()
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise _file_error(self.lock_file, e) from e
-                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "an unknown process"
-                raise RunLockedError(
-                    f"{self.root} is in use by another awmkit process ({holder}); wait for it to finish "
-                    "or choose another directory"
-                ) from None
             command = shlex.join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
             with _naming(self.lock_file):
                 os.ftruncate(fd, 0)
-                os.pwrite(
-                    fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}: {command}\n".encode(), 0
-                )
-            try:
-                yield
-            finally:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}: {command}".encode(), 0)
+            yield
         finally:
+            with contextlib.suppress(OSError):
+                os.unlink(self.lock_file)  # before unlocking: a waiting process then makes a new file
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _acquire(self) -> int:
+        while True:
+            with _naming(self.lock_file):
+                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "an unknown process"
+                os.close(fd)
+                if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise _file_error(self.lock_file, e) from e
+                raise RunLockedError(
+                    f"{self.root} is in use by another awmkit process ({holder}); wait for it to finish "
+                    "or choose another directory"
+                ) from None
+            try:  # the file may have been removed by its holder's release meanwhile: lock the new one
+                same = os.stat(self.lock_file).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
 
     # --- JSON files --------------------------------------------------------------------------------
     def write_json(self, path: pathlib.Path, data: Any) -> None:
