@@ -88,25 +88,45 @@ class LoopOutput:
 
 
 class _Loggers:
-    """The loggers of a run, each dropped with one warning when it raises."""
+    """The loggers of a run. One that raises is warned about once and dropped (a logger dropped in
+    ``log`` is still closed, so that it can release what it holds)."""
 
     def __init__(self, loggers: Sequence[AbstractLogger]):
         self.live = list(loggers)
+        self.opened: list[AbstractLogger] = []
 
-    def call(self, method: str, *args, **kwargs) -> None:
+    def _warn(self, logger, method: str, e: Exception) -> None:
+        warnings.warn(
+            f"logger {type(logger).__name__} dropped ({method} raised {type(e).__name__}: {e}); the run "
+            "and metrics.jsonl go on",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+    def open(self, *args, **kwargs) -> None:
         for logger in list(self.live):
             try:
-                getattr(logger, method)(*args, **kwargs)
+                logger.open(*args, **kwargs)
+                self.opened.append(logger)
             except Exception as e:  # noqa: BLE001 - a logger never stops a run
-                if method != "close":
-                    self.live.remove(logger)
-                what = "dropped" if method != "close" else "failed to close"
-                warnings.warn(
-                    f"logger {type(logger).__name__} {what} ({method} raised {type(e).__name__}: {e}); "
-                    "the run and metrics.jsonl go on",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+                self.live.remove(logger)
+                self._warn(logger, "open", e)
+
+    def log(self, rows: list[dict]) -> None:
+        for logger in list(self.live):
+            try:
+                logger.log(rows)
+            except Exception as e:  # noqa: BLE001
+                self.live.remove(logger)
+                self._warn(logger, "log", e)
+
+    def close(self, status: CloseStatus) -> None:
+        for logger in self.opened:
+            try:
+                logger.close(status)
+            except Exception as e:  # noqa: BLE001
+                if logger in self.live:
+                    self._warn(logger, "close", e)
 
 
 def history(rows: list[dict], seeds: Sequence[int]) -> list[tuple[int, np.ndarray]]:
@@ -167,7 +187,7 @@ def _run(loop: Loop, out: RunDir | None, resume: bool, bar, loggers: _Loggers, t
         out.write_json(out.config, loop.run_config)
     evals = history(rows, loop.seeds)
     status: CloseStatus = "failed"
-    loggers.call("open", None if out is None else out.root, loop.run_config, resumed=state is not None)
+    loggers.open(None if out is None else out.root, loop.run_config, resumed=state is not None)
     try:
         if state is None:
             with bar.stage("warm-up", program=loop.stages[0]):
@@ -185,7 +205,7 @@ def _run(loop: Loop, out: RunDir | None, resume: bool, bar, loggers: _Loggers, t
         status = "interrupted"
         raise
     finally:
-        loggers.call("close", status)
+        loggers.close(status)
     return _finish(loop, out, state, evals, finished, t0)
 
 
@@ -195,7 +215,7 @@ def _record(loop: Loop, out: RunDir | None, step: Chunk, c: int, evals, loggers:
     evals.extend(fresh)
     if out is not None:
         out.append_metrics(step.rows)
-    loggers.call("log", step.rows)
+    loggers.log(step.rows)
     if step.stop is not None:
         where = "" if out is None else f"; the last good checkpoint is {out.checkpoint}"
         raise NonFiniteError(step.stop + where)

@@ -138,6 +138,9 @@ class RunDir:
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"`{name}` {str(self.root)!r} exists and is not a directory")
         if not resume and self.holds_run():
+            holder = self.holder()
+            if holder is not None:  # being written now: say by whom rather than "pass --resume"
+                raise RunLockedError(self._locked_message(holder))
             raise RunExistsError(
                 f"`{name}` {str(self.root)!r} already holds a run; pass --resume (resume=True) to continue "
                 "it, or choose another directory"
@@ -154,16 +157,41 @@ class RunDir:
             self.root.mkdir(parents=True, exist_ok=True)
         fd = self._acquire()
         try:
-            command = shlex.join([os.path.basename(sys.argv[0] or "python"), *sys.argv[1:]])
+            argv = list(getattr(sys, "orig_argv", sys.argv)) or ["python"]
+            command = shlex.join([os.path.basename(argv[0]), *argv[1:]])
+            command = " ".join(command.split())  # one line, whatever the arguments hold
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
             with _naming(self.lock_file):
                 os.ftruncate(fd, 0)
-                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}: {command}".encode(), 0)
+                os.pwrite(
+                    fd, f"pid {os.getpid()} on {socket.gethostname()} since {stamp}: {command}".encode(), 0
+                )
             yield
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(self.lock_file)  # before unlocking: a waiting process then makes a new file
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _locked_message(self, holder: str) -> str:
+        return (
+            f"{self.root} is in use by another awmkit process ({holder}); wait for it to finish or choose "
+            "another directory"
+        )
+
+    def holder(self) -> str | None:
+        """Who holds the lock now (pid, host, start time, command), or ``None`` when nobody does."""
+        try:
+            fd = os.open(self.lock_file, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.pread(fd, 4096, 0).decode(errors="replace").strip() or "an unknown process"
+        else:
+            return None
+        finally:
+            os.close(fd)
 
     def _acquire(self) -> int:
         while True:
@@ -176,10 +204,7 @@ class RunDir:
                 os.close(fd)
                 if e.errno not in (errno.EWOULDBLOCK, errno.EACCES):
                     raise _file_error(self.lock_file, e) from e
-                raise RunLockedError(
-                    f"{self.root} is in use by another awmkit process ({holder}); wait for it to finish "
-                    "or choose another directory"
-                ) from None
+                raise RunLockedError(self._locked_message(holder)) from None
             try:  # the file may have been removed by its holder's release meanwhile: lock the new one
                 same = os.stat(self.lock_file).st_ino == os.fstat(fd).st_ino
             except FileNotFoundError:
@@ -208,14 +233,19 @@ class RunDir:
 
     def _atomic(self, path: pathlib.Path, data: bytes) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        with _naming(tmp):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-        with _naming(path):
-            os.replace(tmp, path)  # a kill leaves the old file or the new one, never half of one
+        try:
+            with _naming(tmp):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            with _naming(path):
+                os.replace(tmp, path)  # a kill leaves the old file or the new one, never half of one
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a full disk: leave no half-written temporary behind
+            raise
 
     # --- metrics.jsonl -----------------------------------------------------------------------------
     def append_metrics(self, rows: list[dict]) -> None:
