@@ -7,7 +7,7 @@ import dataclasses
 
 from ._cli_common import output_dir
 from .baselines import ODTConfig, SACConfig
-from .baselines._odt import FLAG_HELP as _ODT_HELP
+from .baselines._odt_config import FLAG_HELP as _ODT_HELP
 from .bpo import MODEL_NAMES, BPOConfig
 from .runs import logger_names
 

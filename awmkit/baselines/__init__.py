@@ -2,11 +2,9 @@
 Soft Actor-Critic (the model-free baseline) and the Online Decision Transformer (Appendix F.3). SAC and
 the Online DT share BPO's trainer signature and return an [`awmkit.runs.RunResult`][]."""
 
-from ._odt import (
-    DecisionTransformer as DecisionTransformer,
-    ODTConfig as ODTConfig,
-    train_odt as train_odt,
-)
+from ._odt import train_odt as train_odt
+from ._odt_config import ODTConfig as ODTConfig
+from ._odt_network import DecisionTransformer as DecisionTransformer
 from ._sac import (
     SACConfig as SACConfig,
     train_sac as train_sac,

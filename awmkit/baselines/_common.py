@@ -1,7 +1,6 @@
 """What SAC and the Online DT share on the host: their chunked programs as the shared host loop's
 `Loop`, and the trainer arguments only BPO uses (refused here)."""
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -130,5 +129,25 @@ def train_chunked(
     )
 
 
-def now() -> float:
-    return time.perf_counter()
+def filter_scan(body, carry, length: int):
+    """``lax.scan`` over a carry that holds non-array leaves (activation functions in the MLPs)."""
+    dynamic, static = eqx.partition(carry, eqx.is_array)
+
+    def f(d, x):
+        c, out = body(eqx.combine(d, static), x)
+        return eqx.partition(c, eqx.is_array)[0], out
+
+    dynamic, out = jax.lax.scan(f, dynamic, None, length=length)
+    return eqx.combine(dynamic, static), out
+
+
+def filter_scan_xs(body, carry, xs):
+    """``lax.scan`` of ``body(carry, x)`` over ``xs`` with such a carry; returns the final carry."""
+    dynamic, static = eqx.partition(carry, eqx.is_array)
+
+    def f(d, x):
+        c, out = body(eqx.combine(d, static), x)
+        return eqx.partition(c, eqx.is_array)[0], out
+
+    dynamic, _ = jax.lax.scan(f, dynamic, xs)
+    return eqx.combine(dynamic, static)

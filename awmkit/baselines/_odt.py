@@ -1,7 +1,7 @@
 """The Online Decision Transformer (Zheng et al., 2022), trained purely online as in the paper's
-Appendix F.3: compiled end to end, vmapped over seeds, writing the shared run-directory format."""
+Appendix F.3: compiled end to end, vmapped over seeds, run by the shared host loop (``awmkit.runs``).
+The network is in ``_odt_network.py``, the configuration in ``_odt_config.py``."""
 
-import dataclasses
 import math
 import time
 from typing import Any
@@ -11,12 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array
 
-from .._typing import Key, RealScalar, RealScalarLike
+from .._typing import Key, RealScalar
 from .._version import __version__
-from ..envs import Env, random_return
-from ..nn import CausalTransformer
+from ..envs import Env
 from ..runs import RunResult
 from ..runs._result import (
     EnvArg,
@@ -29,350 +28,11 @@ from ..runs._result import (
     check_config,
     check_env,
 )
-from ._common import check_common, train_chunked
-from ._sac import _filter_scan
+from ._common import check_common, filter_scan, filter_scan_xs, train_chunked
+from ._odt_config import ODTConfig
+from ._odt_network import DecisionTransformer, _log_prob, _sample, _trainable, episode
 
-_LOG_2PI = math.log(2.0 * math.pi)
 _CHECKPOINT_FORMAT = "awmkit-odt-checkpoint-v2"
-# Stored actions are tanh outputs and may round to +-1; their log-likelihood needs arctanh inside.
-_ACTION_CLIP = 1.0 - 1e-6
-
-
-#: Help of the ``awmkit train --algo odt`` flags.
-FLAG_HELP = {
-    "steps": "environment steps per seed, warm-up included",
-    "rtg": "target return-to-go: the optimal return (expert) or twice it in normalised terms (overshot)",
-    "target_return": "the expert return-to-go (default: the shipped optimal return of the env and horizon)",
-    "random_return": "the random-policy return of the overshot target (default: the shipped one, else "
-    "1000 random episodes)",
-    "warmup_steps": "environment steps of uniformly random actions first",
-    "episodes_per_iteration": "trajectories gathered per iteration (the paper sweeps it)",
-    "updates_per_iteration": "gradient steps per iteration",
-    "batch_size": "trajectory segments per update",
-    "context_length": "timesteps K in the transformer's context",
-    "embed_width": "token width of the transformer",
-    "depth": "transformer blocks",
-    "num_heads": "attention heads per block",
-    "mlp_width": "hidden width of each block's MLP",
-    "lr": "LAMB learning rate of the transformer",
-    "weight_decay": "LAMB weight decay",
-    "lr_warmup_updates": "updates of linear learning-rate warm-up",
-    "grad_clip": "global-norm clip of the transformer's gradient",
-    "init_temperature": "initial entropy temperature",
-    "temperature_lr": "Adam learning rate of the log-temperature",
-    "buffer_episodes": "replay buffer capacity in trajectories",
-    "return_scale": "returns-to-go are divided by it (default max(|expert return|, 1))",
-    "eval_interval": "environment steps between evaluations",
-    "eval_episodes": "episodes per evaluation",
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class ODTConfig:
-    """Every hyper-parameter of [`awmkit.baselines.train_odt`][]; the network and optimiser defaults are
-    those of Zheng et al.'s code (which the paper uses, Appendix F.3).
-
-    **Arguments:**
-
-    - `steps`: environment steps per seed, warm-up included (200 000).
-    - `rtg`: the return-to-go the policy is conditioned on when acting: ``"expert"``, the optimal return
-      ``R*`` of the (environment, horizon) pair, or ``"overshot"``, twice it in normalised terms,
-      ``R_rand + 2 (R* - R_rand)`` (a normalised return of 2; for positive returns with
-      ``R_rand = 0`` exactly ``2 R*``, and it stays an over-shoot for the negative returns of cost
-      problems, where ``2 R*`` would be an under-shoot).
-    - `target_return`: ``R*`` itself. [`awmkit.baselines.train_odt`][] needs it: its callers resolve
-      it (``awmkit train``, the experiments and [`awmkit.evaluation.resolve_odt_config`][] read the
-      optimal return shipped by [`awmkit.evaluation.reference`][] for the Myriad systems at H = 20,
-      50, 100).
-    - `random_return`: ``R_rand`` of the ``"overshot"`` target (``None``: 1 000 episodes of uniformly
-      random actions, computed when the run starts; the resolvers fill in the shipped one).
-    - `warmup_steps`: uniformly random steps first, rounded up to whole episodes (1 500, as SAC and
-      BPO); the state normaliser is fitted to them.
-    - `episodes_per_iteration`: trajectories gathered with the stochastic policy per iteration (1; the
-      paper sweeps it).
-    - `updates_per_iteration`: gradient steps per iteration (300).
-    - `batch_size`: segments of `context_length` timesteps per update (256).
-    - `context_length`: ``K``, the timesteps in context, ``3K`` tokens (20).
-    - `embed_width`, `depth`, `num_heads`, `mlp_width`: the causal transformer (512, 4, 4, 2048).
-    - `lr`, `weight_decay`, `lr_warmup_updates`, `grad_clip`: LAMB with a linear warm-up and global
-      norm clipping (1e-4, 5e-4, 10 000, 0.25).
-    - `init_temperature`, `temperature_lr`: the entropy temperature ``lambda`` and the Adam rate of
-      ``log lambda`` (0.1, 1e-4); the target entropy is ``-action_dim``.
-    - `buffer_episodes`: replay capacity in trajectories, first in first out (1 000).
-    - `return_scale`: returns-to-go are divided by it before embedding (``None``: ``max(|R*|, 1)``).
-    - `eval_interval`: environment steps between evaluations of the deterministic policy (5 000),
-      rounded to whole iterations.
-    - `eval_episodes`: episodes per evaluation (1).
-    - `float64`: run in double precision.
-
-    Raises ``ValueError`` naming the field for a bad value.
-    """
-
-    steps: int = 200_000
-    rtg: str = "expert"
-    target_return: float | None = None
-    random_return: float | None = None
-    warmup_steps: int = 1500
-    episodes_per_iteration: int = 1
-    updates_per_iteration: int = 300
-    batch_size: int = 256
-    context_length: int = 20
-    embed_width: int = 512
-    depth: int = 4
-    num_heads: int = 4
-    mlp_width: int = 2048
-    lr: float = 1e-4
-    weight_decay: float = 5e-4
-    lr_warmup_updates: int = 10_000
-    grad_clip: float = 0.25
-    init_temperature: float = 0.1
-    temperature_lr: float = 1e-4
-    buffer_episodes: int = 1000
-    return_scale: float | None = None
-    eval_interval: int = 5000
-    eval_episodes: int = 1
-    float64: bool = False
-
-    def __post_init__(self):
-        ints = (
-            "steps",
-            "warmup_steps",
-            "episodes_per_iteration",
-            "updates_per_iteration",
-            "batch_size",
-            "context_length",
-            "embed_width",
-            "depth",
-            "num_heads",
-            "mlp_width",
-            "lr_warmup_updates",
-            "buffer_episodes",
-            "eval_interval",
-            "eval_episodes",
-        )
-        for name in ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        for name in ("lr", "grad_clip", "init_temperature", "temperature_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay!r}")
-        if self.rtg not in ("expert", "overshot"):
-            raise ValueError(f"`rtg` must be 'expert' or 'overshot', got {self.rtg!r}")
-        if self.target_return is not None and not math.isfinite(self.target_return):
-            raise ValueError(f"`target_return` must be a finite number or None, got {self.target_return!r}")
-        if self.random_return is not None and not math.isfinite(self.random_return):
-            raise ValueError(f"`random_return` must be a finite number or None, got {self.random_return!r}")
-        if self.return_scale is not None and not self.return_scale > 0:
-            raise ValueError(f"`return_scale` must be positive or None, got {self.return_scale!r}")
-        if self.embed_width % self.num_heads:
-            raise ValueError(
-                f"`embed_width` ({self.embed_width}) must be a multiple of `num_heads` ({self.num_heads})"
-            )
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"`warmup_steps` ({self.warmup_steps}) must be below `steps` ({self.steps})")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def warmup_episodes(self, horizon: int) -> int:
-        return -(-self.warmup_steps // horizon)
-
-    def iterations(self, horizon: int) -> int:
-        """Training iterations that fit in the budget after the warm-up."""
-        return (self.steps - self.warmup_episodes(horizon) * horizon) // (
-            self.episodes_per_iteration * horizon
-        )
-
-    def check_horizon(self, horizon: int) -> None:
-        """Refuses a budget that leaves no training iteration at this horizon."""
-        if self.iterations(horizon) < 1:
-            raise ValueError(
-                f"`steps` ({self.steps}) leaves no training iteration at horizon {horizon}: the warm-up takes "
-                f"{self.warmup_episodes(horizon) * horizon} steps and an iteration "
-                f"{self.episodes_per_iteration * horizon}"
-            )
-
-    def target(self, env: Env) -> float:
-        """The return-to-go the policy is conditioned on for ``env`` (see `rtg`); `target_return` must
-        be set (a one-line ``ValueError`` says how to resolve it)."""
-        if self.target_return is None:
-            raise ValueError(
-                f"the Online DT needs the optimal return of {env.name} at H = {env.horizon} as its expert "
-                "return-to-go: set `target_return` (--target-return), or resolve it from the shipped "
-                "reference with awmkit.evaluation.resolve_odt_config(config, env)"
-            )
-        expert = float(self.target_return)
-        if self.rtg == "expert":
-            return expert
-        rand = self.random_return
-        if rand is None:
-            rand = float(random_return(env, jax.random.key(0), 1000))
-        return rand + 2.0 * (expert - rand)
-
-    def scale(self, env: Env) -> float:
-        if self.return_scale is not None:
-            return float(self.return_scale)
-        if self.target_return is None:
-            self.target(env)  # raises, saying how to resolve it
-        return max(abs(float(self.target_return)), 1.0)
-
-
-class DecisionTransformer(eqx.Module):
-    r"""The Online Decision Transformer's network: a causal transformer over interleaved
-    ``(R_t, s_t, a_t)`` tokens with a tanh-squashed Gaussian action head (Chen et al., 2021; Zheng et
-    al., 2022).
-
-    Each of the three tokens of timestep ``t`` is a linear embedding of the return-to-go
-    ``R_t / return_scale``, the normalised state or the action, plus a learned embedding of ``t``;
-    after a LayerNorm the ``3K`` tokens go through an [`awmkit.nn.CausalTransformer`][]. The output at
-    the state token ``s_t`` (which sees ``R_{<=t}, s_{<=t}, a_{<t}``) gives the mean ``mu_t`` and the
-    log standard deviation (softly bounded to ``[-5, 2]``) of ``a_t = tanh(u_t)``,
-    ``u_t ~ N(mu_t, sigma_t^2)``.
-
-    **Arguments:**
-
-    - `state_dim`, `action_dim`: sizes of states and actions.
-    - `horizon`: the episode length ``H`` (the number of timestep embeddings).
-    - `context_length`: ``K``, timesteps per sequence.
-    - `width`, `depth`, `num_heads`, `mlp_width`: the transformer.
-    - `return_scale`: the divisor of returns-to-go.
-    - `key`: PRNG key (keyword-only).
-    """
-
-    embed_return: eqx.nn.Linear
-    embed_state: eqx.nn.Linear
-    embed_action: eqx.nn.Linear
-    embed_timestep: eqx.nn.Embedding
-    ln_embed: eqx.nn.LayerNorm
-    transformer: CausalTransformer
-    head: eqx.nn.Linear
-    state_mean: Float[Array, " state_dim"]
-    state_std: Float[Array, " state_dim"]
-    state_dim: int = eqx.field(static=True)
-    action_dim: int = eqx.field(static=True)
-    horizon: int = eqx.field(static=True)
-    context_length: int = eqx.field(static=True)
-    return_scale: float = eqx.field(static=True)
-
-    def __init__(
-        self,
-        state_dim: int,
-        action_dim: int,
-        horizon: int,
-        context_length: int,
-        width: int,
-        depth: int,
-        num_heads: int,
-        mlp_width: int,
-        return_scale: float,
-        *,
-        key: Key,
-    ):
-        for name, value in (
-            ("state_dim", state_dim),
-            ("action_dim", action_dim),
-            ("horizon", horizon),
-            ("context_length", context_length),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        if not return_scale > 0:
-            raise ValueError(f"`return_scale` must be positive, got {return_scale!r}")
-        k1, k2, k3, k4, k5, k6 = jax.random.split(key, 6)
-        self.embed_return = eqx.nn.Linear(1, width, key=k1)
-        self.embed_state = eqx.nn.Linear(state_dim, width, key=k2)
-        self.embed_action = eqx.nn.Linear(action_dim, width, key=k3)
-        self.embed_timestep = eqx.nn.Embedding(horizon, width, key=k4)
-        self.ln_embed = eqx.nn.LayerNorm(width)
-        self.transformer = CausalTransformer(width, depth, num_heads, mlp_width, 3 * context_length, key=k5)
-        self.head = eqx.nn.Linear(width, 2 * action_dim, key=k6)
-        self.state_mean = jnp.zeros(state_dim)
-        self.state_std = jnp.ones(state_dim)
-        self.state_dim, self.action_dim, self.horizon = state_dim, action_dim, horizon
-        self.context_length, self.return_scale = context_length, float(return_scale)
-
-    def distribution(
-        self,
-        returns_to_go: Float[Array, " K"],
-        states: Float[Array, "K state_dim"],
-        actions: Float[Array, "K action_dim"],
-        timesteps: Int[Array, " K"],
-    ) -> tuple[Float[Array, "K action_dim"], Float[Array, "K action_dim"]]:
-        """The pre-squash Gaussian ``(mu_t, log sigma_t)`` of every action ``a_t`` of a sequence of
-        ``K`` timesteps; row ``t`` depends on ``R_{<=t}, s_{<=t}, a_{<t}`` only."""
-        dtype = states.dtype
-        mean = jax.lax.stop_gradient(self.state_mean).astype(dtype)
-        std = jax.lax.stop_gradient(self.state_std).astype(dtype)
-        time = jax.vmap(self.embed_timestep)(jnp.clip(timesteps, 0, self.horizon - 1))
-        r = jax.vmap(self.embed_return)((returns_to_go / self.return_scale)[:, None]) + time
-        s = jax.vmap(self.embed_state)((states - mean[None]) / std[None]) + time
-        a = jax.vmap(self.embed_action)(actions) + time
-        tokens = jnp.stack([r, s, a], axis=1).reshape(-1, r.shape[-1])
-        tokens = jax.vmap(self.ln_embed)(tokens)
-        out = self.transformer(tokens)[1::3]
-        raw = jax.vmap(self.head)(out)
-        mu, raw_std = raw[:, : self.action_dim], raw[:, self.action_dim :]
-        return mu, -5.0 + 3.5 * (jnp.tanh(raw_std) + 1.0)
-
-
-def _log_prob(mu, log_std, action):
-    u = jnp.arctanh(jnp.clip(action, -_ACTION_CLIP, _ACTION_CLIP))
-    z = (u - mu) * jnp.exp(-log_std)
-    correction = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
-    return jnp.sum(-0.5 * (z**2 + _LOG_2PI) - log_std - correction, axis=-1)
-
-
-def _sample(mu, log_std, key):
-    eps = jax.random.normal(key, mu.shape, mu.dtype)
-    u = mu + jnp.exp(log_std) * eps
-    correction = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
-    return jnp.tanh(u), jnp.sum(-0.5 * (eps**2 + _LOG_2PI) - log_std - correction, axis=-1)
-
-
-def _trainable(model: DecisionTransformer):
-    """The filter of trained leaves: every inexact array but the (fixed) state normaliser."""
-    spec = jax.tree.map(eqx.is_inexact_array, model)
-    return eqx.tree_at(lambda m: (m.state_mean, m.state_std), spec, (False, False))
-
-
-def episode(
-    model: DecisionTransformer, env: Env, target: RealScalarLike, key: Key, mode: str
-) -> tuple[Float[Array, "H state_dim"], Float[Array, "H action_dim"], Float[Array, " H"]]:
-    """One episode conditioned on the initial return-to-go ``target`` (``R_{t+1} = R_t - r_t``), the
-    context the last ``K`` timesteps; ``mode`` is ``"sample"``, ``"mean"`` (``tanh mu``) or
-    ``"random"`` (uniform actions). Returns the states before each action, the actions, the rewards."""
-    H, K, n, m = env.horizon, model.context_length, env.state_dim, env.action_dim
-    k_reset, key = jax.random.split(key)
-    s0 = env.reset(k_reset) if env.initial_state_fn is not None else env.reset()
-    dtype = model.state_std.dtype
-    # K rows of padding at the end keep every window slice in bounds.
-    bufs = (jnp.zeros(H + K, dtype), jnp.zeros((H + K, n), dtype), jnp.zeros((H + K, m), dtype))
-
-    def step(carry, inputs):
-        state, rtg, (R, S, A) = carry
-        k, k_key = inputs
-        R, S = R.at[k].set(rtg), S.at[k].set(state)
-        if mode == "random":
-            action = jax.random.uniform(k_key, (m,), dtype, -1.0, 1.0)
-        else:
-            start = jnp.maximum(k - K + 1, 0)
-            window = [jax.lax.dynamic_slice_in_dim(x, start, K) for x in (R, S, A)]
-            mu, log_std = model.distribution(*window, start + jnp.arange(K))
-            i = k - start
-            if mode == "mean":
-                action = jnp.tanh(mu[i])
-            else:
-                action = _sample(mu[i], log_std[i], k_key)[0]
-        nxt = env.step(state, action, k).astype(dtype)
-        reward = env.reward(state, action, nxt, k).astype(dtype)
-        return (nxt, rtg - reward, (R, S, A.at[k].set(action))), (state, action, reward)
-
-    init = (s0.astype(dtype), jnp.asarray(target, dtype), bufs)
-    _, (states, actions, rewards) = jax.lax.scan(step, init, (jnp.arange(H), jax.random.split(key, H)))
-    return states, actions, rewards
 
 
 class _Carry(eqx.Module):
@@ -416,18 +76,7 @@ def _store(carry: _Carry, states, actions, rewards) -> _Carry:
         )
         return c, None
 
-    return _filter_scan_xs(one, carry, (states, actions, rewards))
-
-
-def _filter_scan_xs(body, carry, xs):
-    dynamic, static = eqx.partition(carry, eqx.is_array)
-
-    def f(d, x):
-        c, out = body(eqx.combine(d, static), x)
-        return eqx.partition(c, eqx.is_array)[0], out
-
-    dynamic, out = jax.lax.scan(f, dynamic, xs)
-    return eqx.combine(dynamic, static)
+    return filter_scan_xs(one, carry, (states, actions, rewards))
 
 
 def _init(env: Env, config: ODTConfig, key: Key, dtype, target, scale) -> _Carry:
@@ -540,7 +189,7 @@ def _train_chunk(
             jax.random.split(k_roll, config.episodes_per_iteration)
         )
         c = _store(c, states, actions, rewards)
-        c, stats = _filter_scan(lambda c, _: _update(env, config, c), c, config.updates_per_iteration)
+        c, stats = filter_scan(lambda c, _: _update(env, config, c), c, config.updates_per_iteration)
         return c, {**jax.tree.map(jnp.mean, stats), "train_return": jnp.mean(jnp.sum(rewards, axis=-1))}
 
     dynamic, static = eqx.partition(carry, eqx.is_array)

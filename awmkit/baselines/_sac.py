@@ -29,7 +29,7 @@ from ..runs._result import (
     check_config,
     check_env,
 )
-from ._common import check_common, train_chunked
+from ._common import check_common, filter_scan, train_chunked
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -194,18 +194,6 @@ def _init(env: Env, config: SACConfig, key: Key, dtype) -> _Carry:
     )
 
 
-def _filter_scan(body, carry, length: int):
-    """``lax.scan`` over a carry that holds non-array leaves (activation functions in the MLPs)."""
-    dynamic, static = eqx.partition(carry, eqx.is_array)
-
-    def f(d, x):
-        c, out = body(eqx.combine(d, static), x)
-        return eqx.partition(c, eqx.is_array)[0], out
-
-    dynamic, out = jax.lax.scan(f, dynamic, None, length=length)
-    return eqx.combine(dynamic, static), out
-
-
 def _env_steps(env: Env, config: SACConfig, carry: _Carry, count: int, random: bool) -> tuple[_Carry, Array]:
     """``count`` environment steps (random actions, or the current policy's samples), stored in the
     buffer. Returns the new carry and the (unscaled) rewards."""
@@ -243,7 +231,7 @@ def _env_steps(env: Env, config: SACConfig, carry: _Carry, count: int, random: b
         )
         return c, reward
 
-    return _filter_scan(body, carry, count)
+    return filter_scan(body, carry, count)
 
 
 def _batch(carry: _Carry, key, batch_size):
@@ -323,7 +311,7 @@ def _train_chunk(env: Env, config: SACConfig, carry: _Carry, blocks: Array) -> t
         return _critic_update(env, config, c)
 
     def block(c):
-        c, critic_stats = _filter_scan(critic_block, c, per_block)
+        c, critic_stats = filter_scan(critic_block, c, per_block)
         c, policy_stats = _policy_update(config, c)
         return c, {**jax.tree.map(jnp.mean, critic_stats), **policy_stats}
 

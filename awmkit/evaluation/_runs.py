@@ -150,7 +150,7 @@ def results_table(
 
     **Arguments:**
 
-    - `runs`: [`awmkit.evaluation.Run`][] objects (from [`awmkit.evaluation.load_runs`][]).
+    - `runs`: [`awmkit.runs.Run`][] objects (from [`awmkit.runs.load_runs`][]).
     - `normalise`: score normalised returns (0 = random, 1 = optimal) rather than raw returns.
     - `format`: ``"markdown"`` (two Markdown tables) or ``"json"`` (the
       [`awmkit.evaluation.results_summary`][] dict as JSON text).

@@ -175,7 +175,7 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
     With `resume`, a cell interrupted earlier continues from its last checkpoint and ends exactly as
     an uninterrupted one (a run directory left without a checkpoint, killed before its first one, is
     started over); a finished cell returns its result. Without it, `run_dir` must not hold
-    a run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
+    a run. Exceptions of the run (a bad config, [`awmkit.runs.NonFiniteError`][]...) propagate.
     """
     if not isinstance(cell, Cell):
         raise ValueError(f"`cell` must be an awmkit.experiments.Cell, got {type(cell).__name__}")
