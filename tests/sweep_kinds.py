@@ -13,7 +13,7 @@ import pathlib
 import signal
 
 from awmkit.experiments import Cell, register_cell_kind
-from awmkit.experiments._cell import _run_trainer as _run_bpo, _validate_bpo
+from awmkit.experiments._cell import _run_bpo, _validate_bpo
 from awmkit.runs import RunDir
 
 # A few compiled chunks of BPO through the true dynamics: the cheapest real cell.

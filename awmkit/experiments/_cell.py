@@ -268,7 +268,7 @@ def _check_odt(cell: Cell, config) -> None:
             ) from None
 
 
-def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool, kind: str) -> dict:
     """A built-in kind: its trainer (one signature for all three) into ``run_dir``. A directory left
     without a checkpoint (killed during the warm-up) starts over: the host loop drops its warm-up rows."""
     from .. import baselines, bpo
@@ -279,16 +279,28 @@ def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
         "bpo": (bpo.BPOConfig, bpo.train),
         "sac": (baselines.SACConfig, baselines.train_sac),
         "odt": (baselines.ODTConfig, baselines.train_odt),
-    }[cell.kind]
+    }[kind]
     env = make(cell.env, horizon=cell.horizon)
     config = _config(cls, cell)
-    if cell.kind == "odt":
+    if kind == "odt":
         config = resolve_odt_config(config, env)
     out = RunDir(run_dir)
     trainer(env, config, model=cell.model, seeds=cell.seeds, key=cell.key, out=out.root, resume=resume)
     return out.read_json(out.result)
 
 
-register_cell_kind("bpo", _run_trainer, validate=_validate_bpo)
-register_cell_kind("sac", _run_trainer, validate=_validate_baseline("SACConfig"))
-register_cell_kind("odt", _run_trainer, validate=_validate_baseline("ODTConfig"))
+def _run_bpo(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    return _run_trainer(cell, run_dir, resume, "bpo")
+
+
+def _run_sac(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    return _run_trainer(cell, run_dir, resume, "sac")
+
+
+def _run_odt(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    return _run_trainer(cell, run_dir, resume, "odt")
+
+
+register_cell_kind("bpo", _run_bpo, validate=_validate_bpo)
+register_cell_kind("sac", _run_sac, validate=_validate_baseline("SACConfig"))
+register_cell_kind("odt", _run_odt, validate=_validate_baseline("ODTConfig"))
