@@ -9,5 +9,6 @@ from . import (
     models as models,
     nn as nn,
     policies as policies,
+    runs as runs,
 )
 from ._version import __version__ as __version__

@@ -253,7 +253,8 @@ def _add_results(subparsers) -> None:
 
 
 def _run_results(args) -> int:
-    from .evaluation import load_runs, results_table
+    from .evaluation import results_table
+    from .runs import load_runs
 
     runs = load_runs(args.runs)
     print(

@@ -10,8 +10,8 @@ import pytest
 
 import awmkit
 from awmkit.baselines import SACConfig, train_sac
-from awmkit.evaluation import load_run, normalised_return, results_summary
-from awmkit.runs import RunExistsError
+from awmkit.evaluation import normalised_return, results_summary
+from awmkit.runs import RunExistsError, load_run
 
 # Small networks and a short run: cancer_treatment at H = 20 is solved to ~0.93 normalised return in
 # 4 000 steps (measured, 2 seeds), well above a random policy (0).

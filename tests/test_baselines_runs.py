@@ -11,8 +11,8 @@ import pytest
 import awmkit
 from awmkit.baselines import DecisionTransformer, ODTConfig, SACConfig, _odt, _sac, train_odt, train_sac
 from awmkit.cli import main
-from awmkit.evaluation import load_runs, normalised_return, resolve_odt_config
-from awmkit.runs import CheckpointError, RunDir, RunExistsError
+from awmkit.evaluation import normalised_return, resolve_odt_config
+from awmkit.runs import CheckpointError, RunDir, RunExistsError, load_runs
 
 TINY_SAC = SACConfig(
     steps=520,

@@ -13,11 +13,8 @@ from awmkit.evaluation import (
     STANDARD_HORIZONS,
     MissingReferenceError,
     Reference,
-    RunDirectoryError,
     iqm,
     load_references,
-    load_run,
-    load_runs,
     normalised_return,
     reference,
     results_summary,
@@ -25,6 +22,7 @@ from awmkit.evaluation import (
     stratified_bootstrap_ci,
     write_references,
 )
+from awmkit.runs import RunDirectoryError, load_run, load_runs
 
 # --- IQM and bootstrap ----------------------------------------------------------------------------
 

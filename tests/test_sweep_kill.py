@@ -118,7 +118,7 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_results(tmp_path):
         assert lines == (tmp_path / "whole" / "cells" / a["name"] / "metrics.jsonl").read_text().splitlines()
         assert len(lines) == len(set(lines))
     # The cells are ordinary run directories: the results reader takes the sweep as it is.
-    from awmkit.evaluation import load_runs
+    from awmkit.runs import load_runs
 
     runs = load_runs([out])
     assert sorted(r.path.name for r in runs) == NAMES

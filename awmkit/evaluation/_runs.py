@@ -44,7 +44,7 @@ def results_summary(
     for run in runs:
         if not isinstance(run, Run):
             raise TypeError(
-                f"`runs` must hold awmkit.evaluation.Run objects (see load_runs), got {type(run).__name__}"
+                f"`runs` must hold awmkit.runs.Run objects (see load_runs), got {type(run).__name__}"
             )
     groups: dict[tuple, dict[str, Any]] = {}
     for run in runs:
