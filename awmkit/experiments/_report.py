@@ -12,7 +12,7 @@ from typing import Any
 
 from ._aggregate import CellRecord, FigureData, NotEvaluable
 from ._claims import ClaimResult
-from ._figures import BUDGETS, FigureSpec, get_figure
+from .figures import BUDGETS, FigureSpec, get_figure
 
 #: The format version of ``report.json``.
 REPORT_FORMAT = "awmkit-report-v1"
