@@ -28,6 +28,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from ..._version import __version__
 from .._cell import Cell, register_cell_kind
 
 #: The options of an ``offline_model`` cell (``Cell.config``) and their defaults (Appendix D's budget).
@@ -96,8 +97,6 @@ def _shape_data(env):
 
 
 def _start(cell: Cell, run_dir: pathlib.Path, resume: bool, opts: dict) -> None:
-    from ... import __version__
-
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume and (run_dir / "metrics.jsonl").exists():
         raise ValueError(f"{run_dir} already holds a run; pass resume=True to continue it")
