@@ -8,6 +8,7 @@ import json
 import math
 import shlex
 import sys
+import warnings
 
 import jax
 import numpy as np
@@ -44,7 +45,9 @@ def run(args, table) -> int:
     # A finished run re-run with --resume is reported as it is: nothing on disk changes.
     finished = args.out is not None and args.resume and RunDir(args.out).result.exists()
     try:
-        result = _train(args, config)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_line
+            result = _train(args, config)
     except KeyboardInterrupt:
         print(f"\nawmkit train: interrupted{where or ' (no --out: nothing was saved)'}", file=sys.stderr)
         return 130
@@ -68,6 +71,11 @@ def run(args, table) -> int:
         return 1
     _report(args, result, table, redraw=not finished)
     return 0
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning of the run (a torn metrics line dropped, a logger dropped) as one line on stderr."""
+    print(f"awmkit train: warning: {message}", file=sys.stderr)
 
 
 def _train(args, config) -> RunResult:

@@ -1,6 +1,7 @@
 """The one learning-curve plot of a run (``learning_curve.png``)."""
 
 import os
+import pathlib
 
 import numpy as np
 
@@ -49,5 +50,11 @@ def plot_learning_curve(
     ax.set_title(title, fontsize=10)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)  # the suffix names the image format
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)  # atomic, as every file of a run directory
+    finally:
+        plt.close(fig)
+        tmp.unlink(missing_ok=True)

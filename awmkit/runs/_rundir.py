@@ -284,7 +284,6 @@ class RunDir:
                 f"{self.metrics}: dropped a torn last line ({len(torn)} bytes) left by an interrupted write",
                 stacklevel=2,
             )
-            print(f"awmkit: {self.metrics}: dropped a torn last line ({len(torn)} bytes)", file=sys.stderr)
             if repair:
                 self._atomic(self.metrics, data[: len(data) - len(torn)])
         return rows
