@@ -8,3 +8,5 @@ from ._loggers import (
     logger_names as logger_names,
     register_logger as register_logger,
 )
+from ._tensorboard import TensorBoardLogger as TensorBoardLogger
+from ._wandb import WandbLogger as WandbLogger

@@ -1,0 +1,200 @@
+"""The TensorBoard and W&B loggers: what they write is read back by a second process, TensorBoard's
+with its own ``EventAccumulator``, W&B's from its offline run files (``tests/wandb_records.py``)."""
+
+import json
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tensorboard")
+pytest.importorskip("wandb")
+
+from awmkit.runs import (  # noqa: E402
+    TensorBoardLogger,
+    WandbLogger,
+    logger_from_name,
+    logger_names,
+)
+from awmkit.runs._scalars import flat_hparams, points  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = {"algo": "bpo", "env": "cancer_treatment", "steps": 80, "seeds": 2, "policy": {"width": 64}}
+
+
+def _env() -> dict:
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _rows(chunk: int, steps: int, shift: float = 0.0) -> list[dict]:
+    """A chunk's metrics.jsonl rows as BPO writes them: two seeds, a window without model updates."""
+    return [
+        {
+            "chunk": chunk,
+            "iteration": chunk,
+            "env_steps": steps,
+            "seed": s,
+            "eval_return": steps + 10.0 * s + shift,
+            "alive": True,
+            "model_loss": None,
+        }
+        for s in range(2)
+    ]
+
+
+def test_points_one_per_evaluation_with_seed_means():
+    rows = [*_rows(0, 20), *_rows(1, 40)]
+    rows[3]["eval_return"] = float("nan")  # seed 1 at step 40: left out of the mean
+    rows.append({"chunk": 0, "seed": 1, "nan": {"seed": 1, "env_step": 35, "quantity": "policy loss"}})
+    got = points(rows)
+    assert [p.step for p in got] == [20, 40]
+    assert got[0].scalars == {
+        "eval_return/seed_0": 20.0,
+        "eval_return/seed_1": 30.0,
+        "eval_return/mean": 25.0,
+        "alive/seed_0": 1.0,
+        "alive/seed_1": 1.0,
+        "alive/mean": 1.0,
+    }
+    assert got[1].scalars["eval_return/mean"] == 40.0 and math.isnan(got[1].scalars["eval_return/seed_1"])
+    # The baselines' rows (no iteration): one evaluation per chunk, grouped by env steps.
+    base = [
+        {"chunk": 3, "env_steps": 90, "seed": s, "eval_return": float(s), "q_loss": 2.0} for s in range(3)
+    ]
+    (only,) = points(base)
+    assert (
+        only.step == 90 and only.scalars["eval_return/mean"] == 1.0 and only.scalars["q_loss/seed_2"] == 2.0
+    )
+
+
+def test_flat_hparams():
+    flat = flat_hparams({"a": 1, "b": {"c": [64, 64], "d": None, "e": {"f": True}}, "g": "x"})
+    assert flat == {"a": 1, "b.c": "[64, 64]", "b.d": "null", "b.e.f": True, "g": "x"}
+
+
+def test_registry_and_bad_arguments(tmp_path, monkeypatch):
+    assert {"tensorboard", "wandb"} <= set(logger_names())
+    assert isinstance(logger_from_name("tensorboard"), TensorBoardLogger)
+    assert isinstance(logger_from_name("wandb"), WandbLogger)
+    with pytest.raises(ValueError, match="logger must be one of: .*tensorboard.*wandb.*; got 'csv'"):
+        logger_from_name("csv")
+    with pytest.raises(
+        ValueError, match=r"no directory \(out=None\); pass TensorBoardLogger\(logdir=\.\.\.\)"
+    ):
+        TensorBoardLogger().open(None, CONFIG, resumed=False)
+    with pytest.raises(ValueError, match=r"no directory \(out=None\); pass WandbLogger\(dir=\.\.\.\)"):
+        WandbLogger().open(None, CONFIG, resumed=False)
+    with pytest.raises(ValueError, match="mode must be 'offline', 'online' or 'disabled', got 'cloud'"):
+        WandbLogger(mode="cloud")
+    monkeypatch.setitem(sys.modules, "tensorboard.summary.writer.event_file_writer", None)
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(
+        ImportError, match=r"needs the `tensorboard` extra: pip install 'awmkit\[tensorboard\]'"
+    ):
+        TensorBoardLogger()
+    with pytest.raises(ImportError, match=r"needs the `wandb` extra: pip install 'awmkit\[wandb\]'"):
+        WandbLogger()
+
+
+# A run killed with SIGKILL after three evaluations (20, 40, 60 environment steps).
+_KILLED = """
+import os, signal, sys, pathlib
+sys.path.insert(0, {tests!r})
+from test_loggers import CONFIG, _rows
+from awmkit.runs import TensorBoardLogger, WandbLogger
+loggers = [TensorBoardLogger(), WandbLogger()]
+for logger in loggers:
+    logger.open(pathlib.Path(sys.argv[1]), CONFIG, resumed=False)
+for chunk, steps in enumerate([20, 40, 60]):
+    for logger in loggers:
+        logger.log(_rows(chunk, steps))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+# Reads both loggers' files back as JSON (no awmkit import: only TensorBoard's reader and W&B's records).
+_READ = """
+import json, pathlib, sys
+sys.path.insert(0, {tests!r})
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+from wandb_records import read_run
+run = pathlib.Path(sys.argv[1])
+acc = EventAccumulator(str(run / "tensorboard"), size_guidance={{"scalars": 0, "tensors": 0}})
+acc.Reload()
+def plugin(tag):
+    data = plugin_data_pb2.HParamsPluginData()
+    data.ParseFromString(acc.SummaryMetadata(tag).plugin_data.content)
+    return data
+start = plugin("_hparams_/session_start_info").session_start_info
+tb = {{
+    "scalars": {{t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}},
+    "hparams": {{k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}},
+    "status": plugin("_hparams_/session_end_info").session_end_info.status,
+    "config_text": acc.Tensors("config")[0].tensor_proto.string_val[0].decode(),
+}}
+sessions = sorted((run / "wandb").glob("offline-run-*"))
+print(json.dumps({{"tb": tb, "sessions": [s.name for s in sessions], "wandb": read_run(sessions[-1])}}))
+"""
+
+
+def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    tests = str(ROOT / "tests")
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED.format(tests=tests), str(run)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_id = json.loads((run / "wandb" / "awmkit_run.json").read_text())["id"]
+
+    # The resumed run: metrics.jsonl holds the rows up to its checkpoint (20 and 40 env steps); the
+    # chunk at 60 is redone (with other values here, to see which ones TensorBoard keeps), then 80.
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for c in (0, 1) for r in _rows(c, 20 * c + 20))
+    )
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    loggers = [TensorBoardLogger(), WandbLogger(mode="offline")]
+    for logger in loggers:
+        logger.open(run, CONFIG, resumed=True)
+    for chunk, steps in ((2, 60), (3, 80)):
+        for logger in loggers:
+            logger.log(_rows(chunk, steps, shift=0.5))
+    for logger in loggers:
+        logger.close("finished")
+
+    read = subprocess.run(
+        [sys.executable, "-c", _READ.format(tests=tests), str(run)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert read.returncode == 0, read.stderr
+    got = json.loads(read.stdout)
+
+    tb = got["tb"]
+    # The killed process's 60 is replaced by the redone one; one point per step.
+    assert tb["scalars"]["eval_return/seed_1"] == [[20, 30.0], [40, 50.0], [60, 70.5], [80, 90.5]]
+    assert tb["scalars"]["eval_return/mean"] == [[20, 25.0], [40, 45.0], [60, 65.5], [80, 85.5]]
+    assert "model_loss/mean" not in tb["scalars"]  # None: no value, no point
+    assert tb["hparams"]["algo"] == "bpo" and tb["hparams"]["policy.width"] == 64.0
+    assert tb["status"] == 1  # STATUS_SUCCESS
+    assert json.loads(tb["config_text"].strip("`").removeprefix("json")) == CONFIG
+
+    # One W&B run id for both sessions; the newest holds the whole history and the end of the run.
+    assert len(got["sessions"]) == 2 and all(name.endswith(run_id) for name in got["sessions"])
+    wb = got["wandb"]
+    assert wb["id"] == run_id and wb["exit_code"] == 0
+    assert {k: wb["config"][k] for k in CONFIG} == CONFIG
+    history = {int(step): row for step, row in wb["history"].items()}
+    assert sorted(history) == [20, 40, 60, 80]
+    assert [history[s]["eval_return/mean"] for s in (20, 40, 60, 80)] == [25.0, 45.0, 65.5, 85.5]
+    assert history[80]["eval_return/seed_0"] == 80.5
+    assert wb["summary"]["awmkit_status"] == "finished"
