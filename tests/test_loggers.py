@@ -1,5 +1,6 @@
-"""The TensorBoard and W&B loggers: what they write is read back by a second process, TensorBoard's
-with its own ``EventAccumulator``, W&B's from its offline run files (``tests/wandb_records.py``)."""
+"""The TensorBoard and W&B loggers: what they write is read back by other processes, TensorBoard's
+with its own ``EventAccumulator``, W&B's offline run files with W&B's own reader of its transaction
+log (``wandb leet inspect --json``)."""
 
 import json
 import math
@@ -8,6 +9,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -117,30 +119,48 @@ for chunk, steps in enumerate([20, 40, 60]):
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
-# Reads both loggers' files back as JSON (no awmkit import: only TensorBoard's reader and W&B's records).
-_READ = """
-import json, pathlib, sys
-sys.path.insert(0, {tests!r})
+# Reads TensorBoard's event files back as JSON with TensorBoard's own reader.
+_READ_TENSORBOARD = """
+import json, sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from wandb_records import read_run
-run = pathlib.Path(sys.argv[1])
-acc = EventAccumulator(str(run / "tensorboard"), size_guidance={{"scalars": 0, "tensors": 0}})
+acc = EventAccumulator(sys.argv[1], size_guidance={"scalars": 0, "tensors": 0})
 acc.Reload()
 def plugin(tag):
     data = plugin_data_pb2.HParamsPluginData()
     data.ParseFromString(acc.SummaryMetadata(tag).plugin_data.content)
     return data
 start = plugin("_hparams_/session_start_info").session_start_info
-tb = {{
-    "scalars": {{t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]}},
-    "hparams": {{k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()}},
+print(json.dumps({
+    "scalars": {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in acc.Tags()["scalars"]},
+    "hparams": {k: getattr(v, v.WhichOneof("kind")) for k, v in start.hparams.items()},
     "status": plugin("_hparams_/session_end_info").session_end_info.status,
     "config_text": acc.Tensors("config")[0].tensor_proto.string_val[0].decode(),
-}}
-sessions = sorted((run / "wandb").glob("offline-run-*"))
-print(json.dumps({{"tb": tb, "sessions": [s.name for s in sessions], "wandb": read_run(sessions[-1])}}))
+}))
 """
+
+
+def _read_tensorboard(logdir: pathlib.Path) -> dict:
+    read = subprocess.run(
+        [sys.executable, "-c", _READ_TENSORBOARD, str(logdir)], env=_env(), capture_output=True, text=True
+    )
+    assert read.returncode == 0, read.stderr
+    return json.loads(read.stdout)
+
+
+def _read_wandb(session: pathlib.Path) -> tuple[dict, dict[int, dict]]:
+    """W&B's summary of an offline run folder and its history by step, from ``wandb leet inspect``."""
+    wandb = [sys.executable, "-m", "wandb", "leet", "inspect", "--json"]
+    summary = subprocess.run([*wandb, "--summary", str(session)], env=_env(), capture_output=True, text=True)
+    assert summary.returncode == 0, summary.stderr
+    records = subprocess.run([*wandb, str(session)], env=_env(), capture_output=True, text=True)
+    assert records.returncode == 0, records.stderr
+    history = {}
+    for line in records.stdout.splitlines():
+        record = json.loads(line)
+        if record["type"] == "history":
+            history[int(record["history"]["step"]["num"])] = record["history"]["item"]
+    return json.loads(summary.stdout), history
 
 
 def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
@@ -154,6 +174,11 @@ def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     run_id = json.loads((run / "wandb" / "awmkit_run.json").read_text())["id"]
+    # W&B names a session's folder by its start second: a resume within the killed session's second
+    # would reuse its folder (no real resume comes that fast).
+    (killed_session,) = (run / "wandb").glob("offline-run-*")
+    while time.strftime("%Y%m%d_%H%M%S") <= killed_session.name.split("-")[2]:
+        time.sleep(0.05)
 
     # The resumed run: metrics.jsonl holds the rows up to its checkpoint (20 and 40 env steps); the
     # chunk at 60 is redone (with other values here, to see which ones TensorBoard keeps), then 80.
@@ -170,16 +195,7 @@ def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
     for logger in loggers:
         logger.close("finished")
 
-    read = subprocess.run(
-        [sys.executable, "-c", _READ.format(tests=tests), str(run)],
-        env=_env(),
-        capture_output=True,
-        text=True,
-    )
-    assert read.returncode == 0, read.stderr
-    got = json.loads(read.stdout)
-
-    tb = got["tb"]
+    tb = _read_tensorboard(run / "tensorboard")
     # The killed process's 60 is replaced by the redone one; one point per step.
     assert tb["scalars"]["eval_return/seed_1"] == [[20, 30.0], [40, 50.0], [60, 70.5], [80, 90.5]]
     assert tb["scalars"]["eval_return/mean"] == [[20, 25.0], [40, 45.0], [60, 65.5], [80, 85.5]]
@@ -189,12 +205,12 @@ def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
     assert json.loads(tb["config_text"].strip("`").removeprefix("json")) == CONFIG
 
     # One W&B run id for both sessions; the newest holds the whole history and the end of the run.
-    assert len(got["sessions"]) == 2 and all(name.endswith(run_id) for name in got["sessions"])
-    wb = got["wandb"]
-    assert wb["id"] == run_id and wb["exit_code"] == 0
-    assert {k: wb["config"][k] for k in CONFIG} == CONFIG
-    history = {int(step): row for step, row in wb["history"].items()}
+    sessions = sorted((run / "wandb").glob("offline-run-*"))
+    assert len(sessions) == 2 and all(session.name.endswith(run_id) for session in sessions)
+    summary, history = _read_wandb(sessions[-1])
+    assert summary["run_id"] == run_id and summary["state"] == "finished" and summary["exit_code"] == 0
+    assert {k: summary["config"][k] for k in CONFIG} == CONFIG
+    assert summary["summary"]["awmkit_status"] == "finished"
     assert sorted(history) == [20, 40, 60, 80]
     assert [history[s]["eval_return/mean"] for s in (20, 40, 60, 80)] == [25.0, 45.0, 65.5, 85.5]
     assert history[80]["eval_return/seed_0"] == 80.5
-    assert wb["summary"]["awmkit_status"] == "finished"
