@@ -73,7 +73,8 @@ class TensorBoardLogger(AbstractLogger):
 
     def __init__(self, logdir: str | os.PathLike | None = None):
         self._tb = _import_tensorboard()
-        self._logdir = None if logdir is None else pathlib.Path(logdir)
+        self._given = None if logdir is None else pathlib.Path(logdir)
+        self._logdir = self._given
         self._writer: Any = None
         self._restart_marker = False
 
@@ -85,14 +86,13 @@ class TensorBoardLogger(AbstractLogger):
     def open(self, run_dir: pathlib.Path | None, config: dict[str, Any], *, resumed: bool) -> None:
         """Starts an event file in the log directory; writes the hyper-parameters unless a resumed run
         has written them already."""
-        if self._logdir is None:
-            if run_dir is None:
-                raise ValueError(
-                    "TensorBoardLogger: the run has no directory (out=None); pass TensorBoardLogger(logdir=...)"
-                )
-            self._logdir = pathlib.Path(run_dir) / TENSORBOARD_DIR
+        if self._given is None and run_dir is None:
+            raise ValueError(
+                "TensorBoardLogger: the run has no directory (out=None); pass TensorBoardLogger(logdir=...)"
+            )
+        self._logdir = self._given if self._given is not None else pathlib.Path(run_dir) / TENSORBOARD_DIR
         self._logdir.mkdir(parents=True, exist_ok=True)
-        written_before = any(self._logdir.glob("*tfevents*"))
+        written_before = resumed and any(self._logdir.glob("*tfevents*"))
         self._writer = self._tb.EventFileWriter(str(self._logdir), flush_secs=30)
         if not written_before:
             self._write_config(config)

@@ -102,6 +102,7 @@ class WandbLogger(AbstractLogger):
             raise ValueError("WandbLogger: the run has no directory (out=None); pass WandbLogger(dir=...)")
         base = self._dir if self._dir is not None else pathlib.Path(run_dir)
         run_id = None  # W&B draws a fresh one
+        self._state_path = None
         if run_dir is not None:
             self._state_path = pathlib.Path(run_dir) / WANDB_DIR / STATE_FILE
             if resumed and self._state_path.exists():
