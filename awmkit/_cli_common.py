@@ -18,6 +18,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from .runs import logger_names
+
 
 class CLIError(ValueError):
     """Bad command-line input, reported as one line ``awmkit <cmd>: error: <message>`` (exit status 2)."""
@@ -144,6 +146,19 @@ def env_name(text: str) -> str:
             f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
         )
     return text
+
+
+def add_logger_argument(parser: argparse.ArgumentParser, what: str = "the metric rows") -> None:
+    """``--logger NAME`` (repeatable) over the registered loggers, into ``args.logger`` (a list)."""
+    parser.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=logger_names(),
+        metavar="NAME",
+        help=f"also send {what} to this logger (repeatable; one of: "
+        f"{', '.join(logger_names()) or 'none installed'}); metrics.jsonl is always written",
+    )
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -12,11 +12,13 @@ import sys
 import time
 
 import pytest
+import sweep_kinds  # noqa: F401  (registers the test kinds, "boom" among them)
 
 pytest.importorskip("tensorboard")
 pytest.importorskip("wandb")
 
 from awmkit.runs import (  # noqa: E402
+    AbstractLogger,
     TensorBoardLogger,
     WandbLogger,
     logger_from_name,
@@ -214,3 +216,106 @@ def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
     assert sorted(history) == [20, 40, 60, 80]
     assert [history[s]["eval_return/mean"] for s in (20, 40, 60, 80)] == [25.0, 45.0, 65.5, 85.5]
     assert history[80]["eval_return/seed_0"] == 80.5
+
+
+def _metrics(run: pathlib.Path) -> dict[int, dict[int, float]]:
+    """``metrics.jsonl``'s evaluation returns by env steps and seed."""
+    out: dict[int, dict[int, float]] = {}
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "eval_return" in row:
+            out.setdefault(row["env_steps"], {})[row["seed"]] = row["eval_return"]
+    return out
+
+
+def test_awmkit_train_with_both_loggers_reads_back(tmp_path, monkeypatch):
+    from test_bpo_cli import SMALL_FLAGS  # the CLI tests' run: its programs are in the compilation cache
+
+    from awmkit.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = tmp_path / "run"
+    argv = ["train", *SMALL_FLAGS, "--out", str(run), "--logger", "tensorboard", "--logger", "wandb"]
+    assert main(argv) == 0
+    expected = _metrics(run)
+    steps = sorted(expected)
+    assert len(steps) >= 3
+    config = json.loads((run / "config.json").read_text())
+
+    tb = _read_tensorboard(run / "tensorboard")
+    for seed in (0, 1):
+        got = tb["scalars"][f"eval_return/seed_{seed}"]
+        assert [s for s, _ in got] == steps
+        assert [v for _, v in got] == pytest.approx([expected[s][seed] for s in steps], rel=1e-6)
+    means = [sum(expected[s].values()) / 2 for s in steps]
+    assert [v for _, v in tb["scalars"]["eval_return/mean"]] == pytest.approx(means, rel=1e-6)
+    assert {"model_loss/mean", "policy_grad_norm/seed_1"} & set(tb["scalars"])
+    assert tb["hparams"]["model"] == "simulator" and tb["hparams"]["steps"] == config["steps"]
+    assert tb["hparams"]["policy.width_size"] == config["policy"]["width_size"]
+    assert tb["status"] == 1
+
+    (session,) = (run / "wandb").glob("offline-run-*")
+    summary, history = _read_wandb(session)
+    assert summary["state"] == "finished" and summary["name"] == "run"
+    assert {k: summary["config"][k] for k in ("algo", "model", "steps", "seed_indices")} == {
+        k: config[k] for k in ("algo", "model", "steps", "seed_indices")
+    }
+    assert sorted(history) == steps
+    for s in steps:
+        assert [history[s][f"eval_return/seed_{i}"] for i in (0, 1)] == [expected[s][0], expected[s][1]]
+
+
+class _Recording(AbstractLogger):
+    """Remembers every call, in the class-level list ``calls`` (one instance per cell expected)."""
+
+    calls: list = []
+
+    def open(self, run_dir, config, *, resumed):
+        self.calls.append((id(self), "open", run_dir.name, config["key"], resumed))
+
+    def log(self, rows):
+        self.calls.append((id(self), "log", len(rows)))
+
+    def close(self, status):
+        self.calls.append((id(self), "close", status))
+
+
+def _logged_fake(cell, run_dir, resume, *, loggers=()):
+    """A cell kind that feeds its loggers like the host loop (no JAX): config, one chunk, close."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"algo": "logged_fake", "env": cell.env, "key": cell.key}
+    rows = [
+        {"chunk": 0, "env_steps": cell.horizon, "seed": s, "eval_return": float(cell.key + s)} for s in (0, 1)
+    ]
+    for logger in loggers:
+        logger.open(run_dir, config, resumed=False)
+        logger.log(rows)
+        logger.close("finished")
+    result = {"final_return": [float(cell.key), float(cell.key + 1)], "env_steps": cell.horizon}
+    (run_dir / "result.json").write_text(json.dumps(result))
+    return result
+
+
+def test_a_sweep_gives_each_cell_its_own_loggers(tmp_path):
+    from awmkit.experiments import Cell, register_cell_kind, run_sweep
+
+    register_cell_kind("logged_fake", _logged_fake, overwrite=True)
+    cells = [Cell(name=f"k{k}", kind="logged_fake", env="harvest", horizon=5, seeds=2, key=k) for k in (3, 4)]
+    _Recording.calls.clear()
+    result = run_sweep(cells, tmp_path / "sweep", loggers=["tensorboard", _Recording], progress=False)
+    assert [o.status for o in result.outcomes] == ["done", "done"]
+    # One fresh logger per cell, opened with that cell's configuration.
+    opened = [c for c in _Recording.calls if c[1] == "open"]
+    assert [c[2:] for c in opened] == [("k3", 3, False), ("k4", 4, False)] and opened[0][0] != opened[1][0]
+    for k in (3, 4):
+        tb = _read_tensorboard(tmp_path / "sweep" / "cells" / f"k{k}" / "tensorboard")
+        assert tb["scalars"]["eval_return/mean"] == [[5, k + 0.5]] and tb["hparams"]["key"] == k
+
+    # Refused before anything runs: an unknown name, a kind whose runner takes no loggers.
+    with pytest.raises(ValueError, match="unknown logger 'csv'; valid names are: tensorboard, wandb"):
+        run_sweep(cells, tmp_path / "other", loggers=["csv"], progress=False)
+    plain = Cell(name="p", kind="boom", env="harvest", horizon=5, seeds=2)
+    with pytest.raises(ValueError, match="cells of kind 'boom' take no loggers: its runner has no `loggers`"):
+        run_sweep([plain], tmp_path / "other", loggers=["tensorboard"], progress=False)
+    assert not (tmp_path / "other").exists()

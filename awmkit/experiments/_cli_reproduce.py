@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from .._cli_common import CLIError, table
+from .._cli_common import CLIError, add_logger_argument, table
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="local", help="local (default: cells one after another) or ray")
     p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
     p.add_argument("--resume", action="store_true", help="keep finished cells, continue the others")
+    add_logger_argument(p, "each cell's metric rows (one logger run per cell)")
     p.add_argument("--json", action="store_true", help="print report.json (with --list: the figures as JSON)")
     p.add_argument(
         "--estimate",
@@ -83,6 +84,7 @@ def run(args) -> int:
         address=args.address,
         resume=args.resume,
         progress=not args.json,
+        loggers=args.logger,
     )
     if args.json:
         print(json.dumps(report.data, indent=2))

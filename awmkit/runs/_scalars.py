@@ -13,8 +13,7 @@ import pathlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-#: The run directory's metrics file, the source of truth the loggers mirror.
-METRICS_FILE = "metrics.jsonl"
+from ._rundir import RunDir
 
 #: Row fields that say where a row belongs rather than what was measured.
 INDEX_FIELDS = ("chunk", "iteration", "env_steps", "seed")
@@ -95,17 +94,6 @@ def flat_hparams(config: Mapping[str, Any], prefix: str = "") -> dict[str, bool 
 
 
 def recorded_rows(run_dir: pathlib.Path | None) -> list[dict[str, Any]]:
-    """The rows already in a run directory's metrics file (on resume: those up to the checkpoint);
-    lines that do not parse (a torn last line) are left out."""
-    path = None if run_dir is None else pathlib.Path(run_dir) / METRICS_FILE
-    if path is None or not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    """The rows already in a run directory's ``metrics.jsonl`` (on resume: those up to the checkpoint,
+    the host loop having dropped the rest before opening the loggers)."""
+    return [] if run_dir is None else RunDir(run_dir).read_metrics()

@@ -92,13 +92,15 @@ class TensorBoardLogger(AbstractLogger):
             )
         self._logdir = self._given if self._given is not None else pathlib.Path(run_dir) / TENSORBOARD_DIR
         self._logdir.mkdir(parents=True, exist_ok=True)
-        written_before = resumed and any(self._logdir.glob("*tfevents*"))
+        earlier_files = any(self._logdir.glob("*tfevents*"))
         self._writer = self._tb.EventFileWriter(str(self._logdir), flush_secs=30)
-        if not written_before:
+        if not (resumed and earlier_files):
             self._write_config(config)
             if resumed:  # the logger joins a resumed run: the history so far, from metrics.jsonl
                 self.log(recorded_rows(run_dir))
-        self._restart_marker = resumed
+        # Points of an earlier process (killed past its checkpoint, or before its first one) at or after
+        # this session's first step are dropped by TensorBoard.
+        self._restart_marker = earlier_files
         self._writer.flush()
 
     def _write_config(self, config: dict[str, Any]) -> None:

@@ -105,7 +105,8 @@ class WandbLogger(AbstractLogger):
         self._state_path = None
         if run_dir is not None:
             self._state_path = pathlib.Path(run_dir) / WANDB_DIR / STATE_FILE
-            if resumed and self._state_path.exists():
+            # Also without `resumed`: a run started over (killed before its first checkpoint) keeps its id.
+            if self._state_path.exists():
                 run_id = json.loads(self._state_path.read_text()).get("id")
         (base / WANDB_DIR).mkdir(parents=True, exist_ok=True)
         init = dict(self._init)
