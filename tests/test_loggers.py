@@ -82,7 +82,7 @@ def test_flat_hparams():
     assert flat == {"a": 1, "b.c": "[64, 64]", "b.d": "null", "b.e.f": True, "g": "x"}
 
 
-def test_registry_and_bad_arguments(tmp_path, monkeypatch):
+def test_registry_and_bad_arguments(tmp_path, monkeypatch, capsys):
     assert {"tensorboard", "wandb"} <= set(logger_names())
     assert isinstance(logger_from_name("tensorboard"), TensorBoardLogger)
     assert isinstance(logger_from_name("wandb"), WandbLogger)
@@ -104,6 +104,19 @@ def test_registry_and_bad_arguments(tmp_path, monkeypatch):
         TensorBoardLogger()
     with pytest.raises(ImportError, match=r"needs the `wandb` extra: pip install 'awmkit\[wandb\]'"):
         WandbLogger()
+    # On the command line: one line, before anything is compiled; a sweep refuses it before any cell.
+    from test_bpo_cli import SMALL_FLAGS
+
+    from awmkit.cli import main
+    from awmkit.experiments import Cell, run_sweep
+
+    assert main(["train", *SMALL_FLAGS, "--logger", "wandb"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "awmkit train: error: the wandb logger needs the `wandb` extra" in err
+    cell = Cell(name="c", kind="bpo", env="harvest", horizon=5, seeds=1, model="simulator")
+    with pytest.raises(ValueError, match="the tensorboard logger needs the `tensorboard` extra"):
+        run_sweep([cell], tmp_path / "sweep", loggers=["tensorboard"], progress=False)
+    assert not (tmp_path / "sweep").exists()
 
 
 # A run killed with SIGKILL after three evaluations (20, 40, 60 environment steps).

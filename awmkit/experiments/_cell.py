@@ -183,6 +183,7 @@ def check_logger_specs(loggers: Sequence[LoggerSpec], kinds: Sequence[str] = ())
         if isinstance(spec, str):
             if spec not in logger_names():
                 raise ValueError(f"unknown logger {spec!r}; valid names are: {', '.join(logger_names())}")
+            logger_from_name(spec)  # a missing optional extra is refused here, not in every cell
         elif isinstance(spec, AbstractLogger) or not callable(spec):
             raise ValueError(
                 f"`loggers` holds logger names or factories () -> AbstractLogger (one logger per cell), "

@@ -19,6 +19,11 @@ from ._rundir import RunDir
 INDEX_FIELDS = ("chunk", "iteration", "env_steps", "seed")
 
 
+class MissingExtraError(ImportError, ValueError):
+    """A logger whose optional extra is not installed; also a ``ValueError``, so that the command line
+    reports it in one line like any other bad argument."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Point:
     """One evaluation: its environment step and its scalars by tag."""

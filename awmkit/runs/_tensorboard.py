@@ -13,7 +13,7 @@ import types
 from typing import Any
 
 from ._loggers import AbstractLogger, CloseStatus, register_logger
-from ._scalars import flat_hparams, nan_reports, points, recorded_rows
+from ._scalars import MissingExtraError, flat_hparams, nan_reports, points, recorded_rows
 
 #: The sub-directory of a run directory that holds its event files.
 TENSORBOARD_DIR = "tensorboard"
@@ -34,7 +34,7 @@ def _import_tensorboard():
         from tensorboard.plugins.text import summary_v2 as text_summary
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             f"the tensorboard logger needs the `tensorboard` extra: pip install 'awmkit[tensorboard]' ({error})"
         ) from None
     return types.SimpleNamespace(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._loggers import AbstractLogger, CloseStatus, register_logger
-from ._scalars import nan_reports, points, recorded_rows
+from ._scalars import MissingExtraError, nan_reports, points, recorded_rows
 
 #: The sub-directory of a run directory that holds W&B's files (``wandb.init(dir=<run dir>)`` makes it).
 WANDB_DIR = "wandb"
@@ -22,7 +22,7 @@ def _import_wandb():
     try:
         import wandb
     except ImportError as error:
-        raise ImportError(
+        raise MissingExtraError(
             f"the wandb logger needs the `wandb` extra: pip install 'awmkit[wandb]' ({error})"
         ) from None
     return wandb
