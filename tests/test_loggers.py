@@ -121,16 +121,14 @@ def test_registry_and_bad_arguments(tmp_path, monkeypatch, capsys):
 
 # A run killed with SIGKILL after three evaluations (20, 40, 60 environment steps).
 _KILLED = """
-import os, signal, sys, pathlib
-sys.path.insert(0, {tests!r})
-from test_loggers import CONFIG, _rows
+import json, os, signal, sys, pathlib
 from awmkit.runs import TensorBoardLogger, WandbLogger
 loggers = [TensorBoardLogger(), WandbLogger()]
 for logger in loggers:
-    logger.open(pathlib.Path(sys.argv[1]), CONFIG, resumed=False)
-for chunk, steps in enumerate([20, 40, 60]):
+    logger.open(pathlib.Path(sys.argv[1]), json.loads(sys.argv[2]), resumed=False)
+for chunk_rows in json.loads(sys.argv[3]):
     for logger in loggers:
-        logger.log(_rows(chunk, steps))
+        logger.log(chunk_rows)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -180,9 +178,9 @@ def _read_wandb(session: pathlib.Path) -> tuple[dict, dict[int, dict]]:
 
 def test_killed_and_resumed_run_reads_back(tmp_path, monkeypatch):
     run = tmp_path / "run"
-    tests = str(ROOT / "tests")
+    chunks = json.dumps([_rows(chunk, steps) for chunk, steps in enumerate([20, 40, 60])])
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED.format(tests=tests), str(run)],
+        [sys.executable, "-c", _KILLED, str(run), json.dumps(CONFIG), chunks],
         env=_env(),
         capture_output=True,
         text=True,
