@@ -101,7 +101,16 @@ def _build(name: str, problem_kwargs: dict) -> AbstractControlProblem:
                 f"unknown parameter(s) {', '.join(map(repr, unknown))} for {name!r}; its parameters "
                 f"are: {', '.join(valid)}"
             )
-    problem = factory(**problem_kwargs)
+    if name in _REGISTRY or isinstance(factory, type):
+        problem = factory(**problem_kwargs)
+    else:  # a function named by an import path: say which, if it is not a factory at all
+        try:
+            problem = factory(**problem_kwargs)
+        except TypeError as e:
+            raise ValueError(
+                f"environment {name!r}: calling it failed ({e}); expected an AbstractControlProblem "
+                "subclass or a factory returning one"
+            ) from None
     if not isinstance(problem, AbstractControlProblem):
         raise ValueError(
             f"environment {name!r}: the factory returned a {type(problem).__name__}, not an "
