@@ -38,8 +38,10 @@ class Step:
 
 RECIPES: dict[str, list[Step]] = {
     "quickstart": [
-        Step(f"awmkit train --env timber_harvest --model awm-transformer --horizon 50 --seeds 3 {_TRAIN} "
-             "--out runs/quickstart --resume"),
+        Step(
+            f"awmkit train --env timber_harvest --model awm-transformer --horizon 50 --seeds 3 {_TRAIN} "
+            "--out runs/quickstart --resume"
+        ),
         Step("awmkit results runs/quickstart"),
     ],  # fmt: skip
     "own_problem_check": [
@@ -49,8 +51,10 @@ RECIPES: dict[str, list[Step]] = {
         Step("PYTHONPATH=. awmkit rollout --env my_systems:jnp --horizon 50"),
     ],
     "own_problem_cli": [
-        Step(f"PYTHONPATH=. awmkit train --env my_systems:VanDerPol --model awm-transformer --horizon 50 "
-             f"--seeds 3 {_TRAIN} --out runs/vdp-cli"),
+        Step(
+            f"PYTHONPATH=. awmkit train --env my_systems:VanDerPol --model awm-transformer --horizon 50 "
+            f"--seeds 3 {_TRAIN} --out runs/vdp-cli"
+        ),
         Step("awmkit results --raw runs/vdp-cli"),
     ],  # fmt: skip
     "own_problem_api": [Step("python bpo_own_problem.py", python="bpo_own_problem.py")],

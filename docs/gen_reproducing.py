@@ -72,7 +72,9 @@ def summary_table(results: pathlib.Path = RESULTS, budget: str = "small") -> str
         load = loads.get("start") or loads.get("at_report")
         wall = report.get("wall_time_s")
         reused = report["cells"].get("reused", 0)
-        own = f"cells' own {report['cells_wall_time_s'] / 60:.1f} min" + (f" ({reused} reused)" if reused else "")
+        own = f"cells' own {report['cells_wall_time_s'] / 60:.1f} min" + (
+            f" ({reused} reused)" if reused else ""
+        )
         time_text = own if wall is None else f"wall {wall / 60:.1f} min; {own}"
         for c in report["claims"]:
             lines.append(
@@ -153,7 +155,11 @@ def glance(results: pathlib.Path = RESULTS) -> str:
     for b in BUDGETS:
         t = totals.get(b)
         if t is None:
-            why = "needs a cluster (`--backend ray`)" if b == "paper" else "not committed (minutes; run it yourself)"
+            why = (
+                "needs a cluster (`--backend ray`)"
+                if b == "paper"
+                else "not committed (minutes; run it yourself)"
+            )
             lines.append(f"- **`{b}`**: {why}")
             continue
         lines.append(

@@ -2,9 +2,9 @@
 
 import jax
 import jax.numpy as jnp
+from my_systems import VanDerPol
 
 import awmkit
-from my_systems import VanDerPol
 
 env = awmkit.envs.Env(VanDerPol(mu=1.0), horizon=50)  # or awmkit.envs.make("my_systems:VanDerPol", 50)
 config = awmkit.bpo.BPOConfig(steps=2000, warmup_steps=500, policy_lr=1e-3, eval_interval=500, chunk_size=10)

@@ -59,7 +59,9 @@ def my_model(key):
 config = awmkit.bpo.BPOConfig(steps=2000, warmup_steps=500, policy_lr=1e-3, eval_interval=500, chunk_size=10)
 result = awmkit.bpo.train(env, my_model, config, key=0, seeds=3, out="runs/gru-awm", progress=False)
 
-print(f"{type(my_model(jax.random.key(0)).backbone).__name__} inside an ActionsModel, 3 seeds, timber_harvest H=50")
+print(
+    f"{type(my_model(jax.random.key(0)).backbone).__name__} inside an ActionsModel, 3 seeds, timber_harvest H=50"
+)
 for step, returns in zip(result.eval_steps, result.eval_returns):
     print(f"  step {int(step):5d}: {returns.mean():8.3f}   seeds {' '.join(f'{r:8.3f}' for r in returns)}")
 print(f"wall time {result.wall_time_s:.0f} s; score it with: awmkit results {result.out}")
