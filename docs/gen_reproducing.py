@@ -28,6 +28,12 @@ def _esc(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def plain_text(text: str) -> str:
+    from awmkit.experiments._glance import plain_text
+
+    return plain_text(text)
+
+
 def _figures():
     sys.path.insert(0, str(ROOT))
     from awmkit.experiments import BUDGETS, figures
@@ -112,7 +118,7 @@ def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> s
         for c in report["claims"]:
             paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
             parts.append(
-                f"| {badge(_STATUS[c['holds']])} | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |"
+                f"| {badge(_STATUS[c['holds']])} | {_esc(c['claim'])} | {_esc(paper)} | {_esc(plain_text(c['why']))} |"
             )
         cells = report["cells"]
         loads = report.get("load_average") or {}

@@ -36,6 +36,9 @@ def on_page_markdown(markdown, page, config, files):
     for marker, render in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, render())
+    if page.file.src_uri.startswith("results/"):  # a figure's report: coloured PASS / FAIL / N/A
+        for status in ("PASS", "FAIL", "N/A"):
+            markdown = markdown.replace(f"| **{status}** |", f"| {gen_reproducing.badge(status)} |")
     return markdown
 
 

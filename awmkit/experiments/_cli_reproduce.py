@@ -98,7 +98,9 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(report.data, indent=2))
         return 0
-    rows = [(c.status, c.id, c.why) for c in report.claims]
+    from ._glance import plain_text
+
+    rows = [(c.status, c.id, plain_text(c.why)) for c in report.claims]
     print(table(rows, ["", "claim", "ours"]))
     print(f"report: {report.out / 'report.md'}")
     return 0

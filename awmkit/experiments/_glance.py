@@ -4,10 +4,12 @@ Used by ``awmkit reproduce --list --results DIR`` and by the "Reproducing the pa
 (``docs/gen_reproducing.py``), so both show the same numbers.
 """
 
+import ast
 import dataclasses
 import json
 import os
 import pathlib
+import re
 
 from ._figures import BUDGETS, figures
 
@@ -102,3 +104,28 @@ def tally(summaries: list[ReportSummary]) -> dict[str, dict[str, int]]:
 def fmt_minutes(seconds: float | None) -> str:
     """``12.3 min`` (or ``-`` for ``None``)."""
     return "-" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+_LITERAL = re.compile(r"\[[^\[\]]*\]|\{[^{}]*\}")
+
+
+def _plain_literal(match: re.Match) -> str:
+    text = match.group(0)
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    if isinstance(value, list) and any(isinstance(v, float) for v in value):
+        return text  # [low, high]: an interval, written as one on purpose
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return text
+
+
+def plain_text(text: str) -> str:
+    """`text` with Python list and dict literals written as prose: ``['a', 'b']`` -> ``a, b``,
+    ``[20, 50]`` -> ``20, 50``, ``{'a': 1}`` -> ``a: 1``; lists with floats (``[0.94, 0.97]``, an
+    interval) are kept. Used where a claim's reason is shown to people (report.md, the docs, the CLI)."""
+    return _LITERAL.sub(_plain_literal, str(text))

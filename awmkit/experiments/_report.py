@@ -225,8 +225,11 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
+    from ._glance import plain_text
+
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",
@@ -245,7 +248,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
         paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
         lines.append(
-            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
     for name in report["figures"]:
