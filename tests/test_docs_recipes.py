@@ -72,7 +72,10 @@ def test_the_env_import_path_recipe_prints_what_was_recorded(tmp_path, monkeypat
     [
         ("my_systems:Nope", "module 'my_systems' has no attribute 'Nope'"),
         ("no_such_module_xyz:Tank", "cannot import module 'no_such_module_xyz'"),
-        ("my_systems:jnp", "expected an AbstractControlProblem subclass or a factory returning one, got a module"),
+        (
+            "my_systems:jnp",
+            "expected an AbstractControlProblem subclass or a factory returning one, got a module",
+        ),
         ("my_systems:Integrator", "Integrator is not a subclass of awmkit.envs.AbstractControlProblem"),
         ("my_systems:", "an import path must read 'package.module:Class'"),
     ],

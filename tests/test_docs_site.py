@@ -176,7 +176,9 @@ def test_reproducing_page_opens_with_the_tally(site):
     page = site / "reproducing" / "index.html"
     words = " ".join(_parse(page).text).split()
     first_screen = " ".join(words[:120])  # the heading, two sentences, then the tally
-    expected = f"PASS {totals['PASS']} FAIL {totals['FAIL']} N/A {totals['N/A']} claims over {totals['figures']}"
+    expected = (
+        f"PASS {totals['PASS']} FAIL {totals['FAIL']} N/A {totals['N/A']} claims over {totals['figures']}"
+    )
     assert expected in first_screen, first_screen
     html_text = page.read_text()
     # A thumbnail per figure linking to its report, before the methodology.

@@ -225,7 +225,6 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
     from ._glance import plain_text
