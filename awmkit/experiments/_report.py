@@ -236,8 +236,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"> {report['caption']}",
         "",
-        f"**Budget.** {report['budget_note']}",
-        "",
         "## Claims",
         "",
         "| | claim | paper | ours |",
@@ -254,6 +252,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
         lines += [f"No figure: {report['plot_error']}", ""]
+    lines += [f"**What the `{report['budget']}` budget cuts.** {report['budget_note']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
         lines += [
