@@ -149,6 +149,8 @@ def test_every_snippet_page_is_checked():
         - set(SNIPPET_PAGES)
         - set(SLOW_SNIPPET_PAGES)
         - {f"examples/{p.name}" for p in (DOCS / "examples").glob("*.md")}
+        # Run by docs/gen_recipes.py; tests/test_docs_recipes.py checks the recordings.
+        - {f"recipes/{p.name}" for p in (DOCS / "recipes").glob("*.md")}
     )
     assert not unchecked, f"pages with ```python blocks that no test runs: {sorted(unchecked)}"
 

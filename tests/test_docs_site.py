@@ -160,7 +160,9 @@ def test_every_link_between_pages_resolves(site):
         for href in _parse(page).links:
             if EXTERNAL.match(href) or href.startswith(("#", "mailto:", "javascript:", "data:")):
                 continue
-            target = (page.parent / href.split("#")[0].split("?")[0]).resolve()
+            path = href.split("#")[0].split("?")[0]
+            base = site if path.startswith("/") else page.parent  # 404.html links from the site root
+            target = (base / path.lstrip("/")).resolve()
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
