@@ -42,9 +42,7 @@ def test_estimate_command_times_each_piece(capsys):
         assert report["breakdown"][name] == pytest.approx(seconds * report["counts"][name])
     # Four seeds in two groups of two (the CPU's default), run one after the other: one group is timed.
     assert (report["seeds"], report["group_size"], report["devices"], report["timed_seeds"]) == (4, 2, 1, 2)
-    assert set(report["inner"]) == set(report["unit_seconds"]) and all(
-        3 <= n <= 8 for n in report["inner"].values()
-    )
+    assert set(report["inner"]) == set(report["unit_seconds"]) and all(3 <= n <= 8 for n in report["inner"].values())
 
 
 def test_estimate_refuses_bad_input_before_compiling(capsys):

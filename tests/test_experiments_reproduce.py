@@ -214,9 +214,7 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
 
     def bpo(name, env, h, **config):
         base = {"steps": 400, "warmup_steps": 40, "eval_interval": 100}
-        return Cell(
-            name=name, kind="bpo", env=env, horizon=h, seeds=2, model="markovian", config={**base, **config}
-        )
+        return Cell(name=name, kind="bpo", env=env, horizon=h, seeds=2, model="markovian", config={**base, **config})
 
     cells = [
         bpo("a", "cancer_treatment", 20, entropy_coef=0.1),
@@ -224,14 +222,7 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
         bpo("c", "hiv_treatment", 20, entropy_coef=0.1),
         bpo("d", "cancer_treatment", 40),
         bpo("e", "cancer_treatment", 20, policy_batch_size=8),
-        Cell(
-            name="f",
-            kind="sac",
-            env="cancer_treatment",
-            horizon=20,
-            seeds=1,
-            config={"steps": 400, "warmup_steps": 40},
-        ),
+        Cell(name="f", kind="sac", env="cancer_treatment", horizon=20, seeds=1, config={"steps": 400, "warmup_steps": 40}),
     ]
     grid = estimate_grid(cells, repeats=1)
     assert len(calls) == grid.timed == 3

@@ -76,9 +76,7 @@ def test_query_blocked_attention_equals_the_full_square(getkey, x64, monkeypatch
     # The blocks are really there: one pair of attention matmuls per query block and layer.
     dots = str(jax.make_jaxpr(transformer)(tokens)).count("dot_general")
     monkeypatch.setattr(_transformer, "_ATTENTION_BLOCK", None)
-    assert dots - str(jax.make_jaxpr(transformer)(tokens)).count("dot_general") == 2 * 2 * (
-        -(-24 // block) - 1
-    )
+    assert dots - str(jax.make_jaxpr(transformer)(tokens)).count("dot_general") == 2 * 2 * (-(-24 // block) - 1)
 
 
 @pytest.mark.parametrize("length", [1, 20, 64, 65, 101, 500, 501, 2001])
