@@ -100,3 +100,14 @@ def test_make_with_an_import_path_builds_the_class_and_a_factory(monkeypatch):
         awmkit.envs.make("my_systems:VanDerPol", 20, nu=1.0)
     with pytest.raises(ValueError, match=r"returned a str, not an awmkit.envs.AbstractControlProblem"):
         awmkit.envs.make("os:getcwd", 20)
+
+
+def test_repo_url_and_clone_commands_use_the_address_pyproject_gives():
+    import tomllib
+
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["urls"]
+    repo_url = re.search(r"^repo_url: (\S+)$", (ROOT / "mkdocs.yml").read_text(), re.MULTILINE).group(1)
+    assert repo_url in urls.values()
+    for page in (ROOT / "README.md", DOCS / "index.md", DOCS / "recipes" / "train-and-results.md"):
+        clones = re.findall(r"git clone (\S+)", page.read_text())
+        assert clones and set(clones) == {repo_url}, page
