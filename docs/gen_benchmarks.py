@@ -274,8 +274,9 @@ def render(results_dir: pathlib.Path = RESULTS) -> str:
     gpu = [p.name for p in files if _key(p)[1] != "cpu"]
     parts = [
         "GPU results: "
-        + (", ".join(f"`{n}`" for n in gpu) + ", shown beside the CPU ones." if gpu else "none committed yet; "
-           "every GPU benchmark script writes `*_gpu.json`, which this page then shows beside the CPU file.")
+        + (", ".join(f"`{n}`" for n in gpu) + ", shown beside the CPU ones." if gpu else "none committed yet. "
+           "A results file named `<benchmark>_h200.json` (or `_gpu`, `_cuda`) is shown beside its CPU file, "
+           "with the same columns.")
         + "\n"
     ]  # fmt: skip
     parts += [curated(name, groups[name]) for name in SPECS if name in groups]
