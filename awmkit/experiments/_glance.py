@@ -11,7 +11,7 @@ import os
 import pathlib
 import re
 
-from ._figures import BUDGETS, figures
+from .figures import BUDGETS, figures
 
 
 @dataclasses.dataclass(frozen=True)

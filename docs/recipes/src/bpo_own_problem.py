@@ -8,7 +8,7 @@ import awmkit
 
 env = awmkit.envs.Env(VanDerPol(mu=1.0), horizon=50)  # or awmkit.envs.make("my_systems:VanDerPol", 50)
 config = awmkit.bpo.BPOConfig(steps=2000, warmup_steps=500, policy_lr=1e-3, eval_interval=500, chunk_size=10)
-result = awmkit.bpo.train(env, "awm-transformer", config, key=0, seeds=3, out="runs/vdp-api", progress=False)
+result = awmkit.bpo.train(env, config, model="awm-transformer", key=0, seeds=3, out="runs/vdp-api")
 
 # Two yardsticks: uniformly random actions, and no force at all.
 random = float(awmkit.envs.random_return(env, jax.random.key(0), episodes=100))

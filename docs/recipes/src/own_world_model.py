@@ -57,7 +57,7 @@ def my_model(key):
 
 
 config = awmkit.bpo.BPOConfig(steps=2000, warmup_steps=500, policy_lr=1e-3, eval_interval=500, chunk_size=10)
-result = awmkit.bpo.train(env, my_model, config, key=0, seeds=3, out="runs/gru-awm", progress=False)
+result = awmkit.bpo.train(env, config, model=my_model, key=0, seeds=3, out="runs/gru-awm")
 
 print(
     f"{type(my_model(jax.random.key(0)).backbone).__name__} inside an ActionsModel, 3 seeds, timber_harvest H=50"

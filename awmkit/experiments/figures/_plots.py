@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._aggregate import FigureData, NotEvaluable, performance_profile, probability_of_improvement
+from .._aggregate import FigureData, NotEvaluable, performance_profile, probability_of_improvement
 
 DPI = 200
 # Paul Tol's colour-blind-safe "bright" and "muted" schemes, one fixed colour per method.
