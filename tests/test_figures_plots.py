@@ -11,10 +11,8 @@ pytest.importorskip("matplotlib")
 
 from test_experiments_claims import _records  # noqa: E402
 
-from awmkit.experiments import (
-    _figures_plots as plots,  # noqa: E402
-    figures,  # noqa: E402
-)
+from awmkit.experiments import figures  # noqa: E402
+from awmkit.experiments.figures import _plots as plots  # noqa: E402
 
 
 @pytest.fixture

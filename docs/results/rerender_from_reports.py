@@ -18,7 +18,8 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from awmkit.experiments import NotEvaluable, _figures_plots as plots  # noqa: E402, I001
+from awmkit.experiments import NotEvaluable  # noqa: E402
+from awmkit.experiments.figures import _plots as plots  # noqa: E402
 
 
 class _Estimate:
