@@ -111,3 +111,17 @@ def test_repo_url_and_clone_commands_use_the_address_pyproject_gives():
     for page in (ROOT / "README.md", DOCS / "index.md", DOCS / "recipes" / "train-and-results.md"):
         clones = re.findall(r"git clone (\S+)", page.read_text())
         assert clones and set(clones) == {repo_url}, page
+
+
+def test_a_sweep_cell_takes_an_import_path(monkeypatch):
+    from awmkit.experiments import Cell
+
+    monkeypatch.syspath_prepend(str(gen_recipes.SRC))
+    cell = Cell(
+        name="vdp-H10", kind="bpo", env="my_systems:VanDerPol", horizon=10, seeds=1, model="markovian"
+    )
+    assert Cell.from_dict(cell.to_dict()) == cell
+    with pytest.raises(
+        ValueError, match=r"cell 'x': environment 'my_systems:Nope': module 'my_systems' has no"
+    ):
+        Cell(name="x", kind="bpo", env="my_systems:Nope", horizon=10, seeds=1, model="markovian")
