@@ -138,14 +138,14 @@ def positive_int(text: str) -> int:
 
 
 def env_name(text: str) -> str:
-    """``argparse`` type: the name of a registered environment."""
-    from .envs import registered
+    """``argparse`` type: the name of a registered environment, or an import path ``package.module:Class``
+    of a user's control problem (see [`awmkit.envs.make`][])."""
+    from .envs._registry import check_name
 
-    if text not in registered():
-        raise argparse.ArgumentTypeError(
-            f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
-        )
-    return text
+    try:
+        return check_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_logger_argument(parser: argparse.ArgumentParser, what: str = "the metric rows") -> None:

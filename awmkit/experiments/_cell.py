@@ -73,9 +73,18 @@ class Cell:
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
             raise ValueError(f"{where}: unknown kind {self.kind!r}; valid kinds are: {', '.join(_KINDS)}")
         from ..envs import registered
+        from ..envs._registry import check_name
 
-        if self.env not in registered():
-            raise ValueError(f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}")
+        if not isinstance(self.env, str) or ":" not in self.env:
+            if self.env not in registered():
+                raise ValueError(
+                    f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}"
+                )
+        else:  # a user's control problem by import path, "package.module:Class"
+            try:
+                check_name(self.env)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
         for field in ("horizon", "seeds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

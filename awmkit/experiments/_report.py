@@ -230,14 +230,14 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
+    from ._glance import plain_text
+
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",
         f"Paper: {report['paper']}. Budget: `{report['budget']}`.",
         "",
         f"> {report['caption']}",
-        "",
-        f"**Budget.** {report['budget_note']}",
         "",
         "## Claims",
         "",
@@ -248,13 +248,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
         paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
         lines.append(
-            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
         lines += [f"No figure: {report['plot_error']}", ""]
+    lines += [f"**What the `{report['budget']}` budget cuts.** {report['budget_note']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
         lines += [
