@@ -1,7 +1,6 @@
 """Experiments: grids of independent cells (system, horizon, method; seeds vmapped inside a cell) run by
 the sweep runner in-process or on Ray, and the paper's figures as named specs over such grids."""
 
-from . import _figures_kinds  # noqa: F401  (registers the offline_model cell kind)
 from ._aggregate import (
     CellRecord as CellRecord,
     FigureData as FigureData,
@@ -11,6 +10,7 @@ from ._aggregate import (
     performance_profile as performance_profile,
     probability_of_improvement as probability_of_improvement,
 )
+from ._attempts import CellOutcome as CellOutcome
 from ._cell import (
     Cell as Cell,
     cell_kinds as cell_kinds,
@@ -19,12 +19,6 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
-from ._figures import (
-    BUDGETS as BUDGETS,
-    FigureSpec as FigureSpec,
-    figures as figures,
-    get_figure as get_figure,
-)
 from ._report import (
     REPORT_KEYS as REPORT_KEYS,
     Report as Report,
@@ -32,4 +26,10 @@ from ._report import (
     write_report as write_report,
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
-from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
+from ._sweep import SweepResult as SweepResult, run_sweep as run_sweep
+from .figures import (
+    BUDGETS as BUDGETS,
+    FigureSpec as FigureSpec,
+    figures as figures,
+    get_figure as get_figure,
+)

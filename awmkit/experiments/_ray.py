@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
+from ._attempts import CellOutcome, attempt_cell, count_attempts, write_error
 from ._cell import Cell, kind_runner
 
 _MIN_RAY = (2, 9)
@@ -143,16 +144,12 @@ def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
 
 def _task(cell: Cell, run_dir: str, runner: Callable) -> dict:
     """The body of a cell's Ray task, in the worker process."""
-    from ._sweep import attempt_cell
-
     return attempt_cell(cell, run_dir, runner)
 
 
 def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, on_done: Callable) -> None:
     """Submits every cell as a task of the connected Ray session and reports each outcome (through
     ``on_done``) as it finishes, failures included."""
-    from ._sweep import CellOutcome, count_attempts, write_error
-
     remote = ray.remote(_task)
     env = runtime_env()
     pending: dict = {}
