@@ -112,7 +112,7 @@ def paper_cell(model: str, horizon: int, runs: int, quick: bool, env_name: str =
     walls = []
     for _ in range(2):
         start = time.perf_counter()
-        results = train_packed(env, model, settings, key=0, seeds=seeds)
+        results = train_packed(env, settings, model=model, key=0, seeds=seeds)
         jax.block_until_ready(results[-1].state.env_steps)
         walls.append(time.perf_counter() - start)
     episodes = config.iterations(horizon)

@@ -9,7 +9,7 @@ from state_compare import bit_identical
 
 import awmkit
 from awmkit.bpo import PER_RUN_FIELDS, BPOConfig, check_packable, pack, train, train_packed
-from awmkit.bpo._packed import _rows
+from awmkit.bpo._packed import rows_of as _rows
 
 H = 20
 CONFIG = BPOConfig(
@@ -35,10 +35,10 @@ def env():
 
 
 def _check_equal(env, model, settings, seeds):
-    packed = train_packed(env, model, settings, key=3, seeds=seeds)
+    packed = train_packed(env, settings, model=model, key=3, seeds=seeds)
     assert packed[0].num_traces == 1
     for config, got in zip(settings, packed):
-        alone = train(env, model, config, key=3, seeds=seeds, progress=False)
+        alone = train(env, config, model=model, key=3, seeds=seeds)
         assert got.config == config and got.seeds == alone.seeds
         assert bit_identical(alone.state, got.state)
         assert np.array_equal(alone.eval_returns, got.eval_returns)
@@ -52,10 +52,10 @@ def test_packed_runs_equal_runs_made_alone(env):
     """Two settings x one seed packed in one program against seed 0 of each setting trained on its own
     (with a second seed, so that both programs have two rows: the CPU compiles one program for all
     three runs, since per-run values are program inputs, not constants)."""
-    packed = train_packed(env, "markovian", SETTINGS, key=3, seeds=[0])
+    packed = train_packed(env, SETTINGS, model="markovian", key=3, seeds=[0])
     assert packed[0].num_traces == 1
     for config, got in zip(SETTINGS, packed):
-        alone = train(env, "markovian", config, key=3, seeds=2, progress=False)
+        alone = train(env, config, model="markovian", key=3, seeds=2)
         assert alone.num_traces == 0  # the packed run's compilation served it
         assert bit_identical(_rows(alone.state, slice(0, 1)), got.state)
         assert np.array_equal(alone.eval_returns[:, :1], got.eval_returns)
@@ -85,6 +85,6 @@ def test_pack_refuses_a_shape_changing_field(env):
     with pytest.raises((ValueError, TypeError)):  # jaxtyping's check comes first under pytest
         check_packable(CONFIG)
     with pytest.raises(ValueError, match="stop_gradient"):
-        pack(env, "markovian", [CONFIG, dataclasses.replace(CONFIG, stop_gradient=False)], key=0)
+        pack(env, [CONFIG, dataclasses.replace(CONFIG, stop_gradient=False)], model="markovian", key=0)
     assert check_packable(SETTINGS) is SETTINGS[0]
     assert set(PER_RUN_FIELDS) == {"entropy_coef", "dynamics_lr", "policy_lr", "policy_grad_clip"}

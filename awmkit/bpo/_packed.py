@@ -7,10 +7,17 @@ it starts from exactly the keys, model and policy of that seed in a run of setti
 carries setting ``j``'s values in ``TrainState.hyper``. The rows are laid out on the hardware as the
 seeds of one run are (``awmkit.bpo.seed_layout``): on a CPU in groups of 2 one after another, on a GPU
 all in one vmapped program.
+
+`train_packed` keeps one run per setting on the host: each setting is an ordinary BPO run
+(``awmkit.bpo._run._BPORun``) driven by the shared host loop (``awmkit.runs``) into its own run
+directory, in its own thread; the threads meet before every chunk, one of them runs the packed chunk
+for all, and each takes its rows back. So every setting's directory is exactly a ``train`` run's:
+resume, reports, ``awmkit results`` and best-setting selection read it as before.
 """
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -21,11 +28,11 @@ import numpy as np
 
 from .._typing import Key
 from ..envs import Env
-from ..models import AbstractWorldModel, SimulatorModel
+from ..models import AbstractWorldModel
 from ..policies import AbstractPolicy
 from ._config import BPOConfig
 from ._devices import run_chunk_on_devices
-from ._train import NAN_QUANTITIES, PER_RUN_FIELDS, Hyper, Program, TrainState, cast_floats, init_program
+from ._train import PER_RUN_FIELDS, Hyper, Program, TrainState, chunk_traced, init_program
 
 #: ``BPOConfig`` fields that only the host reads; packed runs must agree on them too.
 _HOST_FIELDS = ("nan_policy", "seed_group_size")
@@ -51,6 +58,26 @@ def check_packable(configs: Sequence[BPOConfig]) -> BPOConfig:
     return first
 
 
+def packed_program(program: Program, configs: Sequence[BPOConfig]) -> Program:
+    """The program of the packed runs: `program` (any setting's) computing the entropy estimate when
+    any setting's coefficient is non-zero."""
+    bonus = any(c.entropy_coef != 0 for c in configs)
+    return Program(program.env, program.config, program.learn_model, program.update_loop, entropy_bonus=bonus)
+
+
+def stack_states(states: Sequence[TrainState]) -> TrainState:
+    """The packed state: the runs' states concatenated along the seed axis (setting-major)."""
+    arrays = [eqx.filter(s, eqx.is_array) for s in states]
+    static = eqx.partition(states[0], eqx.is_array)[1]
+    return eqx.combine(jax.tree.map(lambda *xs: jnp.concatenate(xs), *arrays), static)
+
+
+def rows_of(tree, rows: slice):
+    """Rows `rows` of every array of `tree` (one setting of a packed state or metrics)."""
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(jax.tree.map(lambda x: x[rows], arrays), static)
+
+
 class PackedRuns(eqx.Module):
     """A packed state and what runs it: `program` (shared), `state` (every array with a leading axis of
     ``len(configs) * len(seeds)`` rows, setting-major), `init_eval` (the untrained policies'
@@ -68,137 +95,253 @@ class PackedRuns(eqx.Module):
         return slice(setting * n, (setting + 1) * n)
 
 
-def _precision_context(config: BPOConfig):
-    return jax.enable_x64(True) if config.float64 else contextlib.nullcontext()
-
-
 def pack(
-    env: Env,
-    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
+    env: Env | str,
     configs: Sequence[BPOConfig],
     *,
-    key: int | Key,
-    seeds: int | Sequence[int] = 1,
+    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
     policy: Callable[[Key], AbstractPolicy] | None = None,
+    horizon: int | None = None,
+    seeds: int | Sequence[int] = 1,
+    key: int | Key = 0,
 ) -> PackedRuns:
-    """Builds the packed initial state (warm-up included) of the runs ``train(env, model, c, key=key,
-    seeds=seeds, policy=policy)`` for every ``c`` in `configs`, which must differ only in
-    ``PER_RUN_FIELDS`` (else a ``ValueError`` naming the field). Arguments as [`awmkit.bpo.train`][].
-    Float64 configurations must be packed and run inside ``jax.enable_x64(True)`` (as
-    [`awmkit.bpo.train_packed`][] does)."""
-    from ._run import _builders, _check_seeds, _key_and_record, _shapes
+    """Builds the packed initial state (warm-up included) of the runs ``train(env, c, model=model,
+    seeds=seeds, key=key, policy=policy)`` for every ``c`` in `configs`, which must differ only in
+    ``PER_RUN_FIELDS`` (else a ``ValueError`` naming the field); run it chunk by chunk with
+    `run_packed_chunk` (a host loop of your own; `train_packed` uses awmkit's). Float64 configurations
+    must be packed and run inside ``jax.enable_x64(True)``."""
+    runs = _runs(env, configs, model, policy, horizon, seeds, key)
+    program = packed_program(runs[0].program, configs)
+    state, init_eval = packed_initial_state(runs, program)
+    return PackedRuns(program, state, init_eval, tuple(configs), runs[0].seed_ids)
 
-    config = check_packable(configs)
-    if not isinstance(env, Env):
-        raise ValueError(f"`env` must be an awmkit.envs.Env, got {type(env).__name__}")
-    config.check_horizon(env.horizon)
-    seed_ids = _check_seeds(seeds)
-    run_key, _ = _key_and_record(key)
-    dtype = jnp.float64 if config.float64 else jnp.float32
-    env = cast_floats(env, dtype)
-    seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
-    model_keys, policy_keys, state_keys = (
-        jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)
-    )
-    build_model_for, build_policy_for = _builders(env, model, policy, dtype)
-    model_shape, _ = _shapes(env, build_model_for, build_policy_for, model_keys[0], policy_keys[0])
-    bonus = any(c.entropy_coef != 0 for c in configs)
-    program = Program(
-        env, config, learn_model=not isinstance(model_shape, SimulatorModel), entropy_bonus=bonus
-    )
-    settings = len(configs)
+
+def packed_initial_state(runs: Sequence, program: Program):
+    """The packed state after the warm-up and the untrained policies' evaluations, of the runs
+    (``_BPORun``s of one env, model, policy, key and seeds) in one vmapped call: the rows of setting
+    ``j`` carry ``Hyper.of(configs[j])``."""
+    first, n = runs[0], len(runs)
 
     def tile(x):
-        return jnp.concatenate([x] * settings)
+        return jnp.concatenate([x] * n)
 
     hyper = jax.tree.map(
-        lambda *xs: jnp.repeat(jnp.stack(xs), len(seed_ids)), *[Hyper.of(c, dtype) for c in configs]
+        lambda *xs: jnp.repeat(jnp.stack(xs), len(first.seed_ids)),
+        *[Hyper.of(run.config) for run in runs],
     )
-    models = eqx.filter_vmap(build_model_for)(tile(model_keys))
-    policies = eqx.filter_vmap(build_policy_for)(tile(policy_keys))
-    state, init_eval = init_program(program, models, policies, tile(state_keys), hyper)
-    return PackedRuns(program, state, init_eval, tuple(configs), seed_ids)
+    models = eqx.filter_vmap(first.build_model)(tile(first.keys[0]))
+    policies = eqx.filter_vmap(first.build_policy)(tile(first.keys[1]))
+    return init_program(program, models, policies, tile(first.keys[2]), hyper)
 
 
 def run_packed_chunk(packed: PackedRuns, chunk: int) -> tuple[PackedRuns, dict]:
     """Chunk ``chunk`` of every row of `packed`: the new packed runs and the chunk's metrics (leading
-    axis: rows), as ``train``'s host loop gets them."""
+    axis: rows), as ``train``'s host loop gets them for one run."""
     state, metrics = run_chunk_on_devices(
         packed.program, packed.state, chunk, packed.configs[0].seed_group_size
     )
     return eqx.tree_at(lambda p: p.state, packed, state), metrics
 
 
-def _rows(tree, rows: slice):
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    return eqx.combine(jax.tree.map(lambda x: x[rows], arrays), static)
+def _runs(env, configs, model, policy, horizon, seeds, key) -> list:
+    """One ``_BPORun`` per configuration (checked as ``train`` checks its arguments)."""
+    from ..runs._result import check_env, check_key, check_seeds
+    from ._run import MODEL_NAMES, _BPORun
+
+    config = check_packable(configs)
+    env = check_env(env, horizon)
+    config.check_horizon(env.horizon)
+    seed_ids = check_seeds(seeds)
+    run_key, key_record = check_key(key)
+    if model is None or (isinstance(model, str) and model not in MODEL_NAMES):
+        raise ValueError(f"`model` must be a world model, a factory or one of: {', '.join(MODEL_NAMES)}")
+    dtype = jnp.float64 if config.float64 else jnp.float32
+    return [_BPORun(env, model, policy, c, run_key, key_record, seed_ids, dtype) for c in configs]
+
+
+class _Meeting:
+    """Where the settings' host loops meet before each chunk: the last to arrive runs the packed chunk
+    for all (a ``threading.Barrier`` action); a failure anywhere breaks the meeting for every thread."""
+
+    def __init__(self, runs, configs):
+        from ._run import _eval_rows  # noqa: F401 (checked importable before threads start)
+
+        self.runs, self.n = runs, len(runs)
+        self.program = packed_program(runs[0].program, configs)
+        self.group = configs[0].seed_group_size
+        self.inbox: list = [None] * self.n
+        self.outbox: list = [None] * self.n
+        self.error: BaseException | None = None
+        self.barrier = threading.Barrier(self.n, action=self._run)
+
+    def init(self, j: int):
+        return self.chunk(j, None, -1)
+
+    def chunk(self, j: int, state, c: int):
+        self.inbox[j] = (c, state)
+        try:
+            self.barrier.wait()
+        except threading.BrokenBarrierError:
+            raise RuntimeError("another setting of the packed run failed; see its error") from self.error
+        if self.error is not None:
+            raise RuntimeError("the packed chunk failed") from self.error
+        return self.outbox[j]
+
+    def _run(self) -> None:
+        try:
+            chunks = {c for c, _ in self.inbox}
+            if len(chunks) != 1:
+                raise RuntimeError(f"the packed settings reached different chunks {sorted(chunks)}")
+            (c,) = chunks
+            if c == -1:  # the warm-up, all settings in one vmapped call
+                state, init_eval = packed_initial_state(self.runs, self.program)
+                n_seeds = len(self.runs[0].seed_ids)
+                for j, run in enumerate(self.runs):
+                    rows = slice(j * n_seeds, (j + 1) * n_seeds)
+                    self.outbox[j] = _init_of(run, rows_of(state, rows), init_eval[rows])
+                return
+            state = stack_states([s for _, s in self.inbox])
+            state, metrics = run_chunk_on_devices(self.program, state, c, self.group)
+            metrics = jax.tree.map(np.asarray, metrics)
+            n_seeds = len(self.runs[0].seed_ids)
+            for j, run in enumerate(self.runs):
+                rows = slice(j * n_seeds, (j + 1) * n_seeds)
+                self.outbox[j] = _chunk_of(
+                    run, rows_of(state, rows), {k: v[rows] for k, v in metrics.items()}, c
+                )
+        except BaseException as e:  # noqa: BLE001 - handed to every thread
+            self.error = e
+        finally:
+            self.inbox = [None] * self.n
+
+    def abort(self) -> None:
+        self.barrier.abort()
+
+
+def _init_of(run, state, init_eval):
+    """What ``_BPORun.init`` returns, from this setting's rows of the packed warm-up."""
+    from ..runs._host import Chunk
+
+    init_eval = np.asarray(init_eval, dtype=np.float64)
+    warm_steps = run.config.warmup_episodes(run.env.horizon) * run.env.horizon
+    rows = [
+        {"chunk": -1, "iteration": -1, "env_steps": warm_steps, "seed": s, "eval_return": float(init_eval[j])}
+        for j, s in enumerate(run.seed_ids)
+    ]
+    return Chunk(state, rows)
+
+
+def _chunk_of(run, state, metrics: dict, c: int):
+    """What ``_BPORun.chunk`` returns, from this setting's rows of the packed chunk."""
+    from ..runs._host import Chunk
+    from ._run import _eval_rows
+
+    rows = _eval_rows(metrics, c, run.config, run.env.horizon, run.seed_ids)
+    fresh = run.nan_rows(state, c, rows)
+    stop = None
+    if fresh and run.config.nan_policy == "stop_run":
+        stop = "non-finite values stopped the run (nan_policy='stop_run'): " + "; ".join(map(str, fresh))
+    updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
+    return Chunk(state, rows, stop, extra=f"updates: model {updates[0]}, policy {updates[1]}")
 
 
 def train_packed(
-    env: Env,
-    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
+    env: Env | str,
     configs: Sequence[BPOConfig],
     *,
-    key: int | Key,
-    seeds: int | Sequence[int] = 1,
+    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
     policy: Callable[[Key], AbstractPolicy] | None = None,
+    horizon: int | None = None,
+    seeds: int | Sequence[int] = 1,
+    key: int | Key = 0,
+    outs: Sequence | None = None,
+    resume: bool = False,
+    progress: bool = False,
 ) -> tuple:
     """Trains the runs of every configuration in `configs` (differing only in ``PER_RUN_FIELDS``) as
-    one compiled program and returns one [`awmkit.bpo.BPOResult`][] per configuration, in order, each
-    as ``train(env, model, config, key=key, seeds=seeds, policy=policy)`` would return it (in memory:
-    `out` is ``None``; `wall_time_s` is the whole packed run's). A NaN-stopped row is reported in its
-    setting's `nan_reports`; with ``nan_policy="stop_run"`` any stopped row raises
-    [`awmkit.bpo.NonFiniteError`][] after its chunk."""
-    from ._run import BPOResult, NaNReport, NonFiniteError, _eval_points
+    one compiled program, and returns one [`awmkit.bpo.BPOResult`][] per configuration, in order, each
+    as ``train(env, config, model=model, policy=policy, seeds=seeds, key=key, out=outs[j])`` returns it
+    (`num_traces` counts the packed program's compilations, in the first result).
+
+    **Arguments:** as [`awmkit.bpo.train`][], with `configs` (refused with the first field that differs
+    when they differ in another field) and `outs`: one run directory per configuration (or ``None``:
+    in memory). With `resume`, every directory continues from its checkpoint; they must have reached
+    the same chunk (each setting's host loop meets the others before every chunk).
+    `progress` draws the first setting's progress bar.
+
+    **Raises:** as `train`; a failure in one setting stops them all.
+    """
+    from ..runs._host import check_out, run_loop
+    from ._run import BPOResult, _updates
 
     start = time.perf_counter()
     config = check_packable(configs)
-    horizon = env.horizon if isinstance(env, Env) else None
-    with _precision_context(config):
-        packed = pack(env, model, configs, key=key, seeds=seeds, policy=policy)
-        seed_ids, n = packed.seeds, len(packed.seeds)
-        evals = [(config.warmup_episodes(horizon) * horizon, np.asarray(packed.init_eval, np.float64))]
-        reported: dict[int, NaNReport] = {}
-        traces = 0
-        for c in range(config.num_chunks(horizon)):
-            from ._train import chunk_traced
+    if outs is not None and (isinstance(outs, (str, bytes)) or len(outs) != len(configs)):
+        raise ValueError(f"`outs` must be None or one run directory per configuration ({len(configs)})")
+    with jax.enable_x64(True) if config.float64 else contextlib.nullcontext():
+        runs = _runs(env, configs, model, policy, horizon, seeds, key)
+        seed_ids = runs[0].seed_ids
+        run_dirs = [None] * len(configs) if outs is None else [check_out(o, resume) for o in outs]
+        meeting = _Meeting(runs, configs)
+        traces_before = eqx.debug.get_num_traces(chunk_traced)
+        done: list = [None] * len(runs)
+        errors: list[BaseException] = []
 
-            before = eqx.debug.get_num_traces(chunk_traced)
-            packed, metrics = run_packed_chunk(packed, c)
-            traces += eqx.debug.get_num_traces(chunk_traced) - before
-            metrics = jax.tree.map(np.asarray, metrics)
-            evals.extend(_eval_points(metrics, c, config, horizon))
-            alive = np.asarray(packed.state.alive)
-            fresh = [r for r in np.nonzero(~alive)[0] if r not in reported]
-            for r in fresh:
-                code = NAN_QUANTITIES[int(packed.state.nan_code[r])]
-                reported[int(r)] = NaNReport(seed_ids[r % n], int(packed.state.nan_step[r]), code)
-            if fresh and config.nan_policy == "stop_run":
-                raise NonFiniteError(
-                    "non-finite values stopped the packed run (nan_policy='stop_run'): "
-                    + "; ".join(f"setting {r // n}, {reported[int(r)]}" for r in fresh)
-                )
-        wall = time.perf_counter() - start
-        eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
-        returns = np.stack([r for _, r in evals])
-        results = []
-        for j, c in enumerate(packed.configs):
-            rows = packed.rows(j)
-            results.append(
-                BPOResult(
-                    state=_rows(packed.state, rows),
-                    config=c,
-                    seeds=seed_ids,
-                    eval_steps=eval_steps,
-                    eval_returns=returns[:, rows],
-                    final_return=returns[-1, rows],
-                    wall_time_s=wall,
-                    nan_reports=tuple(reported[r] for r in sorted(reported) if r // n == j),
-                    num_traces=traces,
-                    out=None,
-                )
+        def one(j: int) -> None:
+            loop = dataclasses.replace(
+                runs[j].loop(),
+                init=lambda: meeting.init(j),
+                chunk=lambda state, c: meeting.chunk(j, state, c),
             )
+            try:
+                with jax.enable_x64(True) if config.float64 else contextlib.nullcontext():  # per thread
+                    done[j] = run_loop(
+                        loop, run_dirs[j], resume=resume, progress=progress and j == 0, loggers=(), t0=start
+                    )
+            except BaseException as e:  # noqa: BLE001 - re-raised below, after every thread ended
+                errors.append(e)
+                meeting.abort()
+
+        threads = [
+            threading.Thread(target=one, args=(j,), name=f"awmkit-packed-{j}") for j in range(len(runs))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            primary = [e for e in errors if not isinstance(e, RuntimeError) or e.__cause__ is None]
+            raise (primary or errors)[0]
+        traces = eqx.debug.get_num_traces(chunk_traced) - traces_before
+    results = []
+    for j, (run, d) in enumerate(zip(runs, done)):
+        results.append(
+            BPOResult(
+                algo="bpo",
+                seeds=seed_ids,
+                eval_steps=d.eval_steps,
+                eval_returns=d.eval_returns,
+                final_return=d.final_return,
+                wall_time_s=d.wall_time_s,
+                out=None if run_dirs[j] is None else run_dirs[j].root,
+                policy=d.state.policy,
+                state=d.state,
+                config=configs[j],
+                info=_updates(d.state),
+                nan_reports=tuple(run.reports),
+                num_traces=traces if j == 0 else 0,
+            )
+        )
     return tuple(results)
 
 
-__all__ = ["PackedRuns", "check_packable", "pack", "run_packed_chunk", "train_packed"]
+__all__ = [
+    "PackedRuns",
+    "check_packable",
+    "pack",
+    "packed_program",
+    "rows_of",
+    "run_packed_chunk",
+    "stack_states",
+    "train_packed",
+]

@@ -13,7 +13,7 @@ import math
 import os
 import pathlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..runs import RunDir
@@ -287,6 +287,25 @@ def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
     out = RunDir(run_dir)
     trainer(env, config, model=cell.model, seeds=cell.seeds, key=cell.key, out=out.root, resume=resume)
     return out.read_json(out.result)
+
+
+def run_packed_cells(
+    cells: Sequence[Cell], run_dirs: Sequence[pathlib.Path], *, resume: bool = True
+) -> list[dict]:
+    """Runs BPO cells that can share one program (`awmkit.experiments._estimate.pack_cells`: one system,
+    model, horizon, seeds and key, differing only in ``awmkit.bpo.PER_RUN_FIELDS``) as one packed
+    program ([`awmkit.bpo.train_packed`][]), each into its own run directory, which ends exactly as
+    `run_cell` would leave it; returns their ``result.json`` dicts."""
+    from .. import bpo
+    from ..envs import make
+
+    first = cells[0]
+    env = make(first.env, horizon=first.horizon)
+    configs = [_bpo_config(c) for c in cells]
+    bpo.train_packed(
+        env, configs, model=first.model, seeds=first.seeds, key=first.key, outs=list(run_dirs), resume=resume
+    )
+    return [RunDir(d).read_json(RunDir(d).result) for d in run_dirs]
 
 
 register_cell_kind("bpo", _run_trainer, validate=_validate_bpo)
