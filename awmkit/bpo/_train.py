@@ -14,6 +14,8 @@ from ..models import AbstractWorldModel, fit_normaliser, trainable_filter
 from ..policies import AbstractPolicy
 from ._buffer import EpisodeBuffer
 from ._config import BPOConfig
+from ._hyper import PER_RUN_FIELDS, Hyper
+from ._tree import _all_finite, _global_norm, _select, cast_floats, is_float_dtype  # noqa: F401 (re-exported)
 
 #: Which quantity went non-finite, as stored in ``TrainState.nan_code``.
 NAN_QUANTITIES = {
@@ -36,29 +38,6 @@ METRIC_KEYS = (
     "entropy",
     "eval_return",
 )
-
-
-#: The ``BPOConfig`` fields that change no shape and no control flow of the compiled program: they are
-#: per-run values (``Hyper``) carried in the train state, so one program trains runs that differ in them
-#: (``awmkit.bpo.pack``), and runs that differ only in them share one compilation.
-PER_RUN_FIELDS = ("entropy_coef", "dynamics_lr", "policy_lr", "policy_grad_clip")
-
-
-class Hyper(eqx.Module):
-    """The per-run hyper-parameters (``PER_RUN_FIELDS``) of one run, as scalar arrays in the run's float
-    dtype: program inputs rather than constants, so that one compiled program trains runs with different
-    values side by side (vmapped like seeds)."""
-
-    entropy_coef: Float[Array, ""]
-    dynamics_lr: Float[Array, ""]
-    policy_lr: Float[Array, ""]
-    policy_grad_clip: Float[Array, ""]
-
-    @classmethod
-    def of(cls, config: BPOConfig, dtype=None) -> "Hyper":
-        """The values of ``config`` (dtype: float64 when ``config.float64``, else float32)."""
-        dtype = dtype or (jnp.float64 if config.float64 else jnp.float32)
-        return cls(**{name: jnp.asarray(getattr(config, name), dtype) for name in PER_RUN_FIELDS})
 
 
 class TrainState(eqx.Module):
@@ -193,23 +172,6 @@ def _optax_promotion():
 
 def _wrap(key_data) -> Key:
     return jax.random.wrap_key_data(key_data)
-
-
-def _all_finite(tree) -> Bool[Array, ""]:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def _global_norm(tree) -> RealScalar:
-    return optax.tree.norm(eqx.filter(tree, eqx.is_inexact_array))
-
-
-def _select(pred, new, old):
-    """``new`` where ``pred`` else ``old``, leaf by leaf over the arrays of two same-structured trees."""
-    new_arrays, static = eqx.partition(new, eqx.is_array)
-    old_arrays, _ = eqx.partition(old, eqx.is_array)
-    chosen = jax.tree.map(lambda n, o: jnp.where(pred, n, o), new_arrays, old_arrays)
-    return eqx.combine(chosen, static)
 
 
 def _evaluate(program: Program, policy: AbstractPolicy, key: Key) -> RealScalar:
@@ -511,15 +473,6 @@ chunk_traced = eqx.debug.assert_max_traces(_chunk_impl, max_traces=None)
 init_program = eqx.filter_jit(_init_impl)
 #: Seed-vmapped, jitted ``chunk(program, state, index) -> (state, metrics)``.
 chunk_program = eqx.filter_jit(chunk_traced)
-
-
-def is_float_dtype(x) -> bool:
-    return eqx.is_array(x) and jnp.issubdtype(x.dtype, jnp.floating)
-
-
-def cast_floats(tree, dtype):
-    """Casts every floating array leaf of ``tree`` to ``dtype``."""
-    return jax.tree.map(lambda x: x.astype(dtype) if is_float_dtype(x) else x, tree)
 
 
 __all__ = [
