@@ -182,7 +182,10 @@ class _Meeting:
         try:
             self.barrier.wait()
         except threading.BrokenBarrierError:
-            raise RuntimeError("another setting of the packed run failed; see its error") from self.error
+            raise RuntimeError(
+                f"setting {j} of the packed run cannot go on: another setting failed or had already ended "
+                "(run directories resumed from different chunks: resume them one by one with train)"
+            ) from self.error
         if self.error is not None:
             raise RuntimeError("the packed chunk failed") from self.error
         return self.outbox[j]
@@ -300,15 +303,20 @@ def train_packed(
                     )
             except BaseException as e:  # noqa: BLE001 - re-raised below, after every thread ended
                 errors.append(e)
-                meeting.abort()
+            # In lockstep nobody meets after the last chunk; a setting that ended early (another was
+            # resumed from an earlier chunk) must not leave the others waiting.
+            meeting.abort()
 
         threads = [
-            threading.Thread(target=one, args=(j,), name=f"awmkit-packed-{j}") for j in range(len(runs))
+            threading.Thread(target=one, args=(j,), name=f"awmkit-packed-{j}", daemon=True)
+            for j in range(len(runs))
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if meeting.error is not None:
+            raise meeting.error
         if errors:
             primary = [e for e in errors if not isinstance(e, RuntimeError) or e.__cause__ is None]
             raise (primary or errors)[0]
