@@ -183,8 +183,7 @@ class _Meeting:
             self.barrier.wait()
         except threading.BrokenBarrierError:
             raise RuntimeError(
-                f"setting {j} of the packed run cannot go on: another setting failed or had already ended "
-                "(run directories resumed from different chunks: resume them one by one with train)"
+                f"setting {j} of the packed run cannot go on: another setting failed"
             ) from self.error
         if self.error is not None:
             raise RuntimeError("the packed chunk failed") from self.error
@@ -219,6 +218,21 @@ class _Meeting:
 
     def abort(self) -> None:
         self.barrier.abort()
+
+
+def checkpoint_chunk(run_dir) -> int | None:
+    """The chunk the BPO checkpoint in `run_dir` reached (-1: no checkpoint yet), ``None`` when it
+    cannot be read."""
+    from ..runs import RunDir
+    from ._run import CHECKPOINT_FORMAT
+
+    rd = RunDir(run_dir)
+    if not rd.checkpoint.exists():
+        return -1
+    try:
+        return int(rd.read_checkpoint(CHECKPOINT_FORMAT)[0]["chunk"])
+    except Exception:  # noqa: BLE001 - whoever runs it alone reports why
+        return None
 
 
 def _init_of(run, state, init_eval):
@@ -285,6 +299,13 @@ def train_packed(
         runs = _runs(env, configs, model, policy, horizon, seeds, key)
         seed_ids = runs[0].seed_ids
         run_dirs = [None] * len(configs) if outs is None else [check_out(o, resume) for o in outs]
+        if resume and outs is not None:
+            reached = [checkpoint_chunk(d.root) for d in run_dirs]
+            if len(set(reached)) != 1:
+                raise ValueError(
+                    f"the run directories in `outs` reached different chunks {reached} (-1: none yet); "
+                    "packed runs resume together: resume each with awmkit.bpo.train instead"
+                )
         meeting = _Meeting(runs, configs)
         traces_before = eqx.debug.get_num_traces(chunk_traced)
         done: list = [None] * len(runs)
@@ -303,9 +324,7 @@ def train_packed(
                     )
             except BaseException as e:  # noqa: BLE001 - re-raised below, after every thread ended
                 errors.append(e)
-            # In lockstep nobody meets after the last chunk; a setting that ended early (another was
-            # resumed from an earlier chunk) must not leave the others waiting.
-            meeting.abort()
+                meeting.abort()
 
         threads = [
             threading.Thread(target=one, args=(j,), name=f"awmkit-packed-{j}", daemon=True)

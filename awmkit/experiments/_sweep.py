@@ -235,29 +235,16 @@ def run_sweep(
     return SweepResult(tuple(outcomes[c.name] for c in cells), out, backend, time.perf_counter() - t0)
 
 
-def _checkpoint_chunk(run_dir: pathlib.Path) -> int | None:
-    """The chunk a cell's checkpoint reached (-1: none yet), ``None`` when unreadable."""
-    from ..bpo._run import CHECKPOINT_FORMAT
-    from ..runs import RunDir
-
-    rd = RunDir(run_dir)
-    if not rd.checkpoint.exists():
-        return -1
-    try:
-        return int(rd.read_checkpoint(CHECKPOINT_FORMAT)[0]["chunk"])
-    except Exception:  # noqa: BLE001 - the cell-by-cell path reports it
-        return None
-
-
 def _run_packed(cells: Sequence[Cell], out: pathlib.Path, finished) -> list[Cell]:
     """Runs each packable group of `cells` as one program; returns the cells left to run one by one."""
+    from ..bpo._packed import checkpoint_chunk
     from ._cell import run_packed_cells
     from ._estimate import pack_cells
 
     left = list(cells)
     for group in pack_cells(cells):
         dirs = [out / "cells" / c.name for c in group]
-        chunks = {_checkpoint_chunk(d) for d in dirs}
+        chunks = {checkpoint_chunk(d) for d in dirs}
         if len(group) < 2 or len(chunks) != 1 or None in chunks:
             continue
         before = [count_attempts(d) for d in dirs]
