@@ -4,6 +4,7 @@ ordinary run directory per cell: the same results, metrics and resume behaviour 
 import json
 
 import numpy as np
+import pytest
 
 import awmkit
 from awmkit.experiments import Cell, run_sweep
@@ -18,6 +19,7 @@ def _evals(run_dir):
     return [(r["seed"], r["env_steps"], r["eval_return"]) for r in rows if "eval_return" in r]
 
 
+@pytest.mark.slow  # two sweeps of two cells (~40 s of CPU); tests/test_bpo_packed.py keeps the packing itself in the default suite
 def test_sweep_packs_an_entropy_sweep_with_one_run_directory_per_cell(tmp_path, monkeypatch):
     cells = [
         Cell(
