@@ -33,3 +33,9 @@ from .figures import (
     figures as figures,
     get_figure as get_figure,
 )
+from ._glance import (
+    ReportSummary as ReportSummary,
+    collect_reports as collect_reports,
+    plain_text as plain_text,
+    tally as tally,
+)

@@ -12,6 +12,7 @@ from typing import Any
 
 from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
+from ._cell import LoggerSpec
 from ._claims import ClaimResult
 from .figures import BUDGETS, FigureSpec, get_figure
 
@@ -67,6 +68,7 @@ def reproduce(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    loggers: Sequence[LoggerSpec] = (),
 ) -> Report:
     """Runs the grid of figure ``name`` at ``budget`` through [`awmkit.experiments.run_sweep`][] into
     ``out/cells/<cell>/`` and writes ``out/report.md``, ``out/report.json`` and the figure's PNGs.
@@ -81,6 +83,7 @@ def reproduce(
     - `out`: the output directory.
     - `backend`, `address`, `resume`, `max_retries`, `progress`: as for ``run_sweep``; with `resume`
       the finished cells are kept and the rest continue from their checkpoints.
+    - `loggers`: as for ``run_sweep``: one logger run per cell (``"tensorboard"``, ``"wandb"``).
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
@@ -100,6 +103,7 @@ def reproduce(
         resume=resume,
         max_retries=max_retries,
         progress=progress,
+        loggers=loggers,
     )
     records = [CellRecord.from_outcome(o) for o in sweep.outcomes]
     reused = sum(1 for o in sweep.outcomes if o.status == "done" and o.attempts == 0)
@@ -226,14 +230,14 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
+    from ._glance import plain_text
+
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",
         f"Paper: {report['paper']}. Budget: `{report['budget']}`.",
         "",
         f"> {report['caption']}",
-        "",
-        f"**Budget.** {report['budget_note']}",
         "",
         "## Claims",
         "",
@@ -244,13 +248,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
         paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
         lines.append(
-            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
         lines += [f"No figure: {report['plot_error']}", ""]
+    lines += [f"**What the `{report['budget']}` budget cuts.** {report['budget_note']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
         lines += [

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._attempts import CellOutcome, attempt_cell, count_attempts, record_attempt, write_error, write_json
-from ._cell import Cell, read_result
+from ._cell import Cell, LoggerSpec, check_logger_specs, read_result
 from ._ray import check_ray, ray_cluster, run_ray
 
 _FORMAT = "awmkit-sweep-v1"
@@ -156,6 +156,7 @@ def run_sweep(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    loggers: Sequence[LoggerSpec] = (),
     pack: bool = True,
 ) -> SweepResult:
     """Runs every cell of a grid into ``out/cells/<name>/`` and returns how each one ended.
@@ -190,7 +191,11 @@ def run_sweep(
       entropy sweep) as one packed program ([`awmkit.bpo.train_packed`][]); each cell still gets its
       own run directory, identical to an unpacked run's (bit for bit on a CPU), so resume, reports
       and results read it as before. A group whose cells were left at different chunks, or whose
-      packed run fails, runs cell by cell instead (each resuming from its checkpoint).
+      packed run fails, runs cell by cell instead (each resuming from its checkpoint). Cells with
+      `loggers` are not packed (each cell's run gets its own loggers).
+    - `loggers`: names of registered loggers (``"tensorboard"``, ``"wandb"``) or factories
+      ``() -> AbstractLogger`` (picklable for Ray): each cell's run gets one fresh logger of each, with
+      the cell's configuration as its hyper-parameters (see the Logging page).
 
     **Returns:** a [`awmkit.experiments.SweepResult`][] listing every cell exactly once.
 
@@ -198,6 +203,7 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     cells = _check_args(cells, backend, address, max_retries)
+    loggers = check_logger_specs(loggers, [c.kind for c in cells])
     if not isinstance(out, (str, os.PathLike)):
         raise ValueError(f"`out` must be a path, got {type(out).__name__}")
     out = pathlib.Path(out)
@@ -229,9 +235,9 @@ def run_sweep(
         for cell in pending:
             (out / "cells" / cell.name / "error.json").unlink(missing_ok=True)  # retried now
         if backend == "local":
-            _run_local(pending, out, finished, pack=pack)
+            _run_local(pending, out, finished, loggers, pack=pack)
         elif pending:
-            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished)
+            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished, loggers=loggers)
     return SweepResult(tuple(outcomes[c.name] for c in cells), out, backend, time.perf_counter() - t0)
 
 
@@ -261,15 +267,19 @@ def _run_packed(cells: Sequence[Cell], out: pathlib.Path, finished) -> list[Cell
 
 
 def _run_local(
-    cells: Sequence[Cell], out: pathlib.Path, finished: Callable[[CellOutcome], None], pack: bool = False
+    cells: Sequence[Cell],
+    out: pathlib.Path,
+    finished: Callable[[CellOutcome], None],
+    loggers: Sequence[LoggerSpec] = (),
+    pack: bool = False,
 ) -> None:
-    if pack:
+    if pack and not loggers:
         cells = _run_packed(cells, out, finished)
     for cell in cells:
         run_dir = out / "cells" / cell.name
         before = count_attempts(run_dir)
         try:
-            result = attempt_cell(cell, run_dir)
+            result = attempt_cell(cell, run_dir, loggers=loggers)
         except Exception as e:  # noqa: BLE001 -- a failed cell must not stop the others
             error = f"{type(e).__name__}: {e}"
             attempts = count_attempts(run_dir) - before
