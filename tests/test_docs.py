@@ -85,6 +85,7 @@ SNIPPET_PAGES = sorted(
 )
 SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md", "sweeps.md"]
 SLOW_SNIPPET_PAGES.append("ssm.md")
+SLOW_SNIPPET_PAGES.append("gpu.md")
 SLOW_SNIPPET_PAGES.append("logging.md")  # trains a tiny BPO run with both loggers
 
 

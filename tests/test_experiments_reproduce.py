@@ -206,9 +206,9 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
         def __init__(self, seconds):
             self.seconds, self.compile_s = seconds, 1.0
 
-    def fake(env, model, config, *, seeds, key, repeats):
-        calls.append((env.name if hasattr(env, "name") else env.horizon, env.horizon, config))
-        return Fake(10.0 * env.horizon + config.policy_batch_size)
+    def fake(env, model, config, *, seeds, key, repeats, settings=1):
+        calls.append((env.name if hasattr(env, "name") else env.horizon, env.horizon, config, settings))
+        return Fake(settings * (10.0 * env.horizon + config.policy_batch_size))
 
     monkeypatch.setattr(awmkit.bpo, "estimate_run", fake)
 
@@ -224,7 +224,7 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
         bpo("e", "cancer_treatment", 20, policy_batch_size=8),
         Cell(name="f", kind="sac", env="cancer_treatment", horizon=20, seeds=1, config={"steps": 400, "warmup_steps": 40}),
     ]
-    grid = estimate_grid(cells, repeats=1)
+    grid = estimate_grid(cells, repeats=1, pack=False)
     assert len(calls) == grid.timed == 3
     by = {c["name"]: c for c in grid.cells}
     assert by["a"]["seconds"] == by["b"]["seconds"] == by["c"]["seconds"] == 216.0
@@ -232,3 +232,13 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
     assert by["d"]["seconds"] == 416.0 and by["e"]["seconds"] == 208.0
     assert by["f"]["seconds"] is None and grid.not_estimated == ("f",)
     assert grid.seconds == pytest.approx(3 * 216 + 416 + 208) and grid.compile_s == pytest.approx(5.0)
+
+    # Packed (the default): a and b (one system, horizon and model; only per-run fields differ) are one
+    # program of 2 settings, timed as such, each cell a half share; c (another system) runs alone.
+    calls.clear()
+    grid = estimate_grid(cells, repeats=1)
+    assert grid.programs == 4 and grid.timed == 4 and sorted(c[3] for c in calls) == [1, 1, 1, 2]
+    by = {c["name"]: c for c in grid.cells}
+    assert by["a"]["program"] == by["b"]["program"] == "a" and by["a"]["packed"] == 2
+    assert by["a"]["seconds"] == by["b"]["seconds"] == 216.0 and by["c"]["packed"] == 1
+    assert grid.seconds == pytest.approx(2 * 216 + 216 + 416 + 208) and grid.compile_s == pytest.approx(4.0)

@@ -5,6 +5,13 @@ from ._buffer import EpisodeBuffer as EpisodeBuffer
 from ._config import BPOConfig as BPOConfig
 from ._devices import default_seed_group_size as default_seed_group_size, seed_layout as seed_layout
 from ._estimate import RunEstimate as RunEstimate, estimate_run as estimate_run, run_counts as run_counts
+from ._packed import (
+    PackedRuns as PackedRuns,
+    check_packable as check_packable,
+    pack as pack,
+    run_packed_chunk as run_packed_chunk,
+    train_packed as train_packed,
+)
 from ._run import (
     MODEL_NAMES as MODEL_NAMES,
     BPOResult as BPOResult,
@@ -13,4 +20,9 @@ from ._run import (
     read_checkpoint as read_checkpoint,
     train as train,
 )
-from ._train import NAN_QUANTITIES as NAN_QUANTITIES, TrainState as TrainState
+from ._train import (
+    NAN_QUANTITIES as NAN_QUANTITIES,
+    PER_RUN_FIELDS as PER_RUN_FIELDS,
+    Hyper as Hyper,
+    TrainState as TrainState,
+)

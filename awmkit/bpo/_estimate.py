@@ -58,6 +58,9 @@ class RunEstimate:
       local devices, each running its seeds in groups of `group_size` (vmapped) one after another.
     - `timed_seeds`: the seeds the pieces were timed for: one group. A device's share of the run is
       that group's time times its number of groups (the groups run sequentially in one program).
+    - `settings`: runs of this many settings (configurations differing only in
+      ``awmkit.bpo.PER_RUN_FIELDS``) packed in the one program (`awmkit.bpo.train_packed`): the program
+      has ``settings x seeds`` rows, laid out as seeds are; `seconds` is the whole packed program's.
     - `backend`: JAX's backend (``cpu``, ``gpu``...).
     - `repeats`: timed pairs of calls per piece (one piece, then `inner` pieces; after one compiling
       call).
@@ -77,6 +80,7 @@ class RunEstimate:
     backend: str
     repeats: int
     inner: dict[str, int]
+    settings: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,6 +184,7 @@ def estimate_run(
     seeds: int = 1,
     key: int = 0,
     repeats: int = 3,
+    settings: int = 1,
 ) -> RunEstimate:
     """Predicts the wall time of ``awmkit.bpo.train(env, model, config, seeds=seeds)`` on this machine.
 
@@ -197,8 +202,14 @@ def estimate_run(
     The estimate takes a few compilations (tens of seconds on a CPU) and no training; timing one
     group instead of all seeds makes it `seeds / group_size` times cheaper on a CPU.
 
+    With ``settings > 1`` it predicts [`awmkit.bpo.train_packed`][] of that many configurations (that
+    differ from `config` only in ``PER_RUN_FIELDS``, which cost the same): the ``settings x seeds``
+    rows are laid out and timed as that many seeds would be (on a CPU, groups of 2 one after another:
+    no faster than the runs one by one; on a GPU, one vmapped group that fills the device).
+
     **Arguments:** as [`awmkit.bpo.train`][] (`model` a name, a factory or an instance; `config`
-    default: the paper's), plus `repeats`, the timed calls per piece.
+    default: the paper's), plus `repeats`, the timed calls per piece, and `settings`, the packed
+    configurations.
 
     **Returns:** a [`awmkit.bpo.RunEstimate`][].
     """
@@ -211,6 +222,9 @@ def estimate_run(
         raise ValueError(f"`seeds` must be a positive integer, got {seeds!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"`repeats` must be a positive integer, got {repeats!r}")
+    if isinstance(settings, bool) or not isinstance(settings, int) or settings < 1:
+        raise ValueError(f"`settings` must be a positive integer, got {settings!r}")
+    rows = seeds * settings
     horizon = env.horizon
     config.check_horizon(horizon)
     from ._run import MODEL_NAMES, build_model
@@ -231,8 +245,8 @@ def estimate_run(
             return cast_floats(built, dtype)
 
         group_size = config.seed_group_size or default_seed_group_size()
-        devices, group = seed_layout(seeds, group_size)
-        groups = seeds // (devices * group)  # run one after another on each device
+        devices, group = seed_layout(rows, group_size)
+        groups = rows // (devices * group)  # run one after another on each device
         keys = jax.random.split(jax.random.key(key), 3 * group).reshape(3, group)
         models = eqx.filter_vmap(build)(keys[0])
         model_shape = eqx.filter_eval_shape(build, keys[0][0])
@@ -264,4 +278,5 @@ def estimate_run(
         backend=jax.default_backend(),
         repeats=repeats,
         inner=inner,
+        settings=settings,
     )

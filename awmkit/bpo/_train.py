@@ -14,6 +14,8 @@ from ..models import AbstractWorldModel, fit_normaliser, trainable_filter
 from ..policies import AbstractPolicy
 from ._buffer import EpisodeBuffer
 from ._config import BPOConfig
+from ._hyper import PER_RUN_FIELDS, Hyper
+from ._tree import _all_finite, _global_norm, _select, cast_floats, is_float_dtype  # noqa: F401 (re-exported)
 
 #: Which quantity went non-finite, as stored in ``TrainState.nan_code``.
 NAN_QUANTITIES = {
@@ -45,8 +47,9 @@ class TrainState(eqx.Module):
     `buffer`, the seed's raw `key` data (iteration ``i`` uses ``fold_in(key, i)``, so that a resumed run
     draws exactly the keys of an uninterrupted one), `env_steps` collected so far, `alive` (false
     once the NaN guard stopped this seed), `nan_step` / `nan_code`: the environment step and the
-    quantity (see ``NAN_QUANTITIES``) that went non-finite, and `dynamics_updates` /
-    `policy_updates`: the Adam steps applied to the model and the policy so far.
+    quantity (see ``NAN_QUANTITIES``) that went non-finite, `dynamics_updates` /
+    `policy_updates`: the Adam steps applied to the model and the policy so far, and `hyper`: the
+    run's per-run hyper-parameters (``Hyper``; rows of a packed state differ in them).
     """
 
     model: AbstractWorldModel
@@ -61,6 +64,7 @@ class TrainState(eqx.Module):
     nan_code: Int[Array, ""]
     dynamics_updates: Int[Array, ""]
     policy_updates: Int[Array, ""]
+    hyper: Hyper
 
 
 #: How the variable number of updates after an episode is looped (see ``Program``).
@@ -76,20 +80,40 @@ class Program(eqx.Module):
     ``lax.while_loop`` with that trip count; ``"masked"`` scans over the largest count of the run and
     skips the surplus with ``lax.cond``. The count depends only on the iteration index, which is not
     seed-vmapped, so under ``vmap`` neither computes skipped updates; ``benchmarks/bpo_throughput.py``
-    measures the two (no difference it can resolve), and ``"while"`` needs no precomputed maximum."""
+    measures the two (no difference it can resolve), and ``"while"`` needs no precomputed maximum.
+
+    The per-run fields (``PER_RUN_FIELDS``) are not part of the static `config` (they are reset to
+    their defaults there): `hyper` holds the given values as arrays, the initial state copies them, and
+    the training step reads them from the state, so runs that differ only in them share one compiled
+    program. `entropy_bonus` (static) says whether the entropy estimate is computed at all: false when
+    the coefficient is 0 (for a packed program: when every run's is 0)."""
 
     env: Env
     config: BPOConfig = eqx.field(static=True)
     learn_model: bool = eqx.field(static=True)
     update_loop: str = eqx.field(static=True)
     max_updates: tuple[int, int] = eqx.field(static=True)
+    entropy_bonus: bool = eqx.field(static=True)
+    hyper: Hyper
 
-    def __init__(self, env: Env, config: BPOConfig, learn_model: bool, update_loop: str = "while"):
+    def __init__(
+        self,
+        env: Env,
+        config: BPOConfig,
+        learn_model: bool,
+        update_loop: str = "while",
+        entropy_bonus: bool | None = None,
+    ):
         if update_loop not in UPDATE_LOOPS:
             raise ValueError(f"`update_loop` must be one of {', '.join(UPDATE_LOOPS)}, got {update_loop!r}")
         self.env = env
-        # Host-only fields must not key the compilation cache.
-        self.config = dataclasses.replace(config, nan_policy=BPOConfig.nan_policy, seed_group_size=None)
+        self.hyper = Hyper.of(config)
+        self.entropy_bonus = config.entropy_coef != 0 if entropy_bonus is None else bool(entropy_bonus)
+        # Host-only and per-run fields must not key the compilation cache.
+        defaults = {name: getattr(BPOConfig, name) for name in PER_RUN_FIELDS}
+        self.config = dataclasses.replace(
+            config, nan_policy=BPOConfig.nan_policy, seed_group_size=None, **defaults
+        )
         self.learn_model = learn_model and config.dynamics_update_every > 0
         self.update_loop = update_loop
         if update_loop == "masked":
@@ -102,16 +126,14 @@ class Program(eqx.Module):
             self.max_updates = (0, 0)
 
     # Built on demand (inside the trace) rather than stored: fresh optax closures would defeat the
-    # jit cache across runs of the same program.
-    @property
-    def model_optimiser(self) -> optax.GradientTransformation:
-        return optax.adam(self.config.dynamics_lr)
+    # jit cache across runs of the same program. The learning rates and the clip are traced scalars
+    # (one per run); the optimiser states do not depend on them.
+    def model_optimiser(self, hyper: Hyper | None = None) -> optax.GradientTransformation:
+        return optax.adam((self.hyper if hyper is None else hyper).dynamics_lr)
 
-    @property
-    def policy_optimiser(self) -> optax.GradientTransformation:
-        return optax.chain(
-            optax.clip_by_global_norm(self.config.policy_grad_clip), optax.adam(self.config.policy_lr)
-        )
+    def policy_optimiser(self, hyper: Hyper | None = None) -> optax.GradientTransformation:
+        hyper = self.hyper if hyper is None else hyper
+        return optax.chain(optax.clip_by_global_norm(hyper.policy_grad_clip), optax.adam(hyper.policy_lr))
 
     @property
     def horizon(self) -> int:
@@ -152,23 +174,6 @@ def _wrap(key_data) -> Key:
     return jax.random.wrap_key_data(key_data)
 
 
-def _all_finite(tree) -> Bool[Array, ""]:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
-
-
-def _global_norm(tree) -> RealScalar:
-    return optax.tree.norm(eqx.filter(tree, eqx.is_inexact_array))
-
-
-def _select(pred, new, old):
-    """``new`` where ``pred`` else ``old``, leaf by leaf over the arrays of two same-structured trees."""
-    new_arrays, static = eqx.partition(new, eqx.is_array)
-    old_arrays, _ = eqx.partition(old, eqx.is_array)
-    chosen = jax.tree.map(lambda n, o: jnp.where(pred, n, o), new_arrays, old_arrays)
-    return eqx.combine(chosen, static)
-
-
 def _evaluate(program: Program, policy: AbstractPolicy, key: Key) -> RealScalar:
     """Mean return of the deterministic policy over ``eval_episodes`` episodes of the real env."""
     keys = jax.random.split(key, program.config.eval_episodes)
@@ -185,11 +190,12 @@ def _normaliser(states: Float[Array, "n state_dim"]):
 
 
 def init_state(
-    program: Program, model: AbstractWorldModel, policy: AbstractPolicy, key: Key
+    program: Program, model: AbstractWorldModel, policy: AbstractPolicy, key: Key, hyper: Hyper | None = None
 ) -> tuple[TrainState, RealScalar]:
     """One seed's state after the warm-up (``ceil(warmup_steps / H)`` episodes of uniformly random
     actions, stored in the buffer, used to fit the model's and the policy's input normalisers), and
-    the evaluation return of the untrained policy."""
+    the evaluation return of the untrained policy. `hyper`: the run's per-run values (default
+    ``program.hyper``)."""
     config, env = program.config, program.env
     horizon = program.horizon
     warm_key, eval_key, run_key = jax.random.split(key, 3)
@@ -205,8 +211,8 @@ def init_state(
     state = TrainState(
         model=model,
         policy=policy,
-        model_opt=program.model_optimiser.init(eqx.filter(model, trainable_filter(model))),
-        policy_opt=program.policy_optimiser.init(eqx.filter(policy, eqx.is_inexact_array)),
+        model_opt=program.model_optimiser().init(eqx.filter(model, trainable_filter(model))),
+        policy_opt=program.policy_optimiser().init(eqx.filter(policy, eqx.is_inexact_array)),
         buffer=buffer,
         key=jax.random.key_data(run_key),
         env_steps=jnp.asarray(n_warm * horizon, jnp.int32),
@@ -215,6 +221,7 @@ def init_state(
         nan_code=jnp.asarray(0, jnp.int32),
         dynamics_updates=jnp.asarray(0, jnp.int32),
         policy_updates=jnp.asarray(0, jnp.int32),
+        hyper=program.hyper if hyper is None else hyper,
     )
     return state, _evaluate(program, policy, eval_key)
 
@@ -270,7 +277,7 @@ def _model_updates(program: Program, state: TrainState, count: Int[Array, ""], k
         batch = buffer.sample(step_key, config.dynamics_batch_size)
         loss, grads = jax.value_and_grad(loss_fn)(params, batch)
         with _optax_promotion():
-            updates, new_opt = program.model_optimiser.update(grads, opt_state, params)
+            updates, new_opt = program.model_optimiser(state.hyper).update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
         step_ok = loss_ok & grad_ok & param_ok
@@ -288,7 +295,9 @@ def _model_updates(program: Program, state: TrainState, count: Int[Array, ""], k
     return model, opt_state, ok, code, applied, _mean(loss, count, loss.dtype), _mean(norm, count, norm.dtype)
 
 
-def _policy_objective(program: Program, model: AbstractWorldModel, params, static, s0, keys):
+def _policy_objective(
+    program: Program, model: AbstractWorldModel, params, static, s0, keys, entropy_coef=None
+):
     """Minus the authors' objective: the batch mean of ``J^W`` plus ``alpha`` times the batch mean of
     the time-averaged entropy estimate ``-(1/H) sum_k log pi(a_k | sg[s_k])``.
 
@@ -297,22 +306,24 @@ def _policy_objective(program: Program, model: AbstractWorldModel, params, stati
     ``(eps^2 - 1) / 2`` per action coordinate, which does not depend on the parameters under the
     reparameterisation ``u = mu + sigma eps``. The log-probabilities are recomputed from the imagined trajectory's stop-gradiented states with
     the same per-step keys, so they are those of exactly the imagined actions (reparameterised,
-    hence differentiable in the policy's parameters)."""
+    hence differentiable in the policy's parameters). `entropy_coef`: the run's ``alpha`` (a traced
+    scalar, ``Hyper.entropy_coef``; default ``program.hyper``'s)."""
     config, env, horizon = program.config, program.env, program.horizon
+    alpha = program.hyper.entropy_coef if entropy_coef is None else entropy_coef
     policy = eqx.combine(params, static)
 
     def one(s, key):
         objective, trajectory = model.policy_objective(
             policy, s, env.reward, horizon, key, stop_gradient=config.stop_gradient
         )
-        if config.entropy_coef == 0:
+        if not program.entropy_bonus:
             return objective, (objective, jnp.zeros_like(objective))
         states = jax.lax.stop_gradient(trajectory.states[:-1])
         _, log_probs = jax.vmap(policy.sample_and_log_prob)(
             states, jnp.arange(horizon), jax.random.split(key, horizon)
         )
         entropy = -jnp.mean(log_probs)
-        return objective + config.entropy_coef * entropy, (objective, entropy)
+        return objective + alpha * entropy, (objective, entropy)
 
     totals, (objectives, entropies) = jax.vmap(one)(s0, keys)
     return -jnp.mean(totals), (jnp.mean(objectives), jnp.mean(entropies))
@@ -322,7 +333,8 @@ def _policy_updates(program: Program, state: TrainState, model, ok, code, count,
     config = program.config
     params, static = eqx.partition(state.policy, eqx.is_inexact_array)
     grad_fn = jax.value_and_grad(
-        lambda p, s0, keys: _policy_objective(program, model, p, static, s0, keys), has_aux=True
+        lambda p, s0, keys: _policy_objective(program, model, p, static, s0, keys, state.hyper.entropy_coef),
+        has_aux=True,
     )
 
     def step(carry, step_key):
@@ -332,7 +344,7 @@ def _policy_updates(program: Program, state: TrainState, model, ok, code, count,
         keys = jax.random.split(rollout_key, config.policy_batch_size)
         (loss, (objective, entropy)), grads = grad_fn(params, s0, keys)
         with _optax_promotion():
-            updates, new_opt = program.policy_optimiser.update(grads, opt_state, params)
+            updates, new_opt = program.policy_optimiser(state.hyper).update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         loss_ok, grad_ok, param_ok = jnp.isfinite(loss), _all_finite(grads), _all_finite(new_params)
         step_ok = loss_ok & grad_ok & param_ok
@@ -397,6 +409,7 @@ def iteration(program: Program, state: TrainState, i: Int[Array, ""]) -> tuple[T
         nan_code=code,
         dynamics_updates=state.dynamics_updates + model_applied,
         policy_updates=state.policy_updates + policy_applied,
+        hyper=state.hyper,
     )
     # A stopped seed keeps its last good state; finite updates earlier in the failing iteration stay.
     new_state = _select(state.alive, new_state, state)
@@ -443,8 +456,10 @@ def run_chunk(program: Program, state: TrainState, chunk: Int[Array, ""]) -> tup
     return eqx.combine(arrays, static), metrics
 
 
-def _init_impl(program: Program, models, policies, keys):
-    return eqx.filter_vmap(lambda m, p, k: init_state(program, m, p, k))(models, policies, keys)
+def _init_impl(program: Program, models, policies, keys, hyper=None):
+    if hyper is None:
+        return eqx.filter_vmap(lambda m, p, k: init_state(program, m, p, k))(models, policies, keys)
+    return eqx.filter_vmap(lambda m, p, k, h: init_state(program, m, p, k, h))(models, policies, keys, hyper)
 
 
 def _chunk_impl(program: Program, state: TrainState, index: Int[Array, ""]):
@@ -460,16 +475,9 @@ init_program = eqx.filter_jit(_init_impl)
 chunk_program = eqx.filter_jit(chunk_traced)
 
 
-def is_float_dtype(x) -> bool:
-    return eqx.is_array(x) and jnp.issubdtype(x.dtype, jnp.floating)
-
-
-def cast_floats(tree, dtype):
-    """Casts every floating array leaf of ``tree`` to ``dtype``."""
-    return jax.tree.map(lambda x: x.astype(dtype) if is_float_dtype(x) else x, tree)
-
-
 __all__ = [
+    "Hyper",
+    "PER_RUN_FIELDS",
     "TrainState",
     "Program",
     "NAN_QUANTITIES",

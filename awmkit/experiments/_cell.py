@@ -362,6 +362,25 @@ def _run_trainer(
     return out.read_json(out.result)
 
 
+def run_packed_cells(
+    cells: Sequence[Cell], run_dirs: Sequence[pathlib.Path], *, resume: bool = True
+) -> list[dict]:
+    """Runs BPO cells that can share one program (`awmkit.experiments._estimate.pack_cells`: one system,
+    model, horizon, seeds and key, differing only in ``awmkit.bpo.PER_RUN_FIELDS``) as one packed
+    program ([`awmkit.bpo.train_packed`][]), each into its own run directory, which ends exactly as
+    `run_cell` would leave it; returns their ``result.json`` dicts."""
+    from .. import bpo
+    from ..envs import make
+
+    first = cells[0]
+    env = make(first.env, horizon=first.horizon)
+    configs = [_bpo_config(c) for c in cells]
+    bpo.train_packed(
+        env, configs, model=first.model, seeds=first.seeds, key=first.key, outs=list(run_dirs), resume=resume
+    )
+    return [RunDir(d).read_json(RunDir(d).result) for d in run_dirs]
+
+
 def _run_bpo(
     cell: Cell, run_dir: pathlib.Path, resume: bool, *, loggers: Sequence[AbstractLogger] = ()
 ) -> dict:

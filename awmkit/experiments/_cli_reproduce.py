@@ -170,11 +170,12 @@ def _estimate(args) -> int:
         )
         for c in grid.cells
     ]
-    print(table(rows, ["cell", "kind", "time", "compile (pieces)", "timed as"]))
+    print(table(rows, ["cell", "kind", "time (share)", "compile (pieces)", "timed as"]))
     note = f"; {len(grid.not_estimated)} cells of other kinds not estimated" if grid.not_estimated else ""
     print(
-        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO training run one cell after "
-        f"another on this machine, plus compilation (~{fmt_time(grid.compile_s)} for the timed pieces; each "
-        f"cell compiles its own program, a few times its pieces'); {grid.timed} distinct cells timed{note}"
+        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO training, {grid.programs} "
+        f"programs (cells differing only in per-run values, e.g. an entropy sweep, packed into one) run one "
+        f"after another on this machine, plus compilation (~{fmt_time(grid.compile_s)} for the timed pieces; "
+        f"each program compiles a few times its pieces'); {grid.timed} distinct programs timed{note}"
     )
     return 0

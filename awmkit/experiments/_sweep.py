@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._attempts import CellOutcome, attempt_cell, count_attempts, write_error, write_json
+from ._attempts import CellOutcome, attempt_cell, count_attempts, record_attempt, write_error, write_json
 from ._cell import Cell, LoggerSpec, check_logger_specs, read_result
 from ._ray import check_ray, ray_cluster, run_ray
 
@@ -157,6 +157,7 @@ def run_sweep(
     max_retries: int = 2,
     progress: bool = True,
     loggers: Sequence[LoggerSpec] = (),
+    pack: bool = True,
 ) -> SweepResult:
     """Runs every cell of a grid into ``out/cells/<name>/`` and returns how each one ended.
 
@@ -185,6 +186,13 @@ def run_sweep(
     - `max_retries`: retries of a cell whose Ray worker died (the ``local`` backend runs in this
       process, so a death ends the sweep, and `resume` continues it).
     - `progress`: print one line per finished cell on stderr.
+    - `pack`: with the ``local`` backend, run the BPO cells that can share one compiled program (one
+      system, model, horizon, seeds and key, differing only in ``awmkit.bpo.PER_RUN_FIELDS``: e.g. an
+      entropy sweep) as one packed program ([`awmkit.bpo.train_packed`][]); each cell still gets its
+      own run directory, identical to an unpacked run's (bit for bit on a CPU), so resume, reports
+      and results read it as before. A group whose cells were left at different chunks, or whose
+      packed run fails, runs cell by cell instead (each resuming from its checkpoint). Cells with
+      `loggers` are not packed (each cell's run gets its own loggers).
     - `loggers`: names of registered loggers (``"tensorboard"``, ``"wandb"``) or factories
       ``() -> AbstractLogger`` (picklable for Ray): each cell's run gets one fresh logger of each, with
       the cell's configuration as its hyper-parameters (see the Logging page).
@@ -227,10 +235,35 @@ def run_sweep(
         for cell in pending:
             (out / "cells" / cell.name / "error.json").unlink(missing_ok=True)  # retried now
         if backend == "local":
-            _run_local(pending, out, finished, loggers)
+            _run_local(pending, out, finished, loggers, pack=pack)
         elif pending:
             run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished, loggers=loggers)
     return SweepResult(tuple(outcomes[c.name] for c in cells), out, backend, time.perf_counter() - t0)
+
+
+def _run_packed(cells: Sequence[Cell], out: pathlib.Path, finished) -> list[Cell]:
+    """Runs each packable group of `cells` as one program; returns the cells left to run one by one."""
+    from ..bpo._packed import checkpoint_chunk
+    from ._cell import run_packed_cells
+    from ._estimate import pack_cells
+
+    left = list(cells)
+    for group in pack_cells(cells):
+        dirs = [out / "cells" / c.name for c in group]
+        chunks = {checkpoint_chunk(d) for d in dirs}
+        if len(group) < 2 or len(chunks) != 1 or None in chunks:
+            continue
+        before = [count_attempts(d) for d in dirs]
+        for d in dirs:
+            record_attempt(d)
+        try:
+            results = run_packed_cells(group, dirs)
+        except Exception:  # noqa: BLE001 - each cell is retried alone, resuming its checkpoint
+            continue
+        for cell, d, b, result in zip(group, dirs, before, results):
+            finished(CellOutcome(cell, "done", result, None, d, count_attempts(d) - b))
+        left = [c for c in left if c not in group]
+    return left
 
 
 def _run_local(
@@ -238,7 +271,10 @@ def _run_local(
     out: pathlib.Path,
     finished: Callable[[CellOutcome], None],
     loggers: Sequence[LoggerSpec] = (),
+    pack: bool = False,
 ) -> None:
+    if pack and not loggers:
+        cells = _run_packed(cells, out, finished)
     for cell in cells:
         run_dir = out / "cells" / cell.name
         before = count_attempts(run_dir)

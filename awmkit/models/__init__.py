@@ -15,5 +15,10 @@ from ._history import HistoryModel as HistoryModel
 from ._make import make as make, names as names
 from ._markovian import MarkovianModel as MarkovianModel
 from ._normalise import Normaliser as Normaliser, fit_normaliser as fit_normaliser
-from ._scan import REMAT_BUDGET_BYTES as REMAT_BUDGET_BYTES, remat_scan as remat_scan
+from ._scan import (
+    GENERATION_UNROLL as GENERATION_UNROLL,
+    REMAT_BUDGET_BYTES as REMAT_BUDGET_BYTES,
+    remat_scan as remat_scan,
+    set_generation_unroll as set_generation_unroll,
+)
 from ._simulator import SimulatorModel as SimulatorModel

@@ -6,6 +6,29 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
+#: ``lax.scan``'s `unroll` for the world models' generation loops (`remat_scan`), per backend; 1 (no
+#: unrolling) everywhere until measured: on an H200 the transformer's generation is launch-bound
+#: (37-44 us per token at every H) and unroll 4 measured 29 us per token at H = 100
+#: (``benchmarks/generation.py``), so ``benchmarks/gpu_tune.py`` times it inside whole updates before
+#: a GPU default is committed. Set it with `set_generation_unroll`.
+GENERATION_UNROLL: dict[str, int] = {}
+
+
+def set_generation_unroll(unroll: int, backend: str | None = None) -> None:
+    """Unrolls the world models' generation scans `unroll` steps per loop iteration on `backend`
+    (default: JAX's); fewer, larger loop bodies (fewer kernel launches on a GPU) for a longer
+    compilation. Clears JAX's compilation caches when the value changes."""
+    if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
+        raise ValueError(f"`unroll` must be a positive integer, got {unroll!r}")
+    backend = backend or jax.default_backend()
+    if GENERATION_UNROLL.get(backend, 1) != unroll:
+        GENERATION_UNROLL[backend] = unroll
+        jax.clear_caches()
+
+
+def _unroll() -> int:
+    return GENERATION_UNROLL.get(jax.default_backend(), 1)
+
 
 def remat_scan(body, init, xs, length: int, remat: bool):
     """``lax.scan(body, init, xs)``; with ``remat=True`` the steps are grouped into blocks of about
@@ -16,14 +39,14 @@ def remat_scan(body, init, xs, length: int, remat: bool):
     a transformer world model, which makes plain backpropagation through ``H`` steps cost ``O(H^2)``.
     """
     if not remat or length < 4:
-        return jax.lax.scan(body, init, xs, length=length)
+        return jax.lax.scan(body, init, xs, length=length, unroll=min(_unroll(), max(length, 1)))
     block = int(math.isqrt(length))
     blocks, rest = divmod(length, block)
     head = jtu.tree_map(lambda x: x[: blocks * block].reshape(blocks, block, *x.shape[1:]), xs)
 
     @jax.checkpoint
     def run_block(carry, block_xs):
-        return jax.lax.scan(body, carry, block_xs)
+        return jax.lax.scan(body, carry, block_xs, unroll=min(_unroll(), block))
 
     carry, ys = jax.lax.scan(run_block, init, head)
     ys = jtu.tree_map(lambda y: y.reshape(blocks * block, *y.shape[2:]), ys)

@@ -87,7 +87,9 @@ class DiagonalSSM(eqx.Module):
         _check_positive("width", width)
         _check_positive("state_size", state_size)
         if not 0.0 <= r_min < r_max < 1.0:
-            raise ValueError(f"need 0 <= r_min < r_max < 1 for a stable recurrence, got r_min={r_min}, r_max={r_max}")
+            raise ValueError(
+                f"need 0 <= r_min < r_max < 1 for a stable recurrence, got r_min={r_min}, r_max={r_max}"
+            )
         if not max_phase > 0:
             raise ValueError(f"`max_phase` must be positive, got {max_phase!r}")
         dtype = jnp.zeros(()).dtype

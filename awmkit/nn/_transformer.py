@@ -9,6 +9,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from .._typing import IntScalarLike, Key
+from ._attention import causal_attention
+from ._precision import einsum as _einsum, matmul as _matmul
 
 
 def _check_positive(name, value):
@@ -18,49 +20,12 @@ def _check_positive(name, value):
 
 def _linear(x, layer: eqx.nn.Linear):
     # One matmul over the sequence instead of a vmap of matrix-vector products.
-    y = x @ layer.weight.T
+    y = _matmul(x, layer.weight.T)
     return y if layer.bias is None else y + layer.bias.reshape((1,) * (y.ndim - 1) + layer.bias.shape)
 
 
 def _layer_norm(x, ln: eqx.nn.LayerNorm):
     return jax.vmap(ln)(x) if x.ndim == 2 else ln(x)
-
-
-def _causal_attention(q, k, v, scale):
-    """Causal softmax attention of one sequence, ``q, k, v`` of shape ``(seq, heads, head)``."""
-    if _USE_DOT_PRODUCT_ATTENTION.get(jax.default_backend(), False):
-        return jax.nn.dot_product_attention(q, k, v, scale=scale, is_causal=True)
-    seq = q.shape[0]
-    block = _ATTENTION_BLOCK
-    if block is None or seq <= block:
-        return _attend(q, k, v, scale, 0)
-    # Query blocks attend to the keys up to their own end only: the upper triangle of the score matrix
-    # is never formed (about half of the attention's work and memory at long horizons).
-    return jnp.concatenate(
-        [_attend(q[s : s + block], k[: s + block], v[: s + block], scale, s) for s in range(0, seq, block)]
-    )
-
-
-def _attend(q, k, v, scale, offset: int):
-    """Softmax attention of the queries at positions ``offset, offset + 1, ...`` over the keys at
-    ``0, 1, ...`` (query ``i`` sees the keys up to its own position)."""
-    logits = jnp.einsum("qhd,khd->hqk", q, k) * scale
-    visible = jnp.arange(k.shape[0])[None, :] <= jnp.arange(offset, offset + q.shape[0])[:, None]
-    weights = jax.nn.softmax(jnp.where(visible[None], logits, -jnp.inf), axis=-1)
-    return jnp.einsum("hqk,khd->qhd", weights, v)
-
-
-# Query-block length of the explicit causal attention (``None``: one block, the full square). 64 measured
-# best on the 2-core CPU (benchmarks/policy_gradient.py, H = 100 and 500, interleaved against None, 32
-# and 128): the policy gradient at H = 500 1.5-1.7x faster, the model update 1.8x, H = 100 unchanged or
-# faster. ``jax.nn.dot_product_attention`` (the GPU default) is not blocked.
-_ATTENTION_BLOCK: int | None = 64
-
-
-# Whether the teacher-forced pass uses ``jax.nn.dot_product_attention`` (XLA's fused attention, cuDNN
-# where available) instead of the explicit einsum-mask-softmax: chosen per backend by measurement
-# (benchmarks/policy_gradient.py). Backends not listed use the einsum.
-_USE_DOT_PRODUCT_ATTENTION = {"cpu": False, "gpu": True, "cuda": True}
 
 
 class CausalSelfAttention(eqx.Module):
@@ -124,7 +89,7 @@ class CausalSelfAttention(eqx.Module):
     def __call__(self, x: Float[Array, "seq width"]) -> Float[Array, "seq width"]:
         """The parallel pass: token ``t`` attends to tokens ``0, ..., t``."""
         q, k, v = self._qkv(x)
-        out = _causal_attention(q, k, v, 1.0 / math.sqrt(self.head_size))
+        out = causal_attention(q, k, v, 1.0 / math.sqrt(self.head_size))
         return _linear(out.reshape(x.shape[0], self.width), self.out_proj)
 
     def decode(
@@ -146,10 +111,10 @@ class CausalSelfAttention(eqx.Module):
         zero = jnp.zeros((), dtype=index.dtype)
         keys = jax.lax.dynamic_update_slice(keys, k[:, None].astype(keys.dtype), (zero, index, zero))
         values = jax.lax.dynamic_update_slice(values, v[:, None].astype(values.dtype), (zero, index, zero))
-        logits = jnp.einsum("hd,hld->hl", q, keys) / math.sqrt(self.head_size)
+        logits = _einsum("hd,hld->hl", q, keys) / math.sqrt(self.head_size)
         visible = jnp.arange(keys.shape[1], dtype=index.dtype) <= index
         weights = jax.nn.softmax(jnp.where(visible[None], logits, -jnp.inf), axis=-1)
-        out = jnp.einsum("hl,hld->hd", weights, values).reshape(self.width)
+        out = _einsum("hl,hld->hd", weights, values).reshape(self.width)
         return _linear(out, self.out_proj), keys, values
 
 
