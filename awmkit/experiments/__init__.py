@@ -19,6 +19,12 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
+from ._glance import (
+    ReportSummary as ReportSummary,
+    collect_reports as collect_reports,
+    plain_text as plain_text,
+    tally as tally,
+)
 from ._report import (
     REPORT_KEYS as REPORT_KEYS,
     Report as Report,
@@ -32,10 +38,4 @@ from .figures import (
     FigureSpec as FigureSpec,
     figures as figures,
     get_figure as get_figure,
-)
-from ._glance import (
-    ReportSummary as ReportSummary,
-    collect_reports as collect_reports,
-    plain_text as plain_text,
-    tally as tally,
 )
