@@ -295,7 +295,7 @@ def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, r
         jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)
     )
 
-    build_model_for, build_policy_for = _builders(env, model, policy, dtype)
+    build_model_for, build_policy_for = _builders(env, model, policy, dtype, config.policy_time_input)
 
     # Shapes only (no compilation) so that every incompatibility is reported before any real work.
     model_shape, policy_shape = _shapes(env, build_model_for, build_policy_for, model_keys[0], policy_keys[0])
@@ -456,8 +456,9 @@ def _record_warm_up(run_dir, config: BPOConfig, horizon: int, seed_ids, state, i
     return warm_steps, init_eval
 
 
-def _builders(env: Env, model, policy, dtype):
-    """The functions building one seed's world model and policy from its key, in the run's dtype."""
+def _builders(env: Env, model, policy, dtype, time_input: str = "fraction"):
+    """The functions building one seed's world model and policy from its key, in the run's dtype (the
+    default policy with the profile's `time_input`)."""
     horizon = env.horizon
 
     def build_model_for(k):
@@ -474,7 +475,7 @@ def _builders(env: Env, model, policy, dtype):
 
     def build_policy_for(k):
         if policy is None:
-            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
+            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, time_input=time_input, key=k)
         built = policy(k)
         if not isinstance(built, AbstractPolicy):
             raise ValueError(
