@@ -16,6 +16,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", metavar="NAME", help="the figure, e.g. figure5a (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures, their budgets and claims")
     p.add_argument("--budget", default="small", help="smoke, small (default) or paper")
+    p.add_argument(
+        "--profile",
+        choices=("awmkit", "authors"),
+        default="awmkit",
+        help="settings profile: awmkit's defaults, or as the authors ran it (their per-model BPO settings "
+        "and their double pendulum; docs: Fidelity, settings profiles)",
+    )
     p.add_argument("--out", default=None, help="output directory (required to run a figure)")
     p.add_argument("--backend", default="local", help="local (default: cells one after another) or ray")
     p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
@@ -83,6 +90,7 @@ def run(args) -> int:
         address=args.address,
         resume=args.resume,
         progress=not args.json,
+        profile=args.profile,
     )
     if args.json:
         print(json.dumps(report.data, indent=2))
@@ -101,7 +109,8 @@ def _estimate(args) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    grid = estimate_grid(get_figure(args.name).cells(args.budget), progress=None if args.json else progress)
+    cells = get_figure(args.name).cells(args.budget, args.profile)
+    grid = estimate_grid(cells, progress=None if args.json else progress)
     if args.json:
         print(json.dumps({"figure": args.name, "budget": args.budget, **grid.to_dict()}, indent=2))
         return 0

@@ -57,11 +57,15 @@ class FigureSpec:
     selection: tuple[str, ...] = ()
     shares: tuple[str, ...] = ()
 
-    def cells(self, budget: str) -> list[Cell]:
-        """The grid of ``budget`` (one of ``BUDGETS``)."""
+    def cells(self, budget: str, profile: str = "awmkit") -> list[Cell]:
+        """The grid of ``budget`` (one of ``BUDGETS``) under the settings ``profile`` (``"awmkit"``, or
+        ``"authors"``: the authors' per-model BPO settings and their double pendulum; see
+        [Fidelity](../fidelity.md#settings-profiles))."""
+        from ._evidence import apply_profile
+
         if budget not in BUDGETS:
             raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
-        cells = self.grid(budget)
+        cells = apply_profile(self.grid(budget), profile)
         names = [c.name for c in cells]
         if len(set(names)) != len(names):
             raise AssertionError(f"{self.name} {budget}: duplicate cell names")

@@ -49,28 +49,61 @@ _BPO = {
     },
 }
 # Offline world models (Figures 3c, 4b, 4c; Appendix D: 100 000 random transitions, 1 000 Adam steps of
-# 64 episodes at rate 1e-3; Figure 4b: 50 random action sequences per horizon).
+# 64 episodes at rate 1e-3; Figure 4b: 50 random action sequences per horizon). What the claims are
+# decided on (awmkit.experiments._evidence): the simulator's gradient norm also at `true_horizons` (beyond
+# the models' training horizon: the text's "grows exponentially with the episode length H" has no upper
+# horizon), the Lyapunov exponent of the true dynamics (`lyapunov_*`), and gradient ascent on the initial
+# action with each model's own gradient (`ascent_*`: the same starts, steps and rate for every model).
 _OFFLINE = {
     "smoke": {
         "horizon": 5,
         "bounce_horizon": 5,
         "seeds": 1,
-        "config": {"transitions": 200, "steps": 3, "samples": 2, "grid_points": 11},
+        "config": {
+            "transitions": 200,
+            "steps": 3,
+            "samples": 2,
+            "grid_points": 11,
+            "ascent_starts": 4,
+            "ascent_steps": 3,
+        },
         "horizons": [3, 4, 5],
+        "true_horizons": [],
+        "lyapunov": {"lyapunov_starts": 2, "lyapunov_steps": 3, "lyapunov_transient": 0},
     },
     "small": {
         "horizon": 100,
         "bounce_horizon": 50,
         "seeds": 1,
-        "config": {"transitions": 10_000, "steps": 200, "samples": 10, "grid_points": 101},
+        "config": {
+            "transitions": 10_000,
+            "steps": 200,
+            "samples": 10,
+            "grid_points": 101,
+            "ascent_starts": 32,
+            "ascent_steps": 100,
+            "ascent_lr": 0.02,
+        },
         "horizons": [5, 10, 20, 50, 100],
+        "true_horizons": [150, 200],
+        "lyapunov": {"lyapunov_starts": 16, "lyapunov_steps": 100, "lyapunov_transient": 20},
     },
     "paper": {
         "horizon": 100,
         "bounce_horizon": 50,
         "seeds": 1,
-        "config": {"transitions": 100_000, "steps": 1_000, "samples": 50, "grid_points": 201},
-        "horizons": [5, 10, 20, 50, 100],
+        "config": {
+            "transitions": 100_000,
+            "steps": 1_000,
+            "samples": 50,
+            "grid_points": 201,
+            "ascent_starts": 64,
+            "ascent_steps": 200,
+            "ascent_lr": 0.01,
+        },
+        "horizons": [5, 10, 20, 50, 75, 100],
+        "true_horizons": [150, 200],
+        "lyapunov": {"lyapunov_starts": 64, "lyapunov_steps": 200, "lyapunov_transient": 20},
     },
 }
 
@@ -99,25 +132,30 @@ def bpo_pendulum_cells(budget: str) -> list[Cell]:
 
 def offline_cells(env: str, budget: str, *, growth: bool) -> list[Cell]:
     """The ``offline_model`` cells of Figures 4b/4c (``double_pendulum``: growth and landscape in one cell,
-    so both figures share them) or 3c (``one_bounce``: landscape only)."""
+    so both figures share them) or 3c (``one_bounce``: landscape only). The simulator's cell also
+    measures the true dynamics' Lyapunov exponent and the gradient norm at `true_horizons`."""
     b = _OFFLINE[budget]
     h = b["horizon"] if env == "double_pendulum" else b["bounce_horizon"]
     methods = PENDULUM_METHODS if growth else LEARNED
-    config = {**b["config"], "horizons": list(b["horizons"]) if growth else []}
-    return [
-        Cell(
-            name=cell_name(env, h, m),
-            kind="offline_model",
-            env=env,
-            horizon=h,
-            seeds=b["seeds"],
-            model=m,
-            method=m,
-            key=0,
-            config=config,
+    cells = []
+    for m in methods:
+        config = {**b["config"], "horizons": list(b["horizons"]) if growth else []}
+        if growth and m == "simulator":
+            config.update(b["lyapunov"], horizons=[*b["horizons"], *b["true_horizons"]])
+        cells.append(
+            Cell(
+                name=cell_name(env, h, m),
+                kind="offline_model",
+                env=env,
+                horizon=h,
+                seeds=b["seeds"],
+                model=m,
+                method=m,
+                key=0,
+                config=config,
+            )
         )
-        for m in methods
-    ]
+    return cells
 
 
 _BPO_NOTES = {
