@@ -191,6 +191,7 @@ def test_every_figure_has_claims_quoting_the_paper():
         assert spec.claims, spec.name
         for claim in spec.claims:
             assert claim.quote and claim.section and claim.claim, (spec.name, claim.id)
+            assert claim.review, (spec.name, claim.id, "record whether the check tests the quoted sentence")
 
 
 @pytest.mark.parametrize("figure,claim", CLAIMS)

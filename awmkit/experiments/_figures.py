@@ -93,10 +93,11 @@ _ORDER = (
 
 def figures() -> dict[str, FigureSpec]:
     """Every figure spec, by name, in the paper's order."""
+    from ._claim_reviews import with_reviews
     from ._figures_myriad import MYRIAD_FIGURES
     from ._figures_pendulum import PENDULUM_FIGURES
 
-    every = {f.name: f for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
+    every = {f.name: with_reviews(f) for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
     return {name: every[name] for name in _ORDER}
 
 

@@ -256,6 +256,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
         )
     lines.append("")
+    reviews = [(c["id"], c["paper"]["review"]) for c in report["claims"] if c["paper"].get("review")]
+    if reviews:
+        lines += ["**Does each check test the quoted sentence?**", ""]
+        lines += [f"- `{cid}`: {_md_escape(text)}" for cid, text in reviews] + [""]
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
