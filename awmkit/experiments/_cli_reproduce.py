@@ -63,7 +63,7 @@ def run(args) -> int:
                 (i["name"], i["paper"], " / ".join(str(i["cells"][b]) for b in BUDGETS), len(i["claims"]))
                 for i in items
             ]
-            print(table(rows, ["figure", "paper", "cells smoke / small / paper", "claims"]))
+            print(table(rows, ["figure", "paper", f"cells {' / '.join(BUDGETS)}", "claims"]))
         return 0
     names = list(figures())
     if args.name is None:
