@@ -1,7 +1,5 @@
 """awmkit: learning policies by backpropagating through world models (JAX, Equinox, Diffrax)."""
 
-import importlib.metadata
-
 from . import (
     baselines as baselines,
     bpo as bpo,
@@ -12,8 +10,4 @@ from . import (
     nn as nn,
     policies as policies,
 )
-
-try:
-    __version__ = importlib.metadata.version("awmkit")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0+unknown"
+from ._version import __version__ as __version__

@@ -55,7 +55,7 @@ def test_list_names_the_eleven_figures(capsys):
     "args,message",
     [
         (["figure99", "--out", "x"], "unknown figure 'figure99'; valid figures are: figure2"),
-        (["figure2", "--budget", "huge", "--out", "x"], "--budget must be one of smoke, small, paper"),
+        (["figure2", "--budget", "huge", "--out", "x"], "--budget must be one of smoke, small, medium, paper"),
         (["figure2"], "--out DIR is required"),
         ([], "NAME is required"),
         (["figure2", "--out", "x", "--address", "1.2.3.4:6379"], "--address joins a Ray cluster"),

@@ -7,8 +7,8 @@ import shutil
 import pytest
 from sweep_kinds import tiny_cell
 
-from awmkit.bpo import _run
 from awmkit.experiments import run_sweep
+from awmkit.runs import RunDir
 
 
 @pytest.mark.slow  # three sweeps of two tiny BPO cells: ~25 s idle, over a minute on a loaded machine
@@ -16,17 +16,17 @@ def test_a_moved_sweep_directory_resumes_there_to_the_same_result(tmp_path, monk
     cells = [tiny_cell("first", key=0), tiny_cell("second", key=1)]
     whole = run_sweep(cells, tmp_path / "whole", progress=False)
 
-    original = _run._RunDir.save_checkpoint
+    original = RunDir.write_checkpoint
 
     def interrupted(self, header, state):  # stop each cell after its first chunk's checkpoint
         if header["chunk"] >= 2:
             raise RuntimeError("interrupted")
         original(self, header, state)
 
-    monkeypatch.setattr(_run._RunDir, "save_checkpoint", interrupted)
+    monkeypatch.setattr(RunDir, "write_checkpoint", interrupted)
     cut = run_sweep(cells, tmp_path / "here", progress=False)
     assert [o.status for o in cut.outcomes] == ["failed", "failed"]
-    monkeypatch.setattr(_run._RunDir, "save_checkpoint", original)
+    monkeypatch.setattr(RunDir, "write_checkpoint", original)
 
     moved = tmp_path / "elsewhere" / "sweep"
     moved.parent.mkdir()

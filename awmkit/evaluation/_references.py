@@ -10,6 +10,7 @@ from typing import Any
 
 import jax
 
+from .._version import __version__
 from ..baselines._trajopt import TrajOptSettings, describe_integrator, trajopt
 from ..envs import Integrator, make
 from ._random import RANDOM_NOISE, estimate_random_return, random_reference_key
@@ -246,8 +247,6 @@ def with_random_return(
       [`compute_reference`][awmkit.evaluation.compute_reference].
     - `key`: the seed the random key is derived from (default ``ref.solver["key"]``, else 0).
     """
-    from .. import __version__
-
     if not isinstance(ref, Reference):
         raise TypeError(f"`ref` must be an awmkit.evaluation.Reference, got {type(ref).__name__}")
     key = int(ref.solver.get("key", 0)) if key is None else key

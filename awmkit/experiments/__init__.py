@@ -1,7 +1,6 @@
 """Experiments: grids of independent cells (system, horizon, method; seeds vmapped inside a cell) run by
 the sweep runner in-process or on Ray, and the paper's figures as named specs over such grids."""
 
-from . import _figures_kinds  # noqa: F401  (registers the offline_model cell kind)
 from ._aggregate import (
     CellRecord as CellRecord,
     FigureData as FigureData,
@@ -19,12 +18,6 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
-from ._figures import (
-    BUDGETS as BUDGETS,
-    FigureSpec as FigureSpec,
-    figures as figures,
-    get_figure as get_figure,
-)
 from ._report import (
     REPORT_KEYS as REPORT_KEYS,
     Report as Report,
@@ -33,3 +26,9 @@ from ._report import (
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
 from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
+from .figures import (
+    BUDGETS as BUDGETS,
+    FigureSpec as FigureSpec,
+    figures as figures,
+    get_figure as get_figure,
+)

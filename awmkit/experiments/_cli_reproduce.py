@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _listing() -> list[dict]:
-    from ._figures import BUDGETS, figures
+    from .figures import BUDGETS, figures
 
     return [
         {
@@ -52,7 +52,7 @@ def _listing() -> list[dict]:
 
 
 def run(args) -> int:
-    from ._figures import BUDGETS, figures
+    from .figures import BUDGETS, figures
 
     if args.list:
         items = _listing()
@@ -104,7 +104,7 @@ def run(args) -> int:
 def _estimate(args) -> int:
     from .._progress import fmt_time
     from ._estimate import estimate_grid
-    from ._figures import get_figure
+    from .figures import get_figure
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

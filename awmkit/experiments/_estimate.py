@@ -47,9 +47,7 @@ def _signature(cell: Cell) -> str:
     return json.dumps([cell.model, cell.horizon, cell.seeds, config], default=str)
 
 
-def estimate_grid(
-    cells: list[Cell], *, repeats: int = 3, progress: Callable[[str], None] | None = None
-) -> GridEstimate:
+def estimate_grid(cells: list[Cell], *, repeats: int = 3, progress: Callable[[str], None] | None = None) -> GridEstimate:
     """Predicts each BPO cell's wall time with [`awmkit.bpo.estimate_run`][] and sums them. One
     estimate is timed per distinct (model, horizon, seeds, configuration up to the `COST_NEUTRAL`
     fields): a sweep over entropy coefficients or learning rates, and the same cell on another system,
@@ -63,13 +61,7 @@ def estimate_grid(
     for cell in cells:
         if cell.kind != "bpo":
             rows.append(
-                {
-                    "name": cell.name,
-                    "kind": cell.kind,
-                    "seconds": None,
-                    "compile_s": None,
-                    "estimated_from": None,
-                }
+                {"name": cell.name, "kind": cell.kind, "seconds": None, "compile_s": None, "estimated_from": None}
             )
             missing.append(cell.name)
             continue
@@ -84,13 +76,7 @@ def estimate_grid(
             timed[sig] = (cell.name, float(est.seconds), float(est.compile_s))
         source, seconds, compile_s = timed[sig]
         rows.append(
-            {
-                "name": cell.name,
-                "kind": cell.kind,
-                "seconds": seconds,
-                "compile_s": compile_s,
-                "estimated_from": source,
-            }
+            {"name": cell.name, "kind": cell.kind, "seconds": seconds, "compile_s": compile_s, "estimated_from": source}
         )
         total += seconds
         compile_total += compile_s

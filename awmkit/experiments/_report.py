@@ -10,9 +10,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
 from ._claims import ClaimResult
-from ._figures import BUDGETS, FigureSpec, get_figure
+from .figures import BUDGETS, FigureSpec, get_figure
 
 #: The format version of ``report.json``.
 REPORT_FORMAT = "awmkit-report-v1"
@@ -132,8 +133,6 @@ def write_report(
     """Evaluates the claims of ``spec`` on ``records``, draws its figure and writes ``report.md`` and
     ``report.json`` into ``out`` (used by [`awmkit.experiments.reproduce`][]; call it directly to
     report on cells run some other way)."""
-    from .. import __version__
-
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = spec.data(records)

@@ -1,14 +1,14 @@
 """The claims' checks and the plots of Figures 5a, 5b, 7, 8, 9 and 10 (the specs are in
-``_figures_myriad.py``)."""
+``_myriad.py``)."""
 
 import pathlib
 from collections.abc import Sequence
 
 import numpy as np
 
-from . import _figures_plots as plots
-from ._aggregate import FigureData, NotEvaluable, interval_dict
-from ._claims import Verdict, highest_iqm, improvement_over, longest_horizon
+from .._aggregate import FigureData, NotEvaluable, interval_dict
+from .._claims import Verdict, highest_iqm, improvement_over, longest_horizon
+from . import _plots as plots
 
 AWM = "awm-transformer"
 FIG5A_METHODS = (AWM, "awm-rnn", "hwm-transformer", "markovian")

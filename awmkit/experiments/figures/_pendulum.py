@@ -1,11 +1,10 @@
 """Figures 2 and 6 (BPO on the double pendulum), 3c (one-bounce landscape), 4b (gradient-norm growth)
 and 4c (double-pendulum landscape)."""
 
+from .._cell import Cell
+from .._claims import Claim
 from . import _evidence_claims as evidence
-from ._cell import Cell
-from ._claims import Claim
-from ._figures import SMALL_SIZING, FigureSpec, cell_name, fmt_value
-from ._figures_pendulum_checks import (
+from ._pendulum_checks import (
     _S3,
     LEARNED,
     PENDULUM_METHODS,
@@ -19,6 +18,7 @@ from ._figures_pendulum_checks import (
     _plot_fig6,
     _plot_landscape,
 )
+from ._spec import SMALL_SIZING, FigureSpec, cell_name, fmt_value
 
 # --- budgets -----------------------------------------------------------------------------------------
 # BPO on the double pendulum (Figures 2 and 6; Appendix E: 100 000 steps, the policy learning rate swept

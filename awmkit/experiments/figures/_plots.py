@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._aggregate import FigureData, NotEvaluable, performance_profile
+from .._aggregate import FigureData, NotEvaluable, performance_profile
 
 _COLORS = {
     "awm-transformer": "C3",

@@ -6,10 +6,10 @@ Every threshold is stated in the claim's text and in ``why``; the numbers go to 
 
 import numpy as np
 
-from ._aggregate import FigureData, NotEvaluable
-from ._claims import Verdict
+from .._aggregate import FigureData, NotEvaluable
+from .._claims import Verdict
 from ._evidence import paired_difference, tail_rate
-from ._figures_pendulum_checks import LEARNED, PENDULUM_METHODS, local_maxima
+from ._pendulum_checks import LEARNED, PENDULUM_METHODS, local_maxima
 
 #: "Easily navigate": gradient ascent ends, on average, within 10% of the true return range of the
 #: optimum (the same bar as the landscape claims of Figure 3c).

@@ -1,13 +1,13 @@
 """The claims' checks and the plots of Figures 2, 3c, 4b, 4c and 6 (the specs are in
-``_figures_pendulum.py``)."""
+``_pendulum.py``)."""
 
 import pathlib
 
 import numpy as np
 
-from . import _figures_plots as plots
-from ._aggregate import FigureData
-from ._claims import Verdict, highest_mean, longest_horizon, rounded
+from .._aggregate import FigureData
+from .._claims import Verdict, highest_mean, longest_horizon, rounded
+from . import _plots as plots
 
 PENDULUM_METHODS = ("simulator", "markovian", "hwm-transformer", "awm-transformer")
 LEARNED = ("markovian", "hwm-transformer", "awm-transformer")

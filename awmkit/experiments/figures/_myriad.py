@@ -3,14 +3,13 @@ Transformer on the Myriad systems (Section 5.2, Appendix F)."""
 
 from collections.abc import Sequence
 
-from ..evaluation import MYRIAD_ENVS, STANDARD_HORIZONS
-from ._cell import Cell
-from ._claims import (
+from ...evaluation import MYRIAD_ENVS, STANDARD_HORIZONS
+from .._cell import Cell
+from .._claims import (
     Claim,
     within_each_other,
 )
-from ._figures import SMALL_SIZING, FigureSpec, cell_name, fmt_value
-from ._figures_myriad_checks import (
+from ._myriad_checks import (
     AWM,
     FIG5A_METHODS,
     FIG5B_METHODS,
@@ -35,6 +34,7 @@ from ._figures_myriad_checks import (
     _plot_fig5b,
     _plot_per_env,
 )
+from ._spec import SMALL_SIZING, FigureSpec, cell_name, fmt_value
 
 # method label -> (cell kind, world model, config overrides)
 _METHODS: dict[str, tuple[str, str | None, dict]] = {

@@ -35,7 +35,8 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from ._cell import Cell, register_cell_kind
+from ..._version import __version__
+from .._cell import Cell, register_cell_kind
 from ._evidence import EVIDENCE_OPTIONS, check_evidence_options, extra_measurements
 
 #: The options of an ``offline_model`` cell (``Cell.config``) and their defaults (Appendix D's budget).
@@ -68,8 +69,8 @@ def _write_json(path: pathlib.Path, data) -> None:
 
 def _trained_model(cell: Cell, env, seed: int, opts: dict, run_dir: pathlib.Path, resume: bool):
     """The cell's model for ``seed``, trained offline (or read back from its checkpoint)."""
-    from .. import models
-    from ..diagnostics import train_offline
+    from ... import models
+    from ...diagnostics import train_offline
 
     key = jax.random.fold_in(jax.random.key(cell.key), seed)
     k_init, k_train = jax.random.split(key)
@@ -99,14 +100,12 @@ def _trained_model(cell: Cell, env, seed: int, opts: dict, run_dir: pathlib.Path
 
 def _shape_data(env):
     """A one-episode data set: only its shapes matter (the normaliser's structure)."""
-    from ..diagnostics import random_dataset
+    from ...diagnostics import random_dataset
 
     return random_dataset(env, env.horizon, key=jax.random.key(0))
 
 
 def _start(cell: Cell, run_dir: pathlib.Path, resume: bool, opts: dict) -> None:
-    from .. import __version__
-
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume and (run_dir / "metrics.jsonl").exists():
         raise ValueError(f"{run_dir} already holds a run; pass resume=True to continue it")
@@ -150,8 +149,8 @@ def _finish(cell: Cell, run_dir: pathlib.Path, opts: dict, t0: float, extra: dic
 
 def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
     """The ``offline_model`` cell kind (Figures 3c, 4b, 4c)."""
-    from ..diagnostics import fit_growth, horizon_growth, return_landscape
-    from ..envs import make
+    from ...diagnostics import fit_growth, horizon_growth, return_landscape
+    from ...envs import make
 
     opts = _options(cell, OFFLINE_OPTIONS)
     horizons = sorted(int(h) for h in opts["horizons"])
@@ -210,7 +209,7 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
 
 
 def _validate_offline(cell: Cell) -> None:
-    from ..models import names
+    from ...models import names
 
     valid = names()
     if cell.model not in valid:

@@ -1,14 +1,15 @@
 """Figure specs: one per figure of the paper, each a grid of cells per budget, a plot in the paper's
-layout and the paper's claims as checks. The specs themselves live in ``_figures_pendulum.py``
-(Figures 2, 3c, 4b, 4c, 6) and ``_figures_myriad.py`` (Figures 5a, 5b, 7, 8, 9, 10)."""
+layout and the paper's claims as checks. This module holds the spec type and the helpers the specs share;
+the specs themselves live in ``_pendulum.py`` (Figures 2, 3c, 4b, 4c, 6) and ``_myriad.py``
+(Figures 5a, 5b, 7, 8, 9, 10), and ``_registry.py`` (above both) lists them."""
 
 import dataclasses
 import pathlib
 from collections.abc import Callable, Mapping, Sequence
 
-from ._aggregate import CellRecord, FigureData
-from ._cell import Cell
-from ._claims import Claim
+from .._aggregate import CellRecord, FigureData
+from .._cell import Cell
+from .._claims import Claim
 
 #: Said in every ``small`` budget note: how the budget was sized.
 SMALL_SIZING = (
@@ -76,39 +77,6 @@ class FigureSpec:
     def data(self, records: Sequence[CellRecord], **kwargs) -> FigureData:
         """The records as [`awmkit.experiments.FigureData`][] with this figure's score and selection."""
         return FigureData(records, score=self.score, selection=self.selection, **kwargs)
-
-
-_ORDER = (
-    "figure2",
-    "figure3c",
-    "figure4b",
-    "figure4c",
-    "figure5a",
-    "figure5b",
-    "figure6",
-    "figure7",
-    "figure8",
-    "figure9",
-    "figure10",
-)
-
-
-def figures() -> dict[str, FigureSpec]:
-    """Every figure spec, by name, in the paper's order."""
-    from ._claim_reviews import with_reviews
-    from ._figures_myriad import MYRIAD_FIGURES
-    from ._figures_pendulum import PENDULUM_FIGURES
-
-    every = {f.name: with_reviews(f) for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
-    return {name: every[name] for name in _ORDER}
-
-
-def get_figure(name: str) -> FigureSpec:
-    """The spec called ``name``; an unknown name lists the valid ones."""
-    specs = figures()
-    if name not in specs:
-        raise ValueError(f"unknown figure {name!r}; valid figures are: {', '.join(specs)}")
-    return specs[name]
 
 
 def cell_name(env: str, horizon: int, method: str, suffix: str = "") -> str:

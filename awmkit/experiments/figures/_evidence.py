@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ._cell import Cell
+from .._cell import Cell
 
 #: Settings profiles of a figure's grid (see `apply_profile`).
 PROFILES = ("awmkit", "authors")
@@ -147,7 +147,7 @@ def initial_action_ascent(model, env, *, starts: int, steps: int, learning_rate:
     size independent of the gradient's scale, so the models differ only in the directions their
     gradients give. Returns the starts, the ends, the model's return there and the **true** return there
     (the simulator's)."""
-    from ..models import SimulatorModel
+    from ...models import SimulatorModel
 
     s0 = env.reset()
     dtype = s0.dtype
@@ -188,9 +188,12 @@ def check_evidence_options(cell: Cell, opts: dict) -> None:
         raise ValueError(
             f"{where}: option env_options must map parameter names to values, got {opts['env_options']!r}"
         )
-    from ..envs import make
+    from ...envs._registry import _REGISTRY
 
-    make(cell.env, 1, **opts["env_options"])  # an unknown parameter or value fails here, named
+    try:  # the problem alone (no goal integrated, nothing compiled): an unknown parameter or value fails
+        _REGISTRY[cell.env](**opts["env_options"])
+    except TypeError as e:
+        raise ValueError(f"{where}: option env_options does not fit {cell.env!r}: {e}") from None
     for name, low in (("lyapunov_starts", 0), ("lyapunov_steps", 1), ("lyapunov_transient", 0)):
         value = opts[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -209,7 +212,7 @@ def check_evidence_options(cell: Cell, opts: dict) -> None:
 def extra_measurements(cell: Cell, env, model, opts: dict, seed: int) -> dict:
     """The Lyapunov exponent of the true dynamics (simulator cells with ``lyapunov_starts``) and the
     gradient ascent of `initial_action_ascent` (cells with ``ascent_starts``) for one seed."""
-    from ..diagnostics import lyapunov_exponent
+    from ...diagnostics import lyapunov_exponent
 
     out = {}
     key = jax.random.fold_in(jax.random.key(cell.key + 2), seed)
