@@ -48,7 +48,7 @@ def apply_profile(cells: Sequence[Cell], profile: str) -> list[Cell]:
 
 
 def tail_rate(
-    horizons: Sequence[int],
+    horizons: Sequence[int] | np.ndarray,
     norms,
     *,
     tail_from: float | int | None = None,
