@@ -153,8 +153,9 @@ def initial_action_ascent(model, env, *, starts: int, steps: int, learning_rate:
     dtype = s0.dtype
     base = jnp.zeros((env.horizon, env.action_dim), dtype)
     a0 = jnp.linspace(-1.0, 1.0, starts, dtype=dtype)
-    ends, model_return, bad = _ascend(model, env, s0, base, a0, int(steps), float(learning_rate))
-    _, true_return, _ = _ascend(SimulatorModel(env), env, s0, base, ends, 0, float(learning_rate))
+    with jax.numpy_dtype_promotion("standard"):  # optax's bias correction mixes a Python float and int32
+        ends, model_return, bad = _ascend(model, env, s0, base, a0, int(steps), float(learning_rate))
+        _, true_return, _ = _ascend(SimulatorModel(env), env, s0, base, ends, 0, float(learning_rate))
     return {
         "optimiser": "adam",
         "learning_rate": float(learning_rate),
