@@ -18,6 +18,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from .runs import logger_names
+
 
 class CLIError(ValueError):
     """Bad command-line input, reported as one line ``awmkit <cmd>: error: <message>`` (exit status 2)."""
@@ -136,14 +138,27 @@ def positive_int(text: str) -> int:
 
 
 def env_name(text: str) -> str:
-    """``argparse`` type: the name of a registered environment."""
-    from .envs import registered
+    """``argparse`` type: the name of a registered environment, or an import path ``package.module:Class``
+    of a user's control problem (see [`awmkit.envs.make`][])."""
+    from .envs._registry import check_name
 
-    if text not in registered():
-        raise argparse.ArgumentTypeError(
-            f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
-        )
-    return text
+    try:
+        return check_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_logger_argument(parser: argparse.ArgumentParser, what: str = "the metric rows") -> None:
+    """``--logger NAME`` (repeatable) over the registered loggers, into ``args.logger`` (a list)."""
+    parser.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=logger_names(),
+        metavar="NAME",
+        help=f"also send {what} to this logger (repeatable; one of: "
+        f"{', '.join(logger_names()) or 'none installed'}); metrics.jsonl is always written",
+    )
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

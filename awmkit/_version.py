@@ -1,8 +1,9 @@
-"""The installed version of awmkit, importable by every module without importing the package's face."""
+"""The installed awmkit version, in one place: the package face re-exports it and every module that
+records it (run directories, reports, references) imports it from here, at module top."""
 
 import importlib.metadata
 
 try:
-    __version__ = importlib.metadata.version("awmkit")
+    __version__: str = importlib.metadata.version("awmkit")
 except importlib.metadata.PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0+unknown"

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..models import ActionsModel, SSMBackbone
-from ..models._common import check_actions, check_s0, dtype_of, step_indices
+from ..models._base import check_actions
+from ..models._common import check_s0, dtype_of, step_indices
 
 
 class SSMBound(eqx.Module):
@@ -128,7 +129,6 @@ def _encoder_lipschitz(encoder, action_dim: int):
         for layer in layers[1:]:
             out = out * _ACTIVATION_LIPSCHITZ[name] * _spec(layer.weight)
     return out
-
 
 
 @eqx.filter_jit

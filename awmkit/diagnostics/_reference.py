@@ -136,19 +136,6 @@ class ElmanAWM(AbstractWorldModel):
         states = jnp.concatenate([s0[None], states])
         return Trajectory(states=states, actions=actions, rewards=_rewards(reward_fn, states, actions))
 
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        traj = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return traj.total_return, traj
-
 
 class AttentionAWM(AbstractWorldModel):
     r"""The single self-attention Actions World Model of equation 5 (Corollary 2.2):
@@ -245,16 +232,3 @@ class AttentionAWM(AbstractWorldModel):
         _, (states, actions) = jax.lax.scan(body, (buffer, s0), (jnp.arange(horizon), keys))
         states = jnp.concatenate([s0[None], states])
         return Trajectory(states=states, actions=actions, rewards=_rewards(reward_fn, states, actions))
-
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        traj = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return traj.total_return, traj

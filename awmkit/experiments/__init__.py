@@ -10,6 +10,7 @@ from ._aggregate import (
     performance_profile as performance_profile,
     probability_of_improvement as probability_of_improvement,
 )
+from ._attempts import CellOutcome as CellOutcome
 from ._cell import (
     Cell as Cell,
     cell_kinds as cell_kinds,
@@ -25,10 +26,16 @@ from ._report import (
     write_report as write_report,
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
-from ._sweep import CellOutcome as CellOutcome, SweepResult as SweepResult, run_sweep as run_sweep
+from ._sweep import SweepResult as SweepResult, run_sweep as run_sweep
 from .figures import (
     BUDGETS as BUDGETS,
     FigureSpec as FigureSpec,
     figures as figures,
     get_figure as get_figure,
+)
+from ._glance import (
+    ReportSummary as ReportSummary,
+    collect_reports as collect_reports,
+    plain_text as plain_text,
+    tally as tally,
 )

@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 
+from ._attempts import CellOutcome, attempt_cell, count_attempts, write_error
 from ._cell import Cell, kind_runner
 
 _MIN_RAY = (2, 9)
@@ -141,18 +142,22 @@ def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _task(cell: Cell, run_dir: str, runner: Callable) -> dict:
-    """The body of a cell's Ray task, in the worker process."""
-    from ._sweep import attempt_cell
-
-    return attempt_cell(cell, run_dir, runner)
+def _task(cell: Cell, run_dir: str, runner: Callable, loggers: Sequence = ()) -> dict:
+    """The body of a cell's Ray task, in the worker process (which builds the cell's own loggers)."""
+    return attempt_cell(cell, run_dir, runner, loggers)
 
 
-def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, on_done: Callable) -> None:
+def run_ray(
+    cells: Sequence[Cell],
+    out: pathlib.Path,
+    *,
+    ray,
+    max_retries: int,
+    on_done: Callable,
+    loggers: Sequence = (),
+) -> None:
     """Submits every cell as a task of the connected Ray session and reports each outcome (through
     ``on_done``) as it finishes, failures included."""
-    from ._sweep import CellOutcome, count_attempts, write_error
-
     remote = ray.remote(_task)
     env = runtime_env()
     pending: dict = {}
@@ -167,7 +172,7 @@ def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, 
             retry_exceptions=False,
             runtime_env=env,
             name=f"awmkit-cell:{cell.name}",
-        ).remote(cell, str(run_dir), kind_runner(cell.kind))
+        ).remote(cell, str(run_dir), kind_runner(cell.kind), tuple(loggers))
         pending[ref] = cell
     try:
         while pending:

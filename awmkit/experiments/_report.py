@@ -12,6 +12,7 @@ from typing import Any
 
 from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
+from ._cell import LoggerSpec
 from ._claims import ClaimResult
 from .figures import BUDGETS, FigureSpec, get_figure
 
@@ -69,6 +70,7 @@ def reproduce(
     max_retries: int = 2,
     progress: bool = True,
     profile: str = "awmkit",
+    loggers: Sequence[LoggerSpec] = (),
 ) -> Report:
     """Runs the grid of figure ``name`` at ``budget`` through [`awmkit.experiments.run_sweep`][] into
     ``out/cells/<cell>/`` and writes ``out/report.md``, ``out/report.json`` and the figure's PNGs.
@@ -85,6 +87,7 @@ def reproduce(
       the finished cells are kept and the rest continue from their checkpoints.
     - `profile`: ``"awmkit"`` (default) or ``"authors"`` (see [`awmkit.experiments.FigureSpec.cells`][]);
       the report says which.
+    - `loggers`: as for ``run_sweep``: one logger run per cell (``"tensorboard"``, ``"wandb"``).
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
@@ -104,6 +107,7 @@ def reproduce(
         resume=resume,
         max_retries=max_retries,
         progress=progress,
+        loggers=loggers,
     )
     records = [CellRecord.from_outcome(o) for o in sweep.outcomes]
     reused = sum(1 for o in sweep.outcomes if o.status == "done" and o.attempts == 0)
@@ -233,6 +237,8 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
+    from ._glance import plain_text
+
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",
@@ -240,8 +246,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         + (" (the authors' settings and double pendulum)." if report.get("profile") == "authors" else "."),
         "",
         f"> {report['caption']}",
-        "",
-        f"**Budget.** {report['budget_note']}",
         "",
         "## Claims",
         "",
@@ -252,7 +256,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
         paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
         lines.append(
-            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
     reviews = [(c["id"], c["paper"]["review"]) for c in report["claims"] if c["paper"].get("review")]
@@ -263,6 +267,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
         lines += [f"No figure: {report['plot_error']}", ""]
+    lines += [f"**What the `{report['budget']}` budget cuts.** {report['budget_note']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
         lines += [

@@ -18,47 +18,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._cell import Cell, kind_runner, read_result
+from ._attempts import CellOutcome, attempt_cell, count_attempts, write_error, write_json
+from ._cell import Cell, LoggerSpec, check_logger_specs, read_result
+from ._ray import check_ray, ray_cluster, run_ray
 
 _FORMAT = "awmkit-sweep-v1"
 BACKENDS = ("local", "ray")
-#: File in a cell's run directory with one line per attempt at running it.
-ATTEMPTS_FILE = "sweep_attempts.jsonl"
-
-
-@dataclasses.dataclass(frozen=True)
-class CellOutcome:
-    """How one cell of a sweep ended.
-
-    **Attributes:**
-
-    - `cell`: the [`awmkit.experiments.Cell`][].
-    - `status`: ``"done"`` (its ``result.json`` is complete) or ``"failed"``.
-    - `result`: the ``result.json`` dict of a done cell (``final_return`` per seed, ``wall_time_s``,
-      ...), else ``None``.
-    - `error`: ``"ExceptionType: message"`` of a failed cell, else ``None`` (the traceback is in
-      ``error.json`` in its run directory).
-    - `run_dir`: the cell's run directory, ``out/cells/<name>/``.
-    - `attempts`: how many times this sweep started the cell (0: finished before, skipped on resume;
-      more than 1: its worker died and the cell was resumed from its checkpoint).
-    """
-
-    cell: Cell
-    status: str
-    result: dict | None
-    error: str | None
-    run_dir: pathlib.Path
-    attempts: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cell": self.cell.to_dict(),
-            "status": self.status,
-            "result": self.result,
-            "error": self.error,
-            "run_dir": str(self.run_dir),
-            "attempts": self.attempts,
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +61,6 @@ class SweepResult:
 # --- the sweep directory ---------------------------------------------------------------------------
 
 
-def _write_json(path: pathlib.Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)  # atomic: a kill leaves the old file or the new one
-
-
 def _describe_differences(saved: list[dict], cells: Sequence[Cell]) -> str:
     old = {c["name"]: c for c in saved}
     new = {c.name: c.to_dict() for c in cells}
@@ -137,38 +96,7 @@ def _open_sweep(cells: Sequence[Cell], out: pathlib.Path, resume: bool, check_on
     if check_only:
         return
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    _write_json(record, {"format": _FORMAT, "cells": [c.to_dict() for c in cells]})
-
-
-def count_attempts(run_dir: pathlib.Path) -> int:
-    path = run_dir / ATTEMPTS_FILE
-    return len(path.read_text().splitlines()) if path.exists() else 0
-
-
-def record_attempt(run_dir: pathlib.Path) -> None:
-    """Appends one line to the cell's attempts file (read back by the driver to count retries)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    import socket
-
-    line = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-    with open(run_dir / ATTEMPTS_FILE, "a") as f:
-        f.write(json.dumps(line) + "\n")
-
-
-def attempt_cell(cell: Cell, run_dir: str | os.PathLike, runner: Callable | None = None) -> dict:
-    """One attempt at a cell inside a sweep: always resuming, so a retry after a dead worker (or a
-    sweep killed and started again) continues from the cell's own checkpoint."""
-    run_dir = pathlib.Path(run_dir)
-    record_attempt(run_dir)
-    return (runner or kind_runner(cell.kind))(cell, run_dir, True)
-
-
-def write_error(run_dir: pathlib.Path, cell: Cell, error: str, details: str, attempts: int) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(
-        run_dir / "error.json",
-        {"cell": cell.name, "error": error, "attempts": attempts, "traceback": details},
-    )
+    write_json(record, {"format": _FORMAT, "cells": [c.to_dict() for c in cells]})
 
 
 def _check_args(cells, backend, address, max_retries) -> list[Cell]:
@@ -228,6 +156,7 @@ def run_sweep(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    loggers: Sequence[LoggerSpec] = (),
 ) -> SweepResult:
     """Runs every cell of a grid into ``out/cells/<name>/`` and returns how each one ended.
 
@@ -256,6 +185,9 @@ def run_sweep(
     - `max_retries`: retries of a cell whose Ray worker died (the ``local`` backend runs in this
       process, so a death ends the sweep, and `resume` continues it).
     - `progress`: print one line per finished cell on stderr.
+    - `loggers`: names of registered loggers (``"tensorboard"``, ``"wandb"``) or factories
+      ``() -> AbstractLogger`` (picklable for Ray): each cell's run gets one fresh logger of each, with
+      the cell's configuration as its hyper-parameters (see the Logging page).
 
     **Returns:** a [`awmkit.experiments.SweepResult`][] listing every cell exactly once.
 
@@ -263,12 +195,11 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     cells = _check_args(cells, backend, address, max_retries)
+    loggers = check_logger_specs(loggers, [c.kind for c in cells])
     if not isinstance(out, (str, os.PathLike)):
         raise ValueError(f"`out` must be a path, got {type(out).__name__}")
     out = pathlib.Path(out)
     if backend == "ray":
-        from ._ray import check_ray
-
         check_ray()  # before anything is written: a missing extra is a one-line error
     _open_sweep(cells, out, resume, check_only=True)  # a refused grid starts no cluster
     report = _Reporter(progress, len(cells))
@@ -288,8 +219,6 @@ def run_sweep(
 
     with contextlib.ExitStack() as stack:
         if backend == "ray" and pending:
-            from ._ray import ray_cluster
-
             # Connected (and resources checked) before the sweep directory is written.
             ray = stack.enter_context(ray_cluster(pending, address))
         _open_sweep(cells, out, resume)
@@ -298,20 +227,23 @@ def run_sweep(
         for cell in pending:
             (out / "cells" / cell.name / "error.json").unlink(missing_ok=True)  # retried now
         if backend == "local":
-            _run_local(pending, out, finished)
+            _run_local(pending, out, finished, loggers)
         elif pending:
-            from ._ray import run_ray
-
-            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished)
+            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished, loggers=loggers)
     return SweepResult(tuple(outcomes[c.name] for c in cells), out, backend, time.perf_counter() - t0)
 
 
-def _run_local(cells: Sequence[Cell], out: pathlib.Path, finished: Callable[[CellOutcome], None]) -> None:
+def _run_local(
+    cells: Sequence[Cell],
+    out: pathlib.Path,
+    finished: Callable[[CellOutcome], None],
+    loggers: Sequence[LoggerSpec] = (),
+) -> None:
     for cell in cells:
         run_dir = out / "cells" / cell.name
         before = count_attempts(run_dir)
         try:
-            result = attempt_cell(cell, run_dir)
+            result = attempt_cell(cell, run_dir, loggers=loggers)
         except Exception as e:  # noqa: BLE001 -- a failed cell must not stop the others
             error = f"{type(e).__name__}: {e}"
             attempts = count_attempts(run_dir) - before

@@ -8,9 +8,8 @@ from jaxtyping import Array, Float
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
 from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, SSMBackbone, TransformerBackbone
-from ._base import AbstractWorldModel, RewardFn
+from ._base import AbstractWorldModel, RewardFn, check_actions
 from ._common import (
-    check_actions,
     check_s0,
     check_size,
     check_trajectory,
@@ -288,16 +287,3 @@ class ActionsModel(AbstractWorldModel):
             stop_gradient,
             self._remat(horizon, dtype),
         )
-
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return trajectory.total_return, trajectory

@@ -55,12 +55,16 @@ class AbstractWorldModel(eqx.Module):
         Models use only ``s0`` and the actions. ``t0`` is the time step of ``s0`` (0 for a whole
         episode)."""
 
-    @abc.abstractmethod
     def rollout_actions(
         self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
     ) -> Float[Array, "steps state_dim"]:
         """Open-loop predictions ``s_0, ..., s_H`` under a fixed action sequence, each prediction fed
-        back where the model conditions on states. Differentiable with respect to the actions."""
+        back where the model conditions on states. Differentiable with respect to the actions.
+
+        By default, `imagine` with a policy that replays ``actions``; models that predict from the
+        actions alone override it with one parallel pass."""
+        horizon = check_actions(self, actions)
+        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
 
     @abc.abstractmethod
     def imagine(
@@ -76,7 +80,6 @@ class AbstractWorldModel(eqx.Module):
         """The closed-loop rollout of ``policy`` in the model, from ``s0`` for ``horizon`` steps.
         Rewards are ``reward_fn(s_k, a_k, s_{k+1}, k)`` (zeros without a ``reward_fn``)."""
 
-    @abc.abstractmethod
     def policy_objective(
         self,
         policy: PolicyFn,
@@ -88,9 +91,11 @@ class AbstractWorldModel(eqx.Module):
         stop_gradient: bool = True,
     ) -> tuple[RealScalar, Trajectory]:
         """``J^W(theta) = sum_k reward_fn(s_k, a_k, s_{k+1}, k)`` along the imagined rollout (equations
-        1-3), and the imagined trajectory as auxiliary output. Each model computes it, and its gradient
-        with respect to the policy, the cheapest exact way; ``stop_gradient=False`` gives the full
-        gradient of Appendix F.1."""
+        1-3), and the imagined trajectory as auxiliary output: the return of `imagine`, so each model
+        computes it, and its gradient with respect to the policy, the cheapest exact way its `imagine`
+        does; ``stop_gradient=False`` gives the full gradient of Appendix F.1."""
+        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
+        return trajectory.total_return, trajectory
 
     def check_compatible(self, env: Env) -> None:
         """Raises a ``ValueError`` naming both sizes when the model was built for other state or action
@@ -113,6 +118,19 @@ class AbstractWorldModel(eqx.Module):
                 "(its position table); build the model with a larger max_horizon"
             )
         return horizon
+
+
+def check_actions(model: AbstractWorldModel, actions, name: str = "actions") -> int:
+    """The horizon of ``actions``, after checking it is ``(horizon, action_dim)`` for ``model`` and a
+    horizon the model can handle; else a one-line ``ValueError``."""
+    shape = jnp.shape(actions)
+    if len(shape) != 2 or shape[1] != model.action_dim:
+        raise ValueError(
+            f"`{name}` must have shape (horizon, action_dim) with action_dim={model.action_dim} for "
+            f"{type(model).__name__}, got {shape}"
+        )
+    model.check_horizon(shape[0])
+    return shape[0]
 
 
 def zero_reward(state, action, next_state, k) -> RealScalar:

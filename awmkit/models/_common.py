@@ -22,17 +22,6 @@ def check_s0(model, s0):
         )
 
 
-def check_actions(model, actions, name="actions"):
-    shape = jnp.shape(actions)
-    if len(shape) != 2 or shape[1] != model.action_dim:
-        raise ValueError(
-            f"`{name}` must have shape (horizon, action_dim) with action_dim={model.action_dim} for "
-            f"{type(model).__name__}, got {shape}"
-        )
-    model.check_horizon(shape[0])
-    return shape[0]
-
-
 def check_trajectory(model, trajectory):
     states, actions = trajectory.states, trajectory.actions
     if states.ndim != 2 or actions.ndim != 2:

@@ -9,9 +9,8 @@ from .._graph import mark_application
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
 from ..nn import CausalTransformer, cache_lengths
-from ._base import AbstractWorldModel, RewardFn
+from ._base import AbstractWorldModel, RewardFn, check_actions
 from ._common import (
-    check_actions,
     check_s0,
     check_size,
     check_trajectory,
@@ -134,12 +133,6 @@ class HistoryModel(AbstractWorldModel):
         z = self.normaliser.normalise(states.astype(dtype_of(self)))
         return self.normaliser.denormalise(mark_application(self._parallel(z, actions, t0)))
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
-        horizon = check_actions(self, actions)
-        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
-
     def imagine(
         self,
         s0: Float[Array, " state_dim"],
@@ -182,16 +175,3 @@ class HistoryModel(AbstractWorldModel):
             body, (cache, s0), steps, lengths, grow, self._remat(lengths, dtype)
         )
         return Trajectory(states=jnp.concatenate([s0[None], states]), actions=actions, rewards=rewards)
-
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return trajectory.total_return, trajectory

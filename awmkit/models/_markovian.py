@@ -11,9 +11,8 @@ from .._graph import mark_application
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
 from ..envs import Trajectory
 from ..nn import MLP
-from ._base import AbstractWorldModel, RewardFn, unroll
+from ._base import AbstractWorldModel, RewardFn, check_actions, unroll
 from ._common import (
-    check_actions,
     check_s0,
     check_size,
     check_trajectory,
@@ -98,12 +97,6 @@ class MarkovianModel(AbstractWorldModel):
         z = self._next_z(self.normaliser.normalise(state), action, k)
         return self.normaliser.denormalise(mark_application(z))
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
-        horizon = check_actions(self, actions)
-        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
-
     def imagine(
         self,
         s0: Float[Array, " state_dim"],
@@ -121,16 +114,3 @@ class MarkovianModel(AbstractWorldModel):
         return unroll(
             self._transition, s0.astype(dtype), policy, horizon, key, reward_or_zero(reward_fn), stop_gradient
         )
-
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return trajectory.total_return, trajectory

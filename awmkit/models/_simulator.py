@@ -56,12 +56,6 @@ class SimulatorModel(AbstractWorldModel):
         steps = step_indices(t0, actions.shape[0])
         return jax.vmap(self.env.step)(states, actions, steps)
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
-        horizon = self.check_horizon(actions.shape[0])
-        return self.imagine(s0, lambda s, k, key: actions[k], horizon, jax.random.key(0)).states
-
     def _transition(self, state, action, k):
         return mark_application(self.env.step(state, action, k))
 
@@ -77,16 +71,3 @@ class SimulatorModel(AbstractWorldModel):
     ) -> Trajectory:
         self.check_horizon(horizon)
         return unroll(self._transition, s0, policy, horizon, key, reward_fn, stop_gradient)
-
-    def policy_objective(
-        self,
-        policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
-        reward_fn: RewardFn,
-        horizon: int,
-        key: Key,
-        *,
-        stop_gradient: bool = True,
-    ) -> tuple[RealScalar, Trajectory]:
-        trajectory = self.imagine(s0, policy, horizon, key, reward_fn=reward_fn, stop_gradient=stop_gradient)
-        return trajectory.total_return, trajectory
