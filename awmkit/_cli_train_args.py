@@ -31,6 +31,8 @@ _HELP = {
     "eval_episodes": "episodes per evaluation",
     "chunk_size": "episodes per compiled chunk (progress, metrics and checkpoint after each)",
     "nan_policy": "on a non-finite loss, gradient or parameter: stop that seed, or the whole run",
+    "profile": "settings profile: awmkit's defaults, or the authors' per-model settings (raw step-index "
+    "time input to the policy; the Markovian model's entropy summed over time and gradients damped by 0.9)",
     "seed_group_size": "seeds vmapped together; groups run in turn, spread over all local devices "
     "(default: the backend's measured best, 2 on a CPU, all seeds on a GPU)",
 }
@@ -62,7 +64,11 @@ _NON_NEGATIVE = {"dynamics_update_every", "critic_depth", "policy_depth"}
 # Integer flags whose default is None (a computed default).
 _OPTIONAL_INTS = {"seed_group_size"}
 # Flags with a fixed set of values.
-_CHOICES = {"nan_policy": ("stop_seed", "stop_run"), "rtg": ("expert", "overshot")}
+_CHOICES = {
+    "nan_policy": ("stop_seed", "stop_run"),
+    "rtg": ("expert", "overshot"),
+    "profile": ("awmkit", "authors"),
+}
 # Extra spellings of a flag.
 _ALIASES = {"entropy_coef": ("--entropy-coefficient",)}
 

@@ -24,6 +24,18 @@ __all__ = ["AbstractPolicy", "DeterministicPolicy", "TanhGaussianPolicy"]
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+#: The policies' time inputs: ``k / H`` (awmkit's default) or the raw step index ``k`` (the authors').
+TIME_INPUTS = ("fraction", "step")
+
+
+def _check_time_input(time_input) -> str:
+    if time_input not in TIME_INPUTS:
+        raise ValueError(
+            f"`time_input` must be one of {', '.join(map(repr, TIME_INPUTS))}, got {time_input!r}"
+        )
+    return time_input
+
+
 def _check_dims(state_dim, action_dim, horizon, width_size, depth) -> None:
     for name, value in (
         ("state_dim", state_dim),
@@ -77,12 +89,16 @@ class AbstractPolicy(eqx.Module):
         return action
 
     def features(self, state: Float[Array, " state_dim"], k: IntScalarLike) -> Float[Array, " state_dim+1"]:
-        """The network input ``[(state - mean) / std, k / H]``. The statistics are constants: a
-        ``stop_gradient`` keeps the optimiser from moving them."""
+        """The network input ``[(state - mean) / std, time]`` with ``time = k / H`` (``time_input=
+        "fraction"``, the default) or the raw step index ``k`` (``time_input="step"``, as the authors'
+        policies see it). The statistics are constants: a ``stop_gradient`` keeps the optimiser from
+        moving them."""
         mean = jax.lax.stop_gradient(self.state_mean)
         std = jax.lax.stop_gradient(self.state_std)
         normalised = (state - mean.astype(state.dtype)) / std.astype(state.dtype)
-        time = jnp.asarray(k, dtype=state.dtype) / self.horizon
+        time = jnp.asarray(k, dtype=state.dtype)
+        if getattr(self, "time_input", "fraction") == "fraction":
+            time = time / self.horizon
         return jnp.concatenate([normalised, time[None]])
 
     def with_normaliser(
@@ -131,6 +147,8 @@ class TanhGaussianPolicy(AbstractPolicy):
     - `width_size`, `depth`: hidden width and number of hidden layers of the MLP (default 64, 2).
     - `activation`: hidden activation (default ``jax.nn.tanh``, smooth gradients).
     - `log_std_min`, `log_std_max`: bounds of ``log sigma`` (default -5, 2).
+    - `time_input`: ``"fraction"`` (default: ``k / H``) or ``"step"`` (the raw step index ``k``, as
+      the authors' policies see it: it grows with ``H``, so late steps saturate the units).
     - `key`: PRNG key for the initialisation (keyword-only).
     """
 
@@ -145,6 +163,7 @@ class TanhGaussianPolicy(AbstractPolicy):
     activation: Callable = eqx.field(static=True)
     log_std_min: float = eqx.field(static=True)
     log_std_max: float = eqx.field(static=True)
+    time_input: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -156,10 +175,12 @@ class TanhGaussianPolicy(AbstractPolicy):
         activation: Callable = jax.nn.tanh,
         log_std_min: float = -5.0,
         log_std_max: float = 2.0,
+        time_input: str = "fraction",
         *,
         key: Key,
     ):
         _check_dims(state_dim, action_dim, horizon, width_size, depth)
+        self.time_input = _check_time_input(time_input)
         if not log_std_min < log_std_max:
             raise ValueError(f"need `log_std_min` < `log_std_max`, got {log_std_min} and {log_std_max}")
         self.state_dim, self.action_dim, self.horizon = state_dim, action_dim, horizon
@@ -222,6 +243,7 @@ class DeterministicPolicy(AbstractPolicy):
     - `horizon`: the episode length ``H``.
     - `width_size`, `depth`: hidden width and number of hidden layers (default 64, 2).
     - `activation`: hidden activation (default ``jax.nn.tanh``).
+    - `time_input`: ``"fraction"`` (default: ``k / H``) or ``"step"`` (the raw step index ``k``).
     - `key`: PRNG key for the initialisation (keyword-only).
     """
 
@@ -234,6 +256,7 @@ class DeterministicPolicy(AbstractPolicy):
     width_size: int = eqx.field(static=True)
     depth: int = eqx.field(static=True)
     activation: Callable = eqx.field(static=True)
+    time_input: str = eqx.field(static=True)
 
     def __init__(
         self,
@@ -243,10 +266,12 @@ class DeterministicPolicy(AbstractPolicy):
         width_size: int = 64,
         depth: int = 2,
         activation: Callable = jax.nn.tanh,
+        time_input: str = "fraction",
         *,
         key: Key,
     ):
         _check_dims(state_dim, action_dim, horizon, width_size, depth)
+        self.time_input = _check_time_input(time_input)
         self.state_dim, self.action_dim, self.horizon = state_dim, action_dim, horizon
         self.width_size, self.depth, self.activation = width_size, depth, activation
         self.mlp = eqx.nn.MLP(state_dim + 1, action_dim, width_size, depth, activation=activation, key=key)

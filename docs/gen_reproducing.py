@@ -149,6 +149,45 @@ def figure_sections(results: pathlib.Path = RESULTS, budget: str = "small") -> s
     return "\n".join(parts)
 
 
+#: Result directories beyond the small budget, in the order shown: ``<budget>`` is awmkit's settings,
+#: ``<budget>-authors`` the authors' (their per-model BPO settings and their double pendulum).
+LARGER = ("paper", "paper-authors", "medium", "medium-authors")
+
+
+def larger_budget_sections(results: pathlib.Path = RESULTS) -> str:
+    """Per figure with a committed report at a budget of `LARGER`: its claims beside the paper's sentences
+    and its figure, next to the small budget's (shown under Figures)."""
+    _, specs = _figures()
+    parts = []
+    for spec in specs.values():
+        found = [(d, _load(results, spec.name, d)) for d in LARGER]
+        found = [(d, r) for d, r in found if r is not None]
+        if not found:
+            continue
+        parts += [f"### {spec.name} beyond `small`", ""]
+        for d, report in found:
+            profile = report.get("profile", "awmkit")
+            label = f"`{report['budget']}`" + (", the authors' settings" if profile == "authors" else "")
+            wall = report.get("wall_time_s")
+            parts += [
+                f"**{label}** ([full report](results/{spec.name}/{d}/report.md); small: "
+                f"[{spec.name}](#{spec.name})"
+                + (f"; wall time {wall / 60:.1f} min" if wall is not None else "")
+                + ").",
+                "",
+            ]
+            for png in report["figures"]:
+                parts += [f"![{spec.name} {d}](results/{spec.name}/{d}/{png})", ""]
+            parts += ["| result | our claim | the paper | ours |", "|---|---|---|---|"]
+            for c in report["claims"]:
+                paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
+                parts.append(
+                    f"| **{_STATUS[c['holds']]}** | {_esc(c['claim'])} | {_esc(paper)} | {_esc(c['why'])} |"
+                )
+            parts.append("")
+    return "\n".join(parts)
+
+
 def glance(results: pathlib.Path = RESULTS) -> str:
     """The first screen of the page: the tally per budget, then one card per figure (thumbnail linking to
     the report, its badges, cells and times), from the same code as ``awmkit reproduce --list --results``."""
@@ -205,6 +244,7 @@ def render(results: pathlib.Path = RESULTS) -> str:
             budgets_table(),
             "## Claims at the small budget",
             summary_table(results),
+            *(["## Results at larger budgets", larger] if (larger := larger_budget_sections(results)) else []),
             "## Figures",
             figure_sections(results),
         ]

@@ -88,6 +88,7 @@ def _training_records(spec, world, pendulum=False):
 
 def _growth_records(spec, paper: bool):
     records = []
+    rng = np.random.default_rng(0)
     for cell in spec.cells("small"):
         h = np.asarray(cell.config["horizons"], dtype=float)
         exponential = np.exp(0.05 * h)
@@ -107,26 +108,39 @@ def _growth_records(spec, paper: bool):
                 "awm-transformer": exponential,
             }[cell.method]
         verdict = fit_growth(h, norms)[2] if h.size else None
+        samples = norms[:, None] * rng.lognormal(0.0, 0.3, size=(h.size, 10))  # per action sample
         grid = np.linspace(-1, 1, 101)
         truth, model = _landscapes(cell, grid, paper)
-        records.append(
-            CellRecord(
-                cell,
-                "done",
-                {
-                    "final_return": [],
-                    "horizons": h.astype(int).tolist(),
-                    "mean_norm": norms.tolist(),
-                    "verdict": verdict,
-                    "exponential": {"slope": 0.05, "r2": 1.0},
-                    "polynomial": {"slope": 0.7, "r2": 1.0},
-                    "grid": grid.tolist(),
-                    "simulator": truth.tolist(),
-                    "landscapes": [model.tolist()],
-                },
-            )
-        )
+        result = {
+            "final_return": [],
+            "horizons": h.astype(int).tolist(),
+            "mean_norm": norms.tolist(),
+            "norms": samples.tolist(),
+            "verdict": verdict,
+            "exponential": {"slope": 0.05, "r2": 1.0},
+            "polynomial": {"slope": 0.7, "r2": 1.0},
+            "grid": grid.tolist(),
+            "simulator": truth.tolist(),
+            "landscapes": [model.tolist()],
+            "ascent": [_ascent(cell, grid, truth, paper)],
+        }
+        if cell.method == "simulator":  # the true dynamics: chaotic in the paper's world
+            exponent = (0.8, 0.5, 1.1) if paper else (-0.2, -0.4, -0.1)
+            result["lyapunov"] = [
+                dict(zip(("exponent", "low", "high"), exponent), dt=0.05, starts=16, steps=100)
+            ]
+        records.append(CellRecord(cell, "done", result))
     return records
+
+
+def _ascent(cell, grid, truth, paper: bool) -> dict:
+    """Where gradient ascent with the cell's model ends: at the true optimum (a model whose landscape is
+    easy to navigate) or stuck where it started (true returns at the starts)."""
+    starts = np.linspace(-1, 1, 16)
+    good = cell.method == "awm-transformer" if paper else cell.method != "awm-transformer"
+    at_starts = np.interp(starts, grid, truth)
+    true_return = np.full(16, truth.max()) if good else at_starts
+    return {"optimiser": "adam", "learning_rate": 0.01, "steps": 100, "true_return": true_return.tolist()}
 
 
 def _landscapes(cell, grid, paper: bool):
@@ -177,6 +191,7 @@ def test_every_figure_has_claims_quoting_the_paper():
         assert spec.claims, spec.name
         for claim in spec.claims:
             assert claim.quote and claim.section and claim.claim, (spec.name, claim.id)
+            assert claim.review, (spec.name, claim.id, "record whether the check tests the quoted sentence")
 
 
 @pytest.mark.parametrize("figure,claim", CLAIMS)

@@ -55,7 +55,7 @@ def test_list_names_the_eleven_figures(capsys):
     "args,message",
     [
         (["figure99", "--out", "x"], "unknown figure 'figure99'; valid figures are: figure2"),
-        (["figure2", "--budget", "huge", "--out", "x"], "--budget must be one of smoke, small, paper"),
+        (["figure2", "--budget", "huge", "--out", "x"], "--budget must be one of smoke, small, medium, paper"),
         (["figure2"], "--out DIR is required"),
         ([], "NAME is required"),
         (["figure2", "--out", "x", "--address", "1.2.3.4:6379"], "--address joins a Ray cluster"),
@@ -117,7 +117,11 @@ def _check_report(out, figure, budget):
     assert report["figure"] == figure and report["budget"] == budget
     assert len(report["claims"]) == len(figures()[figure].claims)
     for claim in report["claims"]:
-        assert set(claim) == CLAIM_KEYS and set(claim["paper"]) == {"quote", "section"}
+        assert set(claim) == CLAIM_KEYS and {"quote", "section"} <= set(claim["paper"]) <= {
+            "quote",
+            "section",
+            "review",
+        }
         assert claim["holds"] in (True, False, None)
     assert (out / "report.md").read_text().startswith(f"# {figure}:")
     for png in report["figures"]:
@@ -214,7 +218,9 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
 
     def bpo(name, env, h, **config):
         base = {"steps": 400, "warmup_steps": 40, "eval_interval": 100}
-        return Cell(name=name, kind="bpo", env=env, horizon=h, seeds=2, model="markovian", config={**base, **config})
+        return Cell(
+            name=name, kind="bpo", env=env, horizon=h, seeds=2, model="markovian", config={**base, **config}
+        )
 
     cells = [
         bpo("a", "cancer_treatment", 20, entropy_coef=0.1),
@@ -222,7 +228,14 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
         bpo("c", "hiv_treatment", 20, entropy_coef=0.1),
         bpo("d", "cancer_treatment", 40),
         bpo("e", "cancer_treatment", 20, policy_batch_size=8),
-        Cell(name="f", kind="sac", env="cancer_treatment", horizon=20, seeds=1, config={"steps": 400, "warmup_steps": 40}),
+        Cell(
+            name="f",
+            kind="sac",
+            env="cancer_treatment",
+            horizon=20,
+            seeds=1,
+            config={"steps": 400, "warmup_steps": 40},
+        ),
     ]
     grid = estimate_grid(cells, repeats=1, pack=False)
     assert len(calls) == grid.timed == 3

@@ -118,4 +118,5 @@ def test_hyperparameters_are_json(getkey):
         "activation": "tanh",
         "log_std_min": -5.0,
         "log_std_max": 2.0,
+        "time_input": "fraction",
     }

@@ -5,6 +5,8 @@ import math
 from typing import Any, ClassVar
 
 _NAN_POLICIES = ("stop_seed", "stop_run")
+#: The settings profiles of [`awmkit.bpo.BPOConfig`][]: awmkit's defaults and "as the authors ran it".
+PROFILES = ("awmkit", "authors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +68,12 @@ class BPOConfig:
       backend (2 on a CPU, all of a device's seeds on a GPU). It changes speed and memory, not what a
       seed computes (bit for bit on one device between groups of two or more; to float rounding for
       groups of one or several devices), so a run may be resumed with another value.
+    - `profile`: ``"awmkit"`` (default) or ``"authors"``, the per-model settings of the authors' code
+      where they differ from awmkit's defaults (see [Fidelity](../fidelity.md#settings-profiles)):
+      the default policy sees the raw step index ``k = 0 ... H-1`` instead of ``k / H``
+      (`policy_time_input`), and the Markovian model's objective sums the entropy estimate over time
+      instead of averaging it (`entropy_reduction`) and multiplies the gradient through every
+      predicted state by 0.9 (`bp_discount`, the authors' ``bp_discount``).
     """
 
     steps: int = 200_000
@@ -86,6 +94,7 @@ class BPOConfig:
     float64: bool = False
     nan_policy: str = "stop_seed"
     seed_group_size: int | None = None
+    profile: str = "awmkit"
 
     _POSITIVE_INTS: ClassVar[tuple[str, ...]] = (
         "steps",
@@ -116,10 +125,32 @@ class BPOConfig:
                 raise ValueError(f"BPOConfig.{name} must be True or False, got {getattr(self, name)!r}")
         if self.seed_group_size is not None:
             _check_int("seed_group_size", self.seed_group_size, minimum=1)
+        if self.profile not in PROFILES:
+            raise ValueError(
+                f"BPOConfig.profile must be one of {', '.join(map(repr, PROFILES))}, got {self.profile!r}"
+            )
         if self.nan_policy not in _NAN_POLICIES:
             raise ValueError(
                 f"BPOConfig.nan_policy must be one of {', '.join(map(repr, _NAN_POLICIES))}, got {self.nan_policy!r}"
             )
+
+    # --- what the profile sets ----------------------------------------------------------------------
+
+    @property
+    def policy_time_input(self) -> str:
+        """The default policy's time input: ``"fraction"`` (``k / H``) or, under the authors' profile,
+        ``"step"`` (``k``)."""
+        return "step" if self.profile == "authors" else "fraction"
+
+    def entropy_reduction(self, markovian: bool) -> str:
+        """How the entropy estimate is reduced over the ``H`` imagined steps: ``"mean"``, or ``"sum"``
+        for the Markovian model under the authors' profile (their ``svginf`` loss)."""
+        return "sum" if markovian and self.profile == "authors" else "mean"
+
+    def bp_discount(self, markovian: bool) -> float:
+        """The factor applied to the gradient through every predicted state: 1, or 0.9 for the
+        Markovian model under the authors' profile (their ``svg_default.py``)."""
+        return 0.9 if markovian and self.profile == "authors" else 1.0
 
     # --- quantities derived for a given horizon ----------------------------------------------------
 

@@ -252,7 +252,9 @@ def estimate_run(
         model_shape = eqx.filter_eval_shape(build, keys[0][0])
         model_shape.check_compatible(env)
         policies = eqx.filter_vmap(
-            lambda k: TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
+            lambda k: TanhGaussianPolicy(
+                env.state_dim, env.action_dim, horizon, time_input=config.policy_time_input, key=k
+            )
         )(keys[1])
         program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
         state, _ = init_program(program, models, policies, keys[2])

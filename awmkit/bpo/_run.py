@@ -276,7 +276,7 @@ class _BPORun:
         horizon = env.horizon
         seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
         self.keys = [jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)]
-        self.build_model, self.build_policy = _builders(env, model, policy, dtype)
+        self.build_model, self.build_policy = _builders(env, model, policy, dtype, config.policy_time_input)
         # Shapes only (no compilation) so that every incompatibility is reported before any real work.
         model_shape, policy_shape = _shapes(
             env, self.build_model, self.build_policy, self.keys[0][0], self.keys[1][0]
@@ -404,8 +404,9 @@ def _shapes(env: Env, build_model_for, build_policy_for, model_key, policy_key):
     return model_shape, policy_shape
 
 
-def _builders(env: Env, model, policy, dtype):
-    """The functions building one seed's world model and policy from its key, in the run's dtype."""
+def _builders(env: Env, model, policy, dtype, time_input: str = "fraction"):
+    """The functions building one seed's world model and policy from its key, in the run's dtype (the
+    default policy with the profile's `time_input`)."""
     horizon = env.horizon
 
     def build_model_for(k):
@@ -422,7 +423,7 @@ def _builders(env: Env, model, policy, dtype):
 
     def build_policy_for(k):
         if policy is None:
-            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k)
+            return TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, time_input=time_input, key=k)
         built = policy(k)
         if not isinstance(built, AbstractPolicy):
             raise ValueError(

@@ -10,12 +10,13 @@ from jaxtyping import Array, Bool, Float, Int, PyTree, UInt32
 
 from .._typing import Key, RealScalar
 from ..envs import Env, rollout
-from ..models import AbstractWorldModel, fit_normaliser, trainable_filter
+from ..models import AbstractWorldModel, MarkovianModel, fit_normaliser, trainable_filter
 from ..policies import AbstractPolicy
 from ._buffer import EpisodeBuffer
 from ._config import BPOConfig
 from ._hyper import PER_RUN_FIELDS, Hyper
 from ._tree import _all_finite, _global_norm, _select, cast_floats, is_float_dtype  # noqa: F401 (re-exported)
+from ._profile import damped_policy_objective
 
 #: Which quantity went non-finite, as stored in ``TrainState.nan_code``.
 NAN_QUANTITIES = {
@@ -311,18 +312,25 @@ def _policy_objective(
     config, env, horizon = program.config, program.env, program.horizon
     alpha = program.hyper.entropy_coef if entropy_coef is None else entropy_coef
     policy = eqx.combine(params, static)
+    markovian = isinstance(model, MarkovianModel)  # the profile's per-model settings (BPOConfig.profile)
+    discount, reduce = config.bp_discount(markovian), config.entropy_reduction(markovian)
 
     def one(s, key):
-        objective, trajectory = model.policy_objective(
-            policy, s, env.reward, horizon, key, stop_gradient=config.stop_gradient
-        )
+        if discount != 1.0:
+            objective, trajectory = damped_policy_objective(
+                model, policy, s, env.reward, horizon, key, discount
+            )
+        else:
+            objective, trajectory = model.policy_objective(
+                policy, s, env.reward, horizon, key, stop_gradient=config.stop_gradient
+            )
         if not program.entropy_bonus:
             return objective, (objective, jnp.zeros_like(objective))
         states = jax.lax.stop_gradient(trajectory.states[:-1])
         _, log_probs = jax.vmap(policy.sample_and_log_prob)(
             states, jnp.arange(horizon), jax.random.split(key, horizon)
         )
-        entropy = -jnp.mean(log_probs)
+        entropy = -(jnp.sum(log_probs) if reduce == "sum" else jnp.mean(log_probs))
         return objective + alpha * entropy, (objective, entropy)
 
     totals, (objectives, entropies) = jax.vmap(one)(s0, keys)

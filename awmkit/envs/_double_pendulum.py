@@ -3,6 +3,7 @@
 from typing import ClassVar
 
 import diffrax
+import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -23,6 +24,15 @@ class DoublePendulum(AbstractGoalProblem):
       lasts a fixed ``dt = 0.05`` s, so a longer horizon is a longer time (``H dt`` seconds).
     - **Reward**: a single terminal reward ``-||s_H - s*_H||`` where ``s*_H`` is the state reached from
       the reference action ``a = -0.4`` (so ``-0.4`` is optimal at every horizon, Appendix E).
+    - **Two readings** of the paper, each one argument away (the text is the default):
+      ``initial_angle="text"`` places the inner pendulum at ``a pi`` rad (Appendix E: "-0.4 x 180 deg");
+      ``initial_angle="authors"`` at ``180 a`` rad, as the authors' code does (``action * 180`` passed to
+      ``sin``/``cos``: 57.3 times the text's angle, so the angle wraps about 57 times over ``[-1, 1]``
+      and the true gradient is 57.3 times larger). ``reward="text"`` is ``-||s_H - s*_H||`` (the text's
+      "distance"); ``reward="authors"`` is the code's ``-mean((s_H - s*_H)^2)`` over the four state
+      components. The goal is reached from `reference_action` through the same map, so ``-0.4`` stays
+      optimal under every reading. ``make("double_pendulum", 100, initial_angle="authors",
+      reward="authors")`` is the authors' task (their ``g = 9.8``: ``g=9.8``).
     - **Integration**: by default Dopri8 (8th order), four fixed sub-steps per ``dt``: in float64 the
       final state is within 2e-7 of a converged solution for uniform initial actions up to ``H = 100``
       (one Tsit5 step per ``dt`` was off by up to 12.8; ``benchmarks/double_pendulum_accuracy.py``).
@@ -58,6 +68,29 @@ class DoublePendulum(AbstractGoalProblem):
     control_high: tuple[float, ...] = (jnp.pi,)
     state_low: tuple[float, ...] | None = None
     state_high: tuple[float, ...] | None = None
+    initial_angle: str = eqx.field(static=True, default="text")
+    reward: str = eqx.field(static=True, default="text")
+
+    #: The readings of the initial-angle map and of the reward (see the class docstring).
+    READINGS: ClassVar[tuple[str, ...]] = ("text", "authors")
+
+    def __check_init__(self):
+        for name in ("initial_angle", "reward"):
+            value = getattr(self, name)
+            if value not in self.READINGS:
+                raise ValueError(
+                    f"`{name}` must be one of {', '.join(map(repr, self.READINGS))}, got {value!r}"
+                )
+
+    def initial_angle_of(self, u: Float[Array, " action_dim"]) -> Float[Array, " action_dim"]:
+        """The inner pendulum's initial angle (rad) for the control ``u = a pi``: ``u`` under the text's
+        reading, ``180 a = u 180 / pi`` under the authors'."""
+        return u if self.initial_angle == "text" else u * (180.0 / jnp.pi)
+
+    def terminal_reward(self, x: Float[Array, " state_dim"]) -> RealScalar:
+        if self.reward == "text" or self.goal is None:
+            return super().terminal_reward(x)
+        return -jnp.mean((x - self.goal.astype(x.dtype)) ** 2)
 
     def step_size(self, horizon: int) -> float:
         return self.time_step
@@ -94,7 +127,7 @@ class DoublePendulum(AbstractGoalProblem):
         integrator: Integrator,
     ) -> Float[Array, " state_dim"]:
         # On the first step the action places the inner pendulum; afterwards it is ignored.
-        placed = jnp.concatenate([u, jnp.zeros((3,), dtype=x.dtype)])
+        placed = jnp.concatenate([self.initial_angle_of(u), jnp.zeros((3,), dtype=x.dtype)])
         x = jnp.where(jnp.asarray(k) == 0, placed, x)
         t0 = jnp.asarray(k, dtype=x.dtype) * dt
         return integrator.integrate(self.vector_field, t0, dt, x, u)

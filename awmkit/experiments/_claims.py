@@ -24,7 +24,8 @@ class Claim:
     """One of the paper's claims about a figure, as a check over its results.
 
     **Fields:** `id` (short, unique within the figure); `claim` (the checkable statement, in our
-    words); `quote` (the paper's sentence); `section` (where it is); `check` (``FigureData -> Verdict``).
+    words); `quote` (the paper's sentence); `section` (where it is); `check` (``FigureData -> Verdict``);
+    `review` (whether the check tests the quoted sentence, and why: kept, revised or partial).
     """
 
     id: str
@@ -32,6 +33,7 @@ class Claim:
     quote: str
     section: str
     check: Callable[[FigureData], Verdict]
+    review: str = ""
 
     def evaluate(self, data: FigureData) -> "ClaimResult":
         """Runs the check; missing results ([`awmkit.experiments.NotEvaluable`][]) give ``holds=None``
@@ -50,7 +52,16 @@ class Claim:
                 "unfinished)"
             )
         return ClaimResult(
-            self.id, self.claim, {"quote": self.quote, "section": self.section}, verdict.ours, holds, why
+            self.id,
+            self.claim,
+            {
+                "quote": self.quote,
+                "section": self.section,
+                **({"review": self.review} if self.review else {}),
+            },
+            verdict.ours,
+            holds,
+            why,
         )
 
 

@@ -27,6 +27,7 @@ REPORT_KEYS = (
     "caption",
     "budget",
     "budget_note",
+    "profile",
     "awmkit_version",
     "created",
     "cells",
@@ -68,6 +69,7 @@ def reproduce(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    profile: str = "awmkit",
     loggers: Sequence[LoggerSpec] = (),
 ) -> Report:
     """Runs the grid of figure ``name`` at ``budget`` through [`awmkit.experiments.run_sweep`][] into
@@ -83,6 +85,8 @@ def reproduce(
     - `out`: the output directory.
     - `backend`, `address`, `resume`, `max_retries`, `progress`: as for ``run_sweep``; with `resume`
       the finished cells are kept and the rest continue from their checkpoints.
+    - `profile`: ``"awmkit"`` (default) or ``"authors"`` (see [`awmkit.experiments.FigureSpec.cells`][]);
+      the report says which.
     - `loggers`: as for ``run_sweep``: one logger run per cell (``"tensorboard"``, ``"wandb"``).
 
     **Returns:** a [`awmkit.experiments.Report`][].
@@ -92,7 +96,7 @@ def reproduce(
     spec = get_figure(name)
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
-    cells = spec.cells(budget)
+    cells = spec.cells(budget, profile)
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     sweep = run_sweep(
@@ -115,6 +119,7 @@ def reproduce(
         wall_time_s=time.perf_counter() - t0,
         load_average={"start": list(load_start), "end": list(os.getloadavg())},
         reused_cells=reused,
+        profile=profile,
     )
 
 
@@ -127,6 +132,7 @@ def write_report(
     wall_time_s: float | None = None,
     load_average: dict | None = None,
     reused_cells: int = 0,
+    profile: str = "awmkit",
 ) -> Report:
     """Evaluates the claims of ``spec`` on ``records``, draws its figure and writes ``report.md`` and
     ``report.json`` into ``out`` (used by [`awmkit.experiments.reproduce`][]; call it directly to
@@ -148,6 +154,7 @@ def write_report(
         "caption": spec.caption,
         "budget": budget,
         "budget_note": spec.budget_notes.get(budget, ""),
+        "profile": profile,
         "awmkit_version": __version__,
         "created": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cells": {
@@ -235,7 +242,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",
-        f"Paper: {report['paper']}. Budget: `{report['budget']}`.",
+        f"Paper: {report['paper']}. Budget: `{report['budget']}`. Profile: `{report.get('profile', 'awmkit')}`"
+        + (" (the authors' settings and double pendulum)." if report.get("profile") == "authors" else "."),
         "",
         f"> {report['caption']}",
         "",
@@ -251,6 +259,10 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
+    reviews = [(c["id"], c["paper"]["review"]) for c in report["claims"] if c["paper"].get("review")]
+    if reviews:
+        lines += ["**Does each check test the quoted sentence?**", ""]
+        lines += [f"- `{cid}`: {_md_escape(text)}" for cid, text in reviews] + [""]
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):

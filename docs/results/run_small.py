@@ -3,6 +3,10 @@ into ``docs/results/<figure>/<budget>/`` (``report.md``, ``report.json``, the PN
 directories).
 
     nice -n 5 python docs/results/run_small.py [FIGURE ...] [--budget small] [--work /tmp/awmkit-small]
+        [--profile authors]
+
+With ``--profile authors`` (the authors' settings and double pendulum) the reports go to
+``docs/results/<figure>/<budget>-authors/``.
 
 Each figure runs with ``--resume`` into ``WORK/<figure>/``, so a cut run continues where it stopped.
 Before a figure runs, the finished cells it shares with a figure already run (equal cells: same kind,
@@ -42,7 +46,11 @@ def _finished_cells(work: pathlib.Path, budget_dirs: list[pathlib.Path]):
     return found
 
 
-def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
+def _dest(budget: str, profile: str) -> str:
+    return budget if profile == "awmkit" else f"{budget}-{profile}"
+
+
+def _rewrite(spec, budget: str, out: pathlib.Path, profile: str = "awmkit") -> None:
     from awmkit.experiments import CellRecord, read_result, write_report
 
     path = out / "report.json"
@@ -57,7 +65,7 @@ def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
         }
     )
     records, copied = [], 0
-    for cell in spec.cells(budget):
+    for cell in spec.cells(budget, profile):
         run_dir = out / "cells" / cell.name
         if read_result(run_dir) is None:  # the same cell finished for a figure sharing it?
             for other in sorted(out.parent.glob(f"*/cells/{cell.name}")):
@@ -79,8 +87,9 @@ def _rewrite(spec, budget: str, out: pathlib.Path) -> None:
         wall_time_s=old["wall_time_s"],
         load_average=old["load_average"],
         reused_cells=old["cells"]["reused"] + copied,
+        profile=profile,
     )
-    _copy(report, spec.name, budget)
+    _copy(report, spec.name, _dest(budget, profile))
     print(f"== {spec.name}: report rewritten", flush=True)
 
 
@@ -126,23 +135,24 @@ def main(argv=None) -> int:
     p.add_argument("--budget", default="small")
     p.add_argument("--work", default="/tmp/awmkit-small", help="where the run directories go")
     p.add_argument("--report-only", action="store_true", help="rewrite the reports from finished cells")
+    p.add_argument("--profile", default="awmkit", choices=("awmkit", "authors"), help="settings profile")
     args = p.parse_args(argv)
     work = pathlib.Path(args.work)
     for name in args.figures:
         spec = specs[name]
         out = work / name
         if args.report_only:
-            _rewrite(spec, args.budget, out)
+            _rewrite(spec, args.budget, out, args.profile)
             continue
         finished = _finished_cells(work, [work / other for other in specs if other != name])
-        for cell in spec.cells(args.budget):
+        for cell in spec.cells(args.budget, args.profile):
             target = out / "cells" / cell.name
             if cell in finished and not (target / "result.json").exists():
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(finished[cell], target)
         print(f"== {name}", flush=True)
-        report = reproduce(name, budget=args.budget, out=out, resume=True)
-        _copy(report, name, args.budget)
+        report = reproduce(name, budget=args.budget, out=out, resume=True, profile=args.profile)
+        _copy(report, name, _dest(args.budget, args.profile))
         summary = ", ".join(f"{c.id} {c.status}" for c in report.claims)
         print(f"== {name}: {summary}; wall {report.data['wall_time_s']:.0f} s", flush=True)
     return 0

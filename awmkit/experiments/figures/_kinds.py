@@ -8,7 +8,14 @@ its horizon (Appendix D: ``transitions`` random transitions, ``steps`` Adam step
   each of them ([`awmkit.diagnostics.horizon_growth`][]; the model evaluated on prefixes, which is exact
   for the double pendulum's fixed ``dt``) and the exponential and polynomial fits (Figure 4b);
 - with ``grid_points > 0``, the return against the initial action for the simulator and the model
-  ([`awmkit.diagnostics.return_landscape`][]; Figures 3c, 4c).
+  ([`awmkit.diagnostics.return_landscape`][]; Figures 3c, 4c);
+- with ``ascent_starts > 0``, gradient ascent on the initial action with the model's own gradient from
+  that many starts, scored by the true return (``ascent_steps`` Adam steps of rate ``ascent_lr``);
+- with ``lyapunov_starts > 0`` (simulator cells), the finite-time maximal Lyapunov exponent of the true
+  dynamics ([`awmkit.diagnostics.lyapunov_exponent`][]).
+
+``env_options`` are the environment's parameters (e.g. the double pendulum's ``initial_angle`` and
+``reward`` readings); a simulator cell's ``horizons`` may exceed its ``horizon`` (no model to outgrow).
 
 Figures 4b and 4c use the same cells, so one trained model serves both. Each cell writes an ordinary
 run directory (``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``result.json``); a trained model is
@@ -30,6 +37,7 @@ import numpy as np
 
 from ..._version import __version__
 from .._cell import Cell, register_cell_kind
+from ._evidence import EVIDENCE_OPTIONS, check_evidence_options, extra_measurements
 
 #: The options of an ``offline_model`` cell (``Cell.config``) and their defaults (Appendix D's budget).
 OFFLINE_OPTIONS: dict[str, Any] = {
@@ -40,6 +48,7 @@ OFFLINE_OPTIONS: dict[str, Any] = {
     "horizons": [],
     "samples": 50,
     "grid_points": 201,
+    **EVIDENCE_OPTIONS,
 }
 
 
@@ -145,33 +154,36 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
 
     opts = _options(cell, OFFLINE_OPTIONS)
     horizons = sorted(int(h) for h in opts["horizons"])
-    if horizons and max(horizons) > cell.horizon:
+    if horizons and max(horizons) > cell.horizon and cell.model != "simulator":
         raise ValueError(f"cell {cell.name}: horizons {horizons} exceed the training horizon {cell.horizon}")
     if not horizons and not opts["grid_points"]:
         raise ValueError(f"cell {cell.name}: nothing to measure (no `horizons` and `grid_points` = 0)")
     t0 = time.perf_counter()
     run_dir = pathlib.Path(run_dir)
     _start(cell, run_dir, resume, opts)
-    env = make(cell.env, cell.horizon)
+    env = make(cell.env, cell.horizon, **opts["env_options"])
     grid = np.linspace(-1.0, 1.0, int(opts["grid_points"]))
-    growths, landscapes, simulator = [], [], None
+    growths, landscapes, simulator, norms, extras = [], [], None, [], []
     for seed in range(cell.seeds):
         model, loss = _trained_model(cell, env, seed, opts, run_dir, resume)
         row: dict[str, Any] = {"seed": seed, "env_steps": int(opts["transitions"]), "final_loss": loss}
         if horizons:
 
             def factory(h, model=model):
-                e = make(cell.env, h)
+                e = make(cell.env, h, **opts["env_options"])
                 return e if cell.model == "simulator" else (model, e)
 
             key = jax.random.fold_in(jax.random.key(cell.key + 1), seed)
             growth = horizon_growth(factory, horizons, key=key, samples=int(opts["samples"]))
             growths.append(growth.mean_norm)
+            norms.append(growth.norms)
             row["growth"] = growth.as_dict()
         if grid.size:
             land = return_landscape({"simulator": env, "model": model}, env, grid=grid)
             simulator = np.asarray(land.returns["simulator"])
             landscapes.append(np.asarray(land.returns["model"]))
+        extras.append(extra_measurements(cell, env, model, opts, seed))
+        row.update(extras[-1])
         _append(run_dir, row)
     extra: dict[str, Any] = {}
     if horizons:
@@ -181,6 +193,7 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
             horizons=horizons,
             mean_norm=mean_norm.tolist(),
             seed_mean_norm=[m.tolist() for m in growths],
+            norms=np.concatenate(norms, axis=1).tolist(),  # (horizons, seeds x samples), for the claims
             exponential=dataclasses.asdict(exp_fit),
             polynomial=dataclasses.asdict(poly_fit),
             verdict=verdict,
@@ -189,6 +202,9 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
         extra.update(
             grid=grid.tolist(), simulator=simulator.tolist(), landscapes=[x.tolist() for x in landscapes]
         )
+    for name in ("lyapunov", "ascent"):  # one entry per seed
+        if extras and name in extras[0]:
+            extra[name] = [e[name] for e in extras]
     return _finish(cell, run_dir, opts, t0, extra)
 
 
@@ -214,13 +230,14 @@ def _validate_offline(cell: Cell) -> None:
         raise ValueError(
             f"cell {cell.name!r}: option horizons must be a list of positive integers, got {hs!r}"
         )
-    if hs and (len(set(hs)) < 3 or max(hs) > cell.horizon):
+    if hs and (len(set(hs)) < 3 or (max(hs) > cell.horizon and cell.model != "simulator")):
         raise ValueError(
             f"cell {cell.name!r}: option horizons needs at least three distinct values up to the cell's "
             f"horizon {cell.horizon}, got {hs!r}"
         )
     if not hs and not grid:
         raise ValueError(f"cell {cell.name!r}: nothing to measure: give horizons or grid_points")
+    check_evidence_options(cell, opts)
 
 
 register_cell_kind("offline_model", run_offline_model, validate=_validate_offline, overwrite=True)

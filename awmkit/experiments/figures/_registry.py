@@ -2,6 +2,7 @@
 
 from ._myriad import MYRIAD_FIGURES
 from ._pendulum import PENDULUM_FIGURES
+from ._reviews import with_reviews
 from ._spec import FigureSpec
 
 _ORDER = (
@@ -21,7 +22,7 @@ _ORDER = (
 
 def figures() -> dict[str, FigureSpec]:
     """Every figure spec, by name, in the paper's order."""
-    every = {f.name: f for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
+    every = {f.name: with_reviews(f) for f in (*PENDULUM_FIGURES, *MYRIAD_FIGURES)}
     return {name: every[name] for name in _ORDER}
 
 

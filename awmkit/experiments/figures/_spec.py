@@ -19,9 +19,11 @@ SMALL_SIZING = (
 )
 
 #: The budgets every figure has: ``smoke`` proves the pipeline in minutes, ``small`` scales the grid,
-#: seeds and steps down (all eleven figures in well under an hour on a 2-core CPU), ``paper`` is
-#: the paper's own budget.
-BUDGETS: tuple[str, ...] = ("smoke", "small", "paper")
+#: seeds and steps down (all eleven figures in well under an hour on a 2-core CPU), ``medium`` is sized
+#: for the training figures' effects to show (Figures 2/6 at H = 20, 50, 100 and a Figure 5a slice at
+#: H = 200, 500, 5 seeds: hours on a CPU, minutes on a GPU; the offline figures run their paper grid),
+#: ``paper`` is the paper's own budget.
+BUDGETS: tuple[str, ...] = ("smoke", "small", "medium", "paper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,11 +60,15 @@ class FigureSpec:
     selection: tuple[str, ...] = ()
     shares: tuple[str, ...] = ()
 
-    def cells(self, budget: str) -> list[Cell]:
-        """The grid of ``budget`` (one of ``BUDGETS``)."""
+    def cells(self, budget: str, profile: str = "awmkit") -> list[Cell]:
+        """The grid of ``budget`` (one of ``BUDGETS``) under the settings ``profile`` (``"awmkit"``, or
+        ``"authors"``: the authors' per-model BPO settings and their double pendulum; see
+        [Fidelity](../fidelity.md#settings-profiles))."""
+        from ._evidence import apply_profile
+
         if budget not in BUDGETS:
             raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
-        cells = self.grid(budget)
+        cells = apply_profile(self.grid(budget), profile)
         names = [c.name for c in cells]
         if len(set(names)) != len(names):
             raise AssertionError(f"{self.name} {budget}: duplicate cell names")

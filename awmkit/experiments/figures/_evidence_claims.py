@@ -1,0 +1,203 @@
+"""The checks of Figures 3c, 4b and 4c's claims that test the paper's sentences: growth as a rate with an
+interval (the Lyapunov exponent of the true dynamics and the tail log-slope of the gradient norm), and
+navigability as where gradient ascent with each model's own gradient ends, scored by the true return.
+
+Every threshold is stated in the claim's text and in ``why``; the numbers go to ``ours``."""
+
+import numpy as np
+
+from .._aggregate import FigureData, NotEvaluable
+from .._claims import Verdict
+from ._evidence import paired_difference, tail_rate
+from ._pendulum_checks import LEARNED, PENDULUM_METHODS, local_maxima
+
+#: "Easily navigate": gradient ascent ends, on average, within 10% of the true return range of the
+#: optimum (the same bar as the landscape claims of Figure 3c).
+NAVIGABLE = 0.9
+#: "Explodes similarly to the true gradients": the HWM's growth rate at least half the simulator's.
+SIMILAR = 0.5
+#: "Preserving the global problem structure": the model's best action within 0.1 (5% of the action
+#: range) of the true landscape's.
+ARGMAX_TOLERANCE = 0.1
+
+
+def _result(data: FigureData, method: str) -> dict:
+    return data.cells(method)[0].result
+
+
+def _needs(result: dict, key: str, method: str):
+    if key not in result:
+        raise NotEvaluable(
+            f"the {method} cell has no {key!r} (made by an older awmkit or a budget that does not measure it: "
+            "rerun the cell)"
+        )
+    return result[key]
+
+
+def _rate(data: FigureData, method: str, **kwargs) -> dict:
+    r = _result(data, method)
+    norms = _needs(r, "norms", method)
+    return tail_rate(r["horizons"], norms, n_resamples=data.n_resamples, seed=data.seed, **kwargs)
+
+
+def _fmt(r: dict) -> str:
+    return f"{r['rate']:.3g} [{r['low']:.3g}, {r['high']:.3g}]"
+
+
+def true_exponential(data: FigureData) -> Verdict:
+    """Figure 4b: the simulator's gradient grows exponentially with H."""
+    r = _result(data, "simulator")
+    lyap = _needs(r, "lyapunov", "simulator")
+    mean, median = _rate(data, "simulator"), _rate(data, "simulator", stat="median")
+    dt = lyap[0]["dt"]
+    holds = all(e["low"] > 0 for e in lyap) and mean["low"] > 0
+    ours = {
+        "lyapunov_per_s": lyap,
+        "tail_rate_mean_per_step": mean,
+        "tail_rate_median_per_step": median,
+        "tail_rate_mean_per_s": round(mean["rate"] / dt, 4),
+        "horizons": r["horizons"],
+        "mean_norm": [round(float(x), 4) for x in r["mean_norm"]],
+    }
+    e = lyap[0]
+    why = (
+        f"Lyapunov exponent of the true dynamics {e['exponent']:.3g}/s [{e['low']:.3g}, {e['high']:.3g}] "
+        f"({e['starts']} starts, {e['steps'] * dt:g} s); log-slope of the mean norm over H in "
+        f"{mean['horizons']}: {_fmt(mean)}/step (= {mean['rate'] / dt:.3g}/s; median {_fmt(median)}); "
+        "both intervals must lie above 0"
+    )
+    return Verdict(holds, ours, why)
+
+
+def hwm_explodes_awm_stable(data: FigureData) -> Verdict:
+    """Figure 4b: the HWM's gradient explodes like the true one, the AWM's does not."""
+    common = set.intersection(*(set(_result(data, m)["horizons"]) for m in PENDULUM_METHODS))
+    if len(common) < 2:
+        raise NotEvaluable("the four models share fewer than two horizons")
+    upto = max(common)
+    rates = {m: _rate(data, m, upto=upto) for m in PENDULUM_METHODS}
+    sim, hwm, awm = rates["simulator"], rates["hwm-transformer"], rates["awm-transformer"]
+    explodes = sim["low"] > 0 and hwm["low"] > 0 and hwm["rate"] >= SIMILAR * sim["rate"]
+    stable = awm["high"] < hwm["low"] and awm["high"] < sim["low"]
+    why = (
+        "tail log-slopes per step over H in {}: {}; HWM {} (needs both intervals above 0 and the HWM's rate >= {} x the simulator's), AWM {} "
+        "(needs its interval below the HWM's and the simulator's)".format(
+            sim["horizons"],
+            ", ".join(f"{m} {_fmt(v)}" for m, v in rates.items()),
+            "explodes" if explodes else "does not explode like the simulator",
+            SIMILAR,
+            "stable" if stable else "not separated",
+        )
+    )
+    return Verdict(explodes and stable, {"tail_rate_per_step": rates}, why)
+
+
+def _normalised(values, truth) -> np.ndarray:
+    truth = np.asarray(truth, dtype=float)
+    span = truth.max() - truth.min()
+    return (np.asarray(values, dtype=float) - truth.min()) / (span if span > 0 else 1.0)
+
+
+def _ascent(data: FigureData, method: str) -> tuple[np.ndarray, dict]:
+    """Where gradient ascent with ``method``'s gradient ended, as normalised true returns (0 = the true
+    landscape's minimum on the grid, 1 = its maximum), and the ascent's settings."""
+    r = _result(data, method)
+    runs = _needs(r, "ascent", method)
+    reached = np.concatenate([_normalised(a["true_return"], r["simulator"]) for a in runs])
+    settings = {k: runs[0][k] for k in ("optimiser", "learning_rate", "steps")}
+    return reached, {**settings, "starts": int(reached.size)}
+
+
+def _ascent_summary(reached: np.ndarray) -> dict:
+    return {
+        "mean_true_return_reached": round(float(reached.mean()), 4),
+        "within_10pct_of_optimum": round(float(np.mean(reached >= NAVIGABLE)), 4),
+    }
+
+
+def true_rough(data: FigureData) -> Verdict:
+    """Figure 4c: the true landscape is extremely difficult to navigate at H = 100."""
+    r = _result(data, "simulator")
+    n = local_maxima(r["simulator"])
+    reached, settings = _ascent(data, "simulator")
+    mean = float(reached.mean())
+    holds = n >= 5 and mean < NAVIGABLE
+    ours = {"local_maxima": n, "true_gradient_ascent": {**settings, **_ascent_summary(reached)}}
+    why = (
+        f"the true landscape has {n} local maxima on the grid (needs >= 5); gradient ascent with the true "
+        f"gradient ends at {mean:.3f} of the true range on average (needs < {NAVIGABLE}: not easily navigated)"
+    )
+    return Verdict(holds, ours, why)
+
+
+def awm_smooth_accurate(data: FigureData) -> Verdict:
+    """Figure 4c: the AWM's landscape is a smooth approximation that keeps the problem's global structure."""
+    r = _result(data, "awm-transformer")
+    grid, truth, awm = np.asarray(r["grid"]), np.asarray(r["simulator"]), np.asarray(r["landscapes"][0])
+    n_awm, n_true = local_maxima(awm), local_maxima(truth)
+    best_true, best_awm = float(grid[int(np.argmax(truth))]), float(grid[int(np.argmax(awm))])
+    others = {m: local_maxima(_result(data, m)["landscapes"][0]) for m in LEARNED}
+    holds = n_awm < n_true and abs(best_awm - best_true) <= ARGMAX_TOLERANCE
+    ours = {
+        "local_maxima": {"simulator": n_true, **others},
+        "argmax": {"simulator": best_true, "awm-transformer": best_awm},
+    }
+    why = (
+        f"AWM landscape: {n_awm} local maxima (simulator {n_true}; needs fewer), best action {best_awm:.3g} "
+        f"vs the true {best_true:.3g} (needs within {ARGMAX_TOLERANCE})"
+    )
+    return Verdict(holds, ours, why)
+
+
+def _ascents(data: FigureData, methods) -> dict:
+    out = {}
+    for m in methods:
+        try:
+            out[m] = _ascent(data, m)
+        except NotEvaluable:
+            continue
+    return out
+
+
+def awm_navigable(data: FigureData, methods=PENDULUM_METHODS) -> Verdict:
+    """Figures 3c, 4c: gradient ascent with the AWM's gradient finds a near-optimal initial action."""
+    runs = _ascents(data, methods)
+    if "awm-transformer" not in runs:
+        _ascent(data, "awm-transformer")  # raises the NotEvaluable that says why
+    reached, settings = runs["awm-transformer"]
+    mean = float(reached.mean())
+    ours = {"settings": settings, **{m: _ascent_summary(x) for m, (x, _) in runs.items()}}
+    why = (
+        f"gradient ascent on the initial action with each model's own gradient ({settings['starts']} starts "
+        f"evenly spaced over [-1, 1], {settings['steps']} {settings['optimiser']} steps of rate "
+        f"{settings['learning_rate']:g}), scored by the true return: the AWM's ends at {mean:.3f} of the "
+        f"true range on average (needs >= {NAVIGABLE}); "
+        + ", ".join(f"{m} {float(x.mean()):.3f}" for m, (x, _) in runs.items() if m != "awm-transformer")
+    )
+    return Verdict(mean >= NAVIGABLE, ours, why)
+
+
+def awm_beats_true_gradient(data: FigureData) -> Verdict:
+    """Figure 4c and the abstract: the AWM's landscape is easier to navigate than the simulator's."""
+    awm, settings = _ascent(data, "awm-transformer")
+    true, _ = _ascent(data, "simulator")
+    if awm.size != true.size:
+        raise NotEvaluable("the AWM's and the simulator's ascents started from different actions")
+    diff = paired_difference(awm, true, n_resamples=data.n_resamples, seed=data.seed)
+    ours = {
+        "settings": settings,
+        "awm-transformer": _ascent_summary(awm),
+        "simulator": _ascent_summary(true),
+        "awm_minus_true_gradient": diff,
+    }
+    why = (
+        f"from the same {awm.size} starts, ascent with the AWM's gradient ends at {awm.mean():.3f} of the "
+        f"true range, with the true gradient at {true.mean():.3f}: difference {diff['mean']:.3f} "
+        f"[{diff['low']:.3f}, {diff['high']:.3f}] (paired bootstrap; needs its interval above 0)"
+    )
+    return Verdict(diff["low"] > 0, ours, why)
+
+
+def bounce_optimisable(data: FigureData) -> Verdict:
+    """Figure 3c: backpropagation through the AWM optimises the one-bounce task."""
+    return awm_navigable(data, methods=LEARNED)
