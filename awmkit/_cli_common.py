@@ -17,6 +17,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from .envs import registered
+
 
 class CLIError(ValueError):
     """Bad command-line input, reported as one line ``awmkit <cmd>: error: <message>`` (exit status 2)."""
@@ -128,8 +130,6 @@ def positive_int(text: str) -> int:
 
 def env_name(text: str) -> str:
     """``argparse`` type: the name of a registered environment."""
-    from .envs import registered
-
     if text not in registered():
         raise argparse.ArgumentTypeError(
             f"unknown environment {text!r}; valid names are: {', '.join(registered())}"

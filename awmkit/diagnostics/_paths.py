@@ -10,6 +10,7 @@ from jax.extend import core as jcore
 from jaxtyping import Array, Float
 
 from .._graph import MODEL_APPLICATION
+from ..envs import Env
 from ..models import SimulatorModel
 from ._common import as_model
 
@@ -422,8 +423,6 @@ def gradient_paths(
 
     **Returns:** a [`awmkit.diagnostics.GradientPaths`][].
     """
-    from ..envs import Env
-
     model = as_model(model_or_env)
     horizon = model.check_horizon(horizon)
     if s0 is None:

@@ -9,6 +9,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from ._goal import AbstractGoalProblem
 from ._integrate import Integrator
 from ._problem import AbstractControlProblem
 
@@ -91,8 +92,6 @@ class Env(eqx.Module):
         self.dt = float(problem.step_size(self.horizon))
         self.initial_state_fn = initial_state_fn
         self.name = type(problem).__name__ if name is None else name
-        from ._goal import AbstractGoalProblem  # circular at module import time
-
         if isinstance(problem, AbstractGoalProblem) and problem.goal is None:
             problem = problem.with_goal_for(self.horizon, self.dt, integrator)
         self.problem = problem

@@ -5,6 +5,10 @@ import json
 import sys
 
 from .._cli_common import CLIError, table
+from .._progress import fmt_time
+from ._estimate import estimate_grid
+from ._report import reproduce
+from .figures import BUDGETS, figures, get_figure
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,8 +33,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _listing() -> list[dict]:
-    from .figures import BUDGETS, figures
-
     return [
         {
             "name": spec.name,
@@ -45,8 +47,6 @@ def _listing() -> list[dict]:
 
 
 def run(args) -> int:
-    from .figures import BUDGETS, figures
-
     if args.list:
         items = _listing()
         if args.json:
@@ -73,8 +73,6 @@ def run(args) -> int:
         return _estimate(args)
     if args.out is None:
         raise CLIError("--out DIR is required: the run directories and the report go there")
-    from ._report import reproduce
-
     report = reproduce(
         args.name,
         budget=args.budget,
@@ -94,10 +92,6 @@ def run(args) -> int:
 
 
 def _estimate(args) -> int:
-    from .._progress import fmt_time
-    from ._estimate import estimate_grid
-    from .figures import get_figure
-
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 

@@ -7,6 +7,9 @@ import math
 import pathlib
 
 from .._cli_common import table
+from ..evaluation import MissingReferenceError, normalised_return
+from ._spec_file import load_sweep_spec
+from ._sweep import run_sweep
 
 
 def _non_negative_int(text: str) -> int:
@@ -51,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _normalised(outcome) -> float | None:
     """The mean normalised return of a done cell where a reference is shipped, else ``None``."""
-    from ..evaluation import MissingReferenceError, normalised_return
-
     if outcome.status != "done":
         return None
     try:
@@ -96,9 +97,6 @@ def summarise(result) -> list[dict]:
 def run(args) -> int:
     """Runs ``awmkit sweep``; the spec and every cell are checked before anything runs. Exit status 1
     when a cell failed (the others still ran)."""
-    from ._spec_file import load_sweep_spec
-    from ._sweep import run_sweep
-
     cells = load_sweep_spec(args.spec)
     result = run_sweep(
         cells,

@@ -4,6 +4,8 @@ import dataclasses
 import json
 from collections.abc import Callable
 
+from ..bpo import estimate_run
+from ..envs import make
 from ._cell import Cell, _bpo_config
 
 
@@ -53,9 +55,6 @@ def estimate_grid(cells: list[Cell], *, repeats: int = 3, progress: Callable[[st
     fields): a sweep over entropy coefficients or learning rates, and the same cell on another system,
     reuse it. Other kinds (SAC, the Online DT, offline diagnostics) are listed as not estimated.
     `progress` (``callable(str)``) hears of each timed cell."""
-    from ..bpo import estimate_run
-    from ..envs import make
-
     timed: dict[str, tuple[str, float, float]] = {}
     rows, missing, total, compile_total = [], [], 0.0, 0.0
     for cell in cells:

@@ -13,6 +13,7 @@ from typing import Any
 from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
 from ._claims import ClaimResult
+from ._sweep import run_sweep
 from .figures import BUDGETS, FigureSpec, get_figure
 
 #: The format version of ``report.json``.
@@ -84,8 +85,6 @@ def reproduce(
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
-    from ._sweep import run_sweep
-
     spec = get_figure(name)
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")

@@ -24,7 +24,7 @@ _COLORS = {
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional extra awmkit[plot]; keeps it out of start-up
     except ImportError:  # pragma: no cover - exercised only without matplotlib
         raise ImportError("the report figures need matplotlib: `pip install awmkit[plot]`") from None
     fig = Figure(figsize=size, layout="constrained")
