@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._typing import IntScalarLike, Key, RealScalar
+from ._typing import Action, IntScalarLike, Key, RealScalar, State
 
 __all__ = ["AbstractPolicy", "DeterministicPolicy", "TanhGaussianPolicy"]
 
@@ -53,22 +53,16 @@ class AbstractPolicy(eqx.Module):
     state_std: eqx.AbstractVar[Float[Array, " state_dim"]]
 
     @abc.abstractmethod
-    def sample_and_log_prob(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, key: Key
-    ) -> tuple[Float[Array, " action_dim"], RealScalar]:
+    def sample_and_log_prob(self, state: State, k: IntScalarLike, key: Key) -> tuple[Action, RealScalar]:
         """A reparameterised action sample ``a ~ pi(. | state, k)`` (differentiable with respect to
         the policy's parameters) and its log-density ``log pi(a | state, k)``; deterministic
         policies return their action and a log-density of zero (no entropy bonus)."""
 
     @abc.abstractmethod
-    def deterministic(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike
-    ) -> Float[Array, " action_dim"]:
+    def deterministic(self, state: State, k: IntScalarLike) -> Action:
         """The deterministic action used for evaluation (the mode of a stochastic policy)."""
 
-    def __call__(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, key: Key | None = None
-    ) -> Float[Array, " action_dim"]:
+    def __call__(self, state: State, k: IntScalarLike, key: Key | None = None) -> Action:
         """Samples an action in ``[-1, 1]^action_dim``; with ``key=None`` returns
         [`awmkit.policies.AbstractPolicy.deterministic`][]."""
         if key is None:
@@ -76,7 +70,7 @@ class AbstractPolicy(eqx.Module):
         action, _ = self.sample_and_log_prob(state, k, key)
         return action
 
-    def features(self, state: Float[Array, " state_dim"], k: IntScalarLike) -> Float[Array, " state_dim+1"]:
+    def features(self, state: State, k: IntScalarLike) -> Float[Array, " state_dim+1"]:
         """The network input ``[(state - mean) / std, k / H]``. The statistics are constants: a
         ``stop_gradient`` keeps the optimiser from moving them."""
         mean = jax.lax.stop_gradient(self.state_mean)
@@ -173,7 +167,7 @@ class TanhGaussianPolicy(AbstractPolicy):
         self.state_std = jnp.ones(state_dim, dtype)
 
     def distribution(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike
+        self, state: State, k: IntScalarLike
     ) -> tuple[Float[Array, " action_dim"], Float[Array, " action_dim"]]:
         """The pre-squash Gaussian's mean ``mu`` and log standard deviation ``log sigma``."""
         out = self.mlp(self.features(state, k))
@@ -182,9 +176,7 @@ class TanhGaussianPolicy(AbstractPolicy):
         log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (jnp.tanh(raw) + 1.0)
         return mean, log_std
 
-    def sample_and_log_prob(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, key: Key
-    ) -> tuple[Float[Array, " action_dim"], RealScalar]:
+    def sample_and_log_prob(self, state: State, k: IntScalarLike, key: Key) -> tuple[Action, RealScalar]:
         mean, log_std = self.distribution(state, k)
         eps = jax.random.normal(key, mean.shape, mean.dtype)
         u = mean + jnp.exp(log_std) * eps
@@ -192,9 +184,7 @@ class TanhGaussianPolicy(AbstractPolicy):
         correction = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
         return jnp.tanh(u), jnp.sum(gaussian - correction)
 
-    def log_prob(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, action: Float[Array, " action_dim"]
-    ) -> RealScalar:
+    def log_prob(self, state: State, k: IntScalarLike, action: Action) -> RealScalar:
         """``log pi(action | state, k)`` of a given action in the open box ``(-1, 1)^action_dim``."""
         mean, log_std = self.distribution(state, k)
         u = jnp.arctanh(action)
@@ -203,9 +193,7 @@ class TanhGaussianPolicy(AbstractPolicy):
         correction = 2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u))
         return jnp.sum(gaussian - correction)
 
-    def deterministic(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike
-    ) -> Float[Array, " action_dim"]:
+    def deterministic(self, state: State, k: IntScalarLike) -> Action:
         mean, _ = self.distribution(state, k)
         return jnp.tanh(mean)
 
@@ -254,12 +242,8 @@ class DeterministicPolicy(AbstractPolicy):
         self.state_mean = jnp.zeros(state_dim, dtype)
         self.state_std = jnp.ones(state_dim, dtype)
 
-    def sample_and_log_prob(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike, key: Key
-    ) -> tuple[Float[Array, " action_dim"], RealScalar]:
+    def sample_and_log_prob(self, state: State, k: IntScalarLike, key: Key) -> tuple[Action, RealScalar]:
         return self.deterministic(state, k), jnp.zeros((), state.dtype)
 
-    def deterministic(
-        self, state: Float[Array, " state_dim"], k: IntScalarLike
-    ) -> Float[Array, " action_dim"]:
+    def deterministic(self, state: State, k: IntScalarLike) -> Action:
         return jnp.tanh(self.mlp(self.features(state, k)))

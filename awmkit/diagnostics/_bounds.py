@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
-from .._typing import Key, PolicyFn, RealScalar
+from .._typing import Key, PolicyFn, RealScalar, State
 from ..envs import Env
 from ..models import ActionsModel, RNNBackbone
 from ._bounds_ssm import _ssm_bound, is_ssm_awm
@@ -62,7 +62,7 @@ def _policy_gradient_norm(model, policy, s0, reward_fn, horizon, key, stop_gradi
 def policy_gradient_norm(
     model_or_env,
     policy: PolicyFn,
-    s0: Float[Array, " state_dim"],
+    s0: State,
     reward_fn: Callable | None,
     horizon: int,
     key: Key,
@@ -362,7 +362,7 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, s
 def bounds(
     model_or_env,
     policy: PolicyFn,
-    s0: Float[Array, " state_dim"],
+    s0: State,
     reward_fn: Callable | None,
     horizon: int,
     key: Key,
