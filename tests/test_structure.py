@@ -114,8 +114,8 @@ def test_the_circle_finder_finds_a_circle():
 
 def test_no_import_circle_outside_the_run_layer():
     graph = _graph()
-    assert "awmkit.experiments.figures._registry" in graph  # the walk sees the sub-packages
-    assert "awmkit.experiments.figures._spec" in graph["awmkit.experiments.figures._pendulum"]
+    assert "awmkit.experiments._figures._registry" in graph  # the walk sees the sub-packages
+    assert "awmkit.experiments._figures._spec" in graph["awmkit.experiments._figures._pendulum"]
     bad = [c for c in _circles(graph) if not all(m.startswith(_PENDING) for m in c)]
     assert not bad, f"import circles: {[sorted(c) for c in bad]}"
 
@@ -136,5 +136,5 @@ def test_import_awmkit_loads_no_experiment_plotting_or_ray():
     after_awmkit, after_cli, figures_type = json.loads(out.stdout.strip().splitlines()[-1])
     assert after_awmkit == [], f"`import awmkit` loaded {after_awmkit}"
     assert after_cli == [], f"the experiments and the CLI parser loaded {after_cli}"
-    # The public function awmkit.experiments.figures is not shadowed by the figures sub-package.
+    # The public function awmkit.experiments.figures is not shadowed by a sub-package of that name.
     assert figures_type == "function"

@@ -19,6 +19,12 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
+from ._figures import (
+    BUDGETS as BUDGETS,
+    FigureSpec as FigureSpec,
+    figures as figures,
+    get_figure as get_figure,
+)
 from ._report import (
     REPORT_KEYS as REPORT_KEYS,
     Report as Report,
@@ -27,9 +33,3 @@ from ._report import (
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
 from ._sweep import SweepResult as SweepResult, run_sweep as run_sweep
-from .figures import (
-    BUDGETS as BUDGETS,
-    FigureSpec as FigureSpec,
-    figures as figures,
-    get_figure as get_figure,
-)

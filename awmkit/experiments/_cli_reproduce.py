@@ -7,8 +7,8 @@ import sys
 from .._cli_common import CLIError, table
 from .._progress import fmt_time
 from ._estimate import estimate_grid
+from ._figures import BUDGETS, figures, get_figure
 from ._report import reproduce
-from .figures import BUDGETS, figures, get_figure
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
 from ._claims import ClaimResult
+from ._figures import BUDGETS, FigureSpec, get_figure
 from ._sweep import run_sweep
-from .figures import BUDGETS, FigureSpec, get_figure
 
 #: The format version of ``report.json``.
 REPORT_FORMAT = "awmkit-report-v1"
