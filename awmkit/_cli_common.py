@@ -13,6 +13,7 @@ import argparse
 import errno
 import os
 import pathlib
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -37,6 +38,14 @@ class ArgumentParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors are one line on stderr, without the usage block, and exit
     with status 2. ``add_subparsers`` makes sub-parsers of this class too, so a sub-command added by
     any module gets the same format without doing anything."""
+
+    # Negative numbers in every spelling ("-1", "-.5", "-1e-3", "-inf") are values, not flags, so that
+    # `--policy-lr -1e-3` reaches the flag's own check ("must be positive"). No awmkit flag looks like one.
+    _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|nan)$", re.IGNORECASE)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE
 
     def error(self, message: str):  # pyright: ignore[reportIncompatibleMethodOverride]
         for action in self._actions:  # a missing sub-command: name the valid ones

@@ -275,7 +275,7 @@ def _run_results(args) -> int:
 
 
 def _add_train(subparsers) -> None:
-    from .bpo._cli import add_arguments
+    from ._cli_train_args import add_arguments
 
     p = subparsers.add_parser(
         "train",
@@ -285,7 +285,7 @@ def _add_train(subparsers) -> None:
 
 
 def _run_train(args) -> int:
-    from .bpo._cli import run
+    from ._cli_train import run
 
     return run(args, _table)
 
@@ -329,7 +329,9 @@ def _run_diagnose(args) -> int:
 def _add_reproduce(subparsers) -> None:
     from .experiments._cli_reproduce import add_arguments
 
-    add_arguments(subparsers.add_parser("reproduce", help="reproduce one of the paper's figures, claims checked"))
+    add_arguments(
+        subparsers.add_parser("reproduce", help="reproduce one of the paper's figures, claims checked")
+    )
 
 
 def _run_reproduce(args) -> int:
@@ -386,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``awmkit`` console script."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the resume command of a fault
     try:
         return _COMMANDS[args.command][1](args)
     except (ValueError, TypeError) as e:  # user errors get one clear line, not a traceback

@@ -40,7 +40,7 @@ def measure(case: dict, repeats: int) -> dict:
     estimate_wall = time.perf_counter() - start
     runs = []
     for key in (0, 1):
-        result = train(env, case["model"], config, key=key, seeds=case["seeds"], progress=False)
+        result = train(env, config, model=case["model"], key=key, seeds=case["seeds"], progress=False)
         runs.append({"wall_s": result.wall_time_s, "num_traces": result.num_traces})
         updates = np.asarray(result.state.dynamics_updates).tolist(), np.asarray(result.state.policy_updates).tolist()
     measured = runs[1]["wall_s"]

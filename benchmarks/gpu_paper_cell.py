@@ -55,7 +55,7 @@ from awmkit.bpo import BPOConfig, train
 cell = json.loads(sys.argv[1])
 env = awmkit.envs.make(cell["env"], horizon=cell["horizon"])
 start = time.time()
-result = train(env, cell["model"], BPOConfig(steps=cell["steps"]), key=cell.get("key", 0),
+result = train(env, BPOConfig(steps=cell["steps"]), model=cell["model"], key=cell.get("key", 0),
                seeds=cell["seeds"], progress=False)
 print(json.dumps({"start": start, "end": time.time(), "wall_s": result.wall_time_s,
                   "num_traces": result.num_traces,
@@ -76,8 +76,8 @@ def paper_cell(cell=CELL) -> dict:
 
     env = awmkit.envs.make(cell["env"], horizon=cell["horizon"])
     config = BPOConfig(steps=cell["steps"])
-    first = train(env, cell["model"], config, key=0, seeds=cell["seeds"], progress=False)
-    second = train(env, cell["model"], config, key=1, seeds=cell["seeds"], progress=False)
+    first = train(env, config, model=cell["model"], key=0, seeds=cell["seeds"], progress=False)
+    second = train(env, config, model=cell["model"], key=1, seeds=cell["seeds"], progress=False)
     paper = BPOConfig()
     factor = paper.iterations(cell["horizon"]) / config.iterations(cell["horizon"])
     estimate = estimate_run(env, cell["model"], paper, seeds=cell["seeds"])

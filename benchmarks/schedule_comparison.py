@@ -59,7 +59,7 @@ def worker(spec: dict) -> dict:
         chunk_size=spec["chunk_size"],
     )
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(env, spec["model"], config, key=spec["key"], seeds=spec["seeds"], out=tmp, progress=False)
+        result = train(env, config, model=spec["model"], key=spec["key"], seeds=spec["seeds"], out=tmp, progress=False)
         rows = [json.loads(line) for line in (pathlib.Path(tmp) / "metrics.jsonl").read_text().splitlines()]
     last = {r["seed"]: r.get("model_loss") for r in rows if r.get("iteration", -1) >= 0 and "eval_return" in r}
     held_out = []

@@ -58,7 +58,7 @@ def main(argv=None) -> dict:
 
     results = {}
     for name in MODELS:
-        run = awmkit.bpo.train(env, name, config, key=0, seeds=seeds, progress=False)
+        run = awmkit.bpo.train(env, config, model=name, key=0, seeds=seeds, progress=False)
         normalised = awmkit.evaluation.normalised_return(run.eval_returns, args.env, horizon)
         results[name] = {
             "eval_steps": [int(s) for s in run.eval_steps],

@@ -78,7 +78,7 @@ def run_cell(env_name, horizon, model, args) -> dict:
         eval_episodes=1,  # deterministic systems: one episode of the mean policy suffices
         chunk_size=1,
     )
-    run = awmkit.bpo.train(env, model, config, key=args.key, seeds=args.seeds, progress=False)
+    run = awmkit.bpo.train(env, config, model=model, key=args.key, seeds=args.seeds, progress=False)
     return {
         "final_returns": np.asarray(run.eval_returns[-1]).tolist(),
         "wall_time_s": run.wall_time_s,

@@ -13,7 +13,8 @@ import pathlib
 import signal
 
 from awmkit.experiments import Cell, register_cell_kind
-from awmkit.experiments._cell import _run_bpo, _validate_bpo
+from awmkit.experiments._cell import _run_trainer as _run_bpo, _validate_bpo
+from awmkit.runs import RunDir
 
 # A few compiled chunks of BPO through the true dynamics: the cheapest real cell.
 TINY_BPO = {
@@ -52,9 +53,7 @@ def bpo_killed_once(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
     marker = killed_marker(run_dir)
     if marker.exists():
         return _run_bpo(cell, run_dir, resume)
-    from awmkit.bpo import _run
-
-    original = _run._RunDir.save_checkpoint
+    original = RunDir.write_checkpoint
 
     def save_then_die(self, header, state):
         if header["chunk"] >= 2:  # chunk 1's checkpoint is written, chunk 2's metrics appended
@@ -62,11 +61,11 @@ def bpo_killed_once(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
             os.kill(os.getpid(), signal.SIGKILL)
         original(self, header, state)
 
-    _run._RunDir.save_checkpoint = save_then_die
+    RunDir.write_checkpoint = save_then_die
     try:
         return _run_bpo(cell, run_dir, resume)
     finally:
-        _run._RunDir.save_checkpoint = original
+        RunDir.write_checkpoint = original
 
 
 register_cell_kind("boom", boom, overwrite=True)

@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from awmkit.baselines._host import RunDir
 
 import awmkit
 from awmkit.baselines import DecisionTransformer, ODTConfig, SACConfig, _odt, _sac, train_odt, train_sac
-from awmkit.baselines._host import RunDir
 from awmkit.bpo import CheckpointError
 from awmkit.cli import main
 from awmkit.evaluation import load_runs, normalised_return

@@ -21,6 +21,7 @@ from awmkit.bpo import (
 )
 from awmkit.envs import Trajectory
 from awmkit.models import AbstractWorldModel, SimulatorModel
+from awmkit.runs import RunDir
 
 H = 20
 # 11 training iterations in chunks of 3: four chunks, the last one padded.
@@ -126,7 +127,7 @@ def reference(env, tmp_path_factory):
     """An uninterrupted two-seed run with a run directory, shared by the tests below (one
     compilation for all of them)."""
     out = tmp_path_factory.mktemp("reference") / "run"
-    return train(env, "simulator", SMALL, key=7, seeds=2, out=out, progress=False)
+    return train(env, SMALL, model="simulator", key=7, seeds=2, out=out, progress=False)
 
 
 def test_simulator_bpo_learns_well_beyond_random(env, reference):
@@ -143,7 +144,7 @@ def test_simulator_bpo_learns_well_beyond_random(env, reference):
 
 
 def test_vmapped_seeds_equal_single_seed_runs(env, reference):
-    alone = train(env, "simulator", SMALL, key=7, seeds=[1], progress=False)
+    alone = train(env, SMALL, model="simulator", key=7, seeds=[1], progress=False)
     seed1 = jax.tree.map(lambda x: x[1:], eqx.filter(reference.state, eqx.is_array))
     leaves_a = leaves(seed1)
     leaves_b = leaves(alone.state)
@@ -159,7 +160,7 @@ class _Killed(Exception):
 
 def _kill_after(monkeypatch, saves: int):
     """Makes the run die while writing its ``saves + 1``-th checkpoint (after that chunk's metrics)."""
-    original = bpo_run._RunDir.save_checkpoint
+    original = RunDir.write_checkpoint
     calls = []
 
     def save(self, header, state):
@@ -168,18 +169,18 @@ def _kill_after(monkeypatch, saves: int):
             raise _Killed
         original(self, header, state)
 
-    monkeypatch.setattr(bpo_run._RunDir, "save_checkpoint", save)
+    monkeypatch.setattr(RunDir, "write_checkpoint", save)
 
 
 def test_kill_and_resume_isbit_identical(env, reference, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         _kill_after(m, saves=3)  # the initial checkpoint and chunks 1, 2; killed after chunk 3's metrics
         with pytest.raises(_Killed):
-            train(env, "simulator", SMALL, key=7, seeds=2, out=tmp_path / "run", progress=False)
+            train(env, SMALL, model="simulator", key=7, seeds=2, out=tmp_path / "run", progress=False)
     header, _ = read_checkpoint(tmp_path / "run" / "checkpoints" / "checkpoint.eqx")
     assert header["chunk"] == 2
     resumed = train(
-        env, "simulator", SMALL, key=7, seeds=2, out=tmp_path / "run", resume=True, progress=False
+        env, SMALL, model="simulator", key=7, seeds=2, out=tmp_path / "run", resume=True, progress=False
     )
     assert bit_identical(reference.state, resumed.state)
     assert np.array_equal(reference.eval_returns, resumed.eval_returns)
@@ -205,16 +206,16 @@ def test_mismatched_or_corrupted_checkpoint_is_refused(env, tmp_path, monkeypatc
     with monkeypatch.context() as m:
         _kill_after(m, saves=2)
         with pytest.raises(_Killed):
-            train(env, "simulator", SMALL, key=1, seeds=1, out=out, progress=False)
+            train(env, SMALL, model="simulator", key=1, seeds=1, out=out, progress=False)
     other = dataclasses.replace(SMALL, policy_lr=5e-4)
     with pytest.raises(CheckpointError, match="policy_lr: checkpoint has 0.001, this run has 0.0005"):
-        train(env, "simulator", other, key=1, seeds=1, out=out, resume=True, progress=False)
+        train(env, other, model="simulator", key=1, seeds=1, out=out, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="seeds"):
-        train(env, "simulator", SMALL, key=1, seeds=2, out=out, resume=True, progress=False)
+        train(env, SMALL, model="simulator", key=1, seeds=2, out=out, resume=True, progress=False)
     # The differing run fields come first, one line each with the flag that sets them.
     harvest = awmkit.envs.make("harvest", horizon=H)
     with pytest.raises(CheckpointError) as info:
-        train(harvest, "simulator", SMALL, key=1, seeds=1, out=out, resume=True, progress=False)
+        train(harvest, SMALL, model="simulator", key=1, seeds=1, out=out, resume=True, progress=False)
     lines = str(info.value).splitlines()
     assert lines[0].endswith("belongs to a different run; to resume it, set --env to the checkpoint's "
                              "values; or choose another run directory:")  # fmt: skip
@@ -223,12 +224,12 @@ def test_mismatched_or_corrupted_checkpoint_is_refused(env, tmp_path, monkeypatc
     # Environment parameters are part of the run too.
     tweaked = awmkit.envs.make("cancer_treatment", horizon=H, a_w=0.5)
     with pytest.raises(CheckpointError, match=r"env\.problem\.a_w: checkpoint has .*, this run has 0\.5"):
-        train(tweaked, "simulator", SMALL, key=1, seeds=1, out=out, resume=True, progress=False)
+        train(tweaked, SMALL, model="simulator", key=1, seeds=1, out=out, resume=True, progress=False)
     with pytest.raises(CheckpointError, match="TanhGaussianPolicy|policy"):
         train(
             env,
-            "simulator",
             SMALL,
+            model="simulator",
             key=1,
             seeds=1,
             out=out,
@@ -237,14 +238,14 @@ def test_mismatched_or_corrupted_checkpoint_is_refused(env, tmp_path, monkeypatc
             policy=lambda k: awmkit.policies.DeterministicPolicy(1, 1, H, key=k),
         )
     with pytest.raises(ValueError, match="already holds a run"):
-        train(env, "simulator", SMALL, key=1, seeds=1, out=out, progress=False)
+        train(env, SMALL, model="simulator", key=1, seeds=1, out=out, progress=False)
 
     path = out / "checkpoints" / "checkpoint.eqx"
     data = bytearray(path.read_bytes())
     data[-5] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="corrupted"):
-        train(env, "simulator", SMALL, key=1, seeds=1, out=out, resume=True, progress=False)
+        train(env, SMALL, model="simulator", key=1, seeds=1, out=out, resume=True, progress=False)
 
 
 class _NaNAfterModel(AbstractWorldModel):
@@ -291,7 +292,7 @@ def _nan_model(env, key):
 
 def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     out = tmp_path / "run"
-    result = train(env, lambda k: _nan_model(env, k), SMALL, key=2, seeds=4, out=out, progress=False)
+    result = train(env, SMALL, model=lambda k: _nan_model(env, k), key=2, seeds=4, out=out, progress=False)
     stopped = {r.seed for r in result.nan_reports}
     assert 0 < len(stopped) < 4, "the key must give both kinds of seed"
     for report in result.nan_reports:
@@ -312,7 +313,7 @@ def test_nan_guard_stops_the_seed_and_keeps_checkpoints(env, tmp_path, capsys):
     assert sorted(r["seed"] for r in rows if "nan" in r) == sorted(stopped)
     # Resuming the finished run redoes nothing and reports the same.
     again = train(
-        env, lambda k: _nan_model(env, k), SMALL, key=2, seeds=4, out=out, resume=True, progress=False
+        env, SMALL, model=lambda k: _nan_model(env, k), key=2, seeds=4, out=out, resume=True, progress=False
     )
     assert again.nan_reports == result.nan_reports and again.num_traces == 0
     assert np.array_equal(again.eval_returns, result.eval_returns)
@@ -323,12 +324,21 @@ def test_nan_guard_can_stop_the_run(env, tmp_path):
     out = tmp_path / "run"
     config = dataclasses.replace(SMALL, nan_policy="stop_run")
     with pytest.raises(NonFiniteError, match=r"seed \d: non-finite model loss at env step 140"):
-        train(env, lambda k: _nan_model(env, k), config, key=2, seeds=4, out=out, progress=False)
+        train(env, config, model=lambda k: _nan_model(env, k), key=2, seeds=4, out=out, progress=False)
     header, _ = read_checkpoint(out / "checkpoints" / "checkpoint.eqx")
     assert header["chunk"] == 1  # the chunk holding iteration 6 was not checkpointed
     # The last good checkpoint resumes (and stops again at the same place).
     with pytest.raises(NonFiniteError, match="env step 140"):
-        train(env, lambda k: _nan_model(env, k), config, key=2, seeds=4, out=out, resume=True, progress=False)
+        train(
+            env,
+            config,
+            model=lambda k: _nan_model(env, k),
+            key=2,
+            seeds=4,
+            out=out,
+            resume=True,
+            progress=False,
+        )
 
 
 # --- bad input ---------------------------------------------------------------------------------
@@ -359,29 +369,36 @@ def test_bad_input_is_refused_before_compilation(env, no_compilation, kwargs, ma
     args = dict(model="simulator", config=SMALL, key=0, seeds=1)
     args.update(kwargs)
     with pytest.raises((ValueError, TypeError), match=match):
-        train(env, args.pop("model"), args.pop("config"), progress=False, **args)
+        train(env, args.pop("config"), model=args.pop("model"), progress=False, **args)
 
 
 def test_model_that_cannot_handle_the_horizon(env, no_compilation):
     short = SimulatorModel(awmkit.envs.make("cancer_treatment", horizon=10))
     with pytest.raises(ValueError, match="max_horizon=10"):
-        train(env, short, SMALL, key=0, progress=False)
+        train(env, SMALL, model=short, key=0, progress=False)
 
 
 def test_out_directory_holding_another_run(env, tmp_path, no_compilation):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(ValueError, match="already holds a run; pass resume=True"):
-        train(env, "simulator", SMALL, key=0, out=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="already holds a run; resume it"):
+        train(env, SMALL, model="simulator", key=0, out=tmp_path, progress=False)
 
 
 @pytest.mark.slow
 def test_float64_and_full_gradient_variants(env):
-    result = train(env, "markovian", dataclasses.replace(SMALL, float64=True), key=0, seeds=2, progress=False)
+    result = train(
+        env, dataclasses.replace(SMALL, float64=True), model="markovian", key=0, seeds=2, progress=False
+    )
     floats = [x for x in leaves(result.state) if np.issubdtype(x.dtype, np.floating)]
     assert floats and all(x.dtype == np.float64 for x in floats)
     assert np.all(np.isfinite(result.eval_returns))
     full = train(
-        env, "simulator", dataclasses.replace(SMALL, stop_gradient=False), key=7, seeds=1, progress=False
+        env,
+        dataclasses.replace(SMALL, stop_gradient=False),
+        model="simulator",
+        key=7,
+        seeds=1,
+        progress=False,
     )
     # Appendix F.1: the full gradient learns as well as the stop-gradient one.
     assert float(full.final_return[0]) > float(full.eval_returns[0, 0]) + 2.0

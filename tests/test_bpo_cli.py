@@ -99,7 +99,7 @@ def test_train_command_writes_the_run_directory(tmp_path, capsys):
         chunk_size=3,
     )
     env = awmkit.envs.make("cancer_treatment", horizon=20)
-    api = train(env, "simulator", config, key=7, seeds=2, progress=False)
+    api = train(env, config, model="simulator", key=7, seeds=2, progress=False)
     np.testing.assert_array_equal(api.final_return, np.array(summary["final_return"]))
 
     # Resuming a finished run redoes nothing and prints the same table.
@@ -115,7 +115,7 @@ def test_transformer_awm_bpo_learns():
     config = BPOConfig(
         steps=2000, warmup_steps=500, eval_interval=500, chunk_size=10, policy_lr=1e-3, policy_update_every=6
     )
-    result = train(env, "awm-transformer", config, key=0, seeds=2, progress=False)
+    result = train(env, config, model="awm-transformer", key=0, seeds=2, progress=False)
     random = float(awmkit.envs.random_return(env, jax.random.key(1)))
     assert not result.nan_reports
     # Measured: random -33.9, untrained -24.6, after 2 000 steps about -22.

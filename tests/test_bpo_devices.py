@@ -11,7 +11,8 @@ import pytest
 from state_compare import bit_identical, leaves  # noqa: E402
 
 import awmkit
-from awmkit.bpo import BPOConfig, _run as bpo_run, seed_layout, train
+from awmkit.bpo import BPOConfig, seed_layout, train
+from awmkit.runs import RunDir
 
 H = 20
 # Three chunks of two episodes (the last one padded); only fields every schedule keeps.
@@ -34,7 +35,7 @@ def env():
 
 def _run(env, group, **kwargs):
     config = dataclasses.replace(CONFIG, seed_group_size=group)
-    return train(env, "simulator", config, key=3, seeds=4, progress=False, **kwargs)
+    return train(env, config, model="simulator", key=3, seeds=4, progress=False, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_groups_give_each_seed_the_same_bits(env, one_group, tmp_path, monkeypat
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     # Killed after the first chunk with groups of 2, resumed with groups of 4: the same bits.
-    original, calls = bpo_run._RunDir.save_checkpoint, []
+    original, calls = RunDir.write_checkpoint, []
 
     def save(self, header, state):
         calls.append(header["chunk"])
@@ -75,7 +76,7 @@ def test_groups_give_each_seed_the_same_bits(env, one_group, tmp_path, monkeypat
         original(self, header, state)
 
     with monkeypatch.context() as m:
-        m.setattr(bpo_run._RunDir, "save_checkpoint", save)
+        m.setattr(RunDir, "write_checkpoint", save)
         with pytest.raises(KeyboardInterrupt):
             _run(env, 2, out=tmp_path / "run")
     resumed = _run(env, 4, out=tmp_path / "run", resume=True)
@@ -91,7 +92,7 @@ from test_bpo_devices import CONFIG, H
 from awmkit.bpo import seed_layout, train
 assert jax.local_device_count() == 2, jax.devices()
 env = awmkit.envs.make("cancer_treatment", horizon=H)
-result = train(env, "simulator", dataclasses.replace(CONFIG, seed_group_size=2), key=3, seeds=4,
+result = train(env, dataclasses.replace(CONFIG, seed_group_size=2), model="simulator", key=3, seeds=4,
                progress=False, out={out!r})
 leaves = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(result.state, eqx.is_array))]
 np.savez({npz!r}, *leaves)

@@ -42,7 +42,9 @@ def test_estimate_command_times_each_piece(capsys):
         assert report["breakdown"][name] == pytest.approx(seconds * report["counts"][name])
     # Four seeds in two groups of two (the CPU's default), run one after the other: one group is timed.
     assert (report["seeds"], report["group_size"], report["devices"], report["timed_seeds"]) == (4, 2, 1, 2)
-    assert set(report["inner"]) == set(report["unit_seconds"]) and all(3 <= n <= 8 for n in report["inner"].values())
+    assert set(report["inner"]) == set(report["unit_seconds"]) and all(
+        3 <= n <= 8 for n in report["inner"].values()
+    )
 
 
 def test_estimate_refuses_bad_input_before_compiling(capsys):
@@ -64,8 +66,8 @@ def test_estimate_predicts_a_measured_run():
     env = awmkit.envs.make("cancer_treatment", horizon=H)
     config = BPOConfig(steps=60 * H, warmup_steps=2 * H, eval_interval=20 * H, chunk_size=20)
     estimate = estimate_run(env, "markovian", config, seeds=2)
-    train(env, "markovian", config, key=0, seeds=2, progress=False)
-    measured = train(env, "markovian", config, key=0, seeds=2, progress=False)
+    train(env, config, model="markovian", key=0, seeds=2, progress=False)
+    measured = train(env, config, model="markovian", key=0, seeds=2, progress=False)
     assert measured.num_traces == 0
     counts = run_counts(config, H)
     assert np.all(np.asarray(measured.state.dynamics_updates) == counts["model_updates"])

@@ -30,7 +30,13 @@ def test_expected_counts_are_the_authors_loop():
     # authors-code.md: over 3 000 steps with warm-up 1 500, 749 model and 94 policy updates.
     assert (c.expected_dynamics_updates(), c.expected_policy_updates()) == (749, 94)
     assert BPOConfig().expected_dynamics_updates() == _authors_loop(200_000, 1500, 2) == 99_249
-    for steps, warmup, every in [(1700, 1500, 2), (1700, 1500, 16), (997, 33, 7), (640, 100, 16), (50, 20, 1)]:
+    for steps, warmup, every in [
+        (1700, 1500, 2),
+        (1700, 1500, 16),
+        (997, 33, 7),
+        (640, 100, 16),
+        (50, 20, 1),
+    ]:
         config = BPOConfig(steps=steps, warmup_steps=warmup, dynamics_update_every=every)
         assert config.expected_dynamics_updates() == _authors_loop(steps, warmup, every)
         for horizon in (1, 7, 20, 37, 100):
@@ -43,7 +49,13 @@ def test_expected_counts_are_the_authors_loop():
 
 
 @pytest.mark.parametrize(
-    "horizon", [20, pytest.param(37, marks=pytest.mark.slow), pytest.param(100, marks=pytest.mark.slow), pytest.param(500, marks=pytest.mark.slow)]
+    "horizon",
+    [
+        20,
+        pytest.param(37, marks=pytest.mark.slow),
+        pytest.param(100, marks=pytest.mark.slow),
+        pytest.param(500, marks=pytest.mark.slow),
+    ],
 )
 def test_update_counts_over_a_run_equal_the_authors_formula(horizon):
     env = awmkit.envs.make("cancer_treatment", horizon=horizon)
@@ -64,7 +76,7 @@ def test_update_counts_over_a_run_equal_the_authors_formula(horizon):
     def tiny(key):
         return awmkit.models.make("markovian", env, key=key, width_sizes=(8,))
 
-    result = train(env, tiny, config, key=0, seeds=2, progress=False)
+    result = train(env, config, model=tiny, key=0, seeds=2, progress=False)
     expected = (_authors_loop(steps, warmup, 2), _authors_loop(steps, warmup, 16))
     assert expected == (config.expected_dynamics_updates(), config.expected_policy_updates())
     np.testing.assert_array_equal(result.state.dynamics_updates, [expected[0]] * 2)
@@ -84,7 +96,9 @@ def test_update_loops_agree():
 
     keys = jax.random.split(jax.random.key(0), 2)
     models = eqx.filter_vmap(lambda k: awmkit.models.make("markovian", env, key=k, width_sizes=(8,)))(keys)
-    policies = eqx.filter_vmap(lambda k: TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k))(keys)
+    policies = eqx.filter_vmap(lambda k: TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=k))(
+        keys
+    )
     states = []
     for loop in ("while", "masked"):
         program = Program(env, config, learn_model=True, update_loop=loop)
@@ -92,7 +106,10 @@ def test_update_loops_agree():
         state, _ = chunk_program(program, state, jnp.asarray(0, jnp.int32))
         states.append(state)
     assert int(states[0].dynamics_updates[0]) == sum(config.updates_per_iteration(2, horizon)[:4])
-    for a, b in zip(jax.tree.leaves(eqx.filter(states[0], eqx.is_array)), jax.tree.leaves(eqx.filter(states[1], eqx.is_array))):
+    for a, b in zip(
+        jax.tree.leaves(eqx.filter(states[0], eqx.is_array)),
+        jax.tree.leaves(eqx.filter(states[1], eqx.is_array)),
+    ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="update_loop"):
         Program(env, config, learn_model=True, update_loop="unrolled")
@@ -105,7 +122,9 @@ def _entropy_term(horizon: int, batch: int) -> float:
     policy = TanhGaussianPolicy(env.state_dim, env.action_dim, horizon, key=jax.random.key(0))
     # A policy of fixed spread: mean 0 and log-std -0.5 whatever the state and time.
     last = policy.mlp.layers[-1]
-    bias = jnp.concatenate([jnp.zeros(env.action_dim), jnp.full(env.action_dim, jnp.arctanh(4.5 / 7 * 2 - 1))])
+    bias = jnp.concatenate(
+        [jnp.zeros(env.action_dim), jnp.full(env.action_dim, jnp.arctanh(4.5 / 7 * 2 - 1))]
+    )
     policy = eqx.tree_at(lambda p: (p.mlp.layers[-1].weight, p.mlp.layers[-1].bias), policy,
                          (jnp.zeros_like(last.weight), bias))  # fmt: skip
     params, static = eqx.partition(policy, eqx.is_inexact_array)
@@ -122,7 +141,7 @@ def test_entropy_term_does_not_grow_with_the_horizon():
     assert abs(short - long) < 0.03, (short, long)
     # The tanh-Gaussian with sigma = exp(-0.5): Gaussian entropy plus E[log(1 - tanh(u)^2)].
     u = np.exp(-0.5) * np.random.default_rng(0).standard_normal(1_000_000)
-    per_coordinate = 0.5 * np.log(2 * np.pi * np.e) - 0.5 + np.mean(np.log1p(-np.tanh(u) ** 2))
+    per_coordinate = 0.5 * np.log(2 * np.pi * np.e) - 0.5 + np.mean(np.log1p(-(np.tanh(u) ** 2)))
     exact = awmkit.envs.make("cancer_treatment", horizon=20).action_dim * per_coordinate
     assert abs(short - exact) < 0.03 and abs(long - exact) < 0.03, (short, long, exact)
 
@@ -137,7 +156,10 @@ _FLAGS = [
 
 
 def _cli(args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+    }
     return subprocess.Popen([sys.executable, "-m", "awmkit", "train", *args], env=env, **kwargs)
 
 
@@ -161,7 +183,9 @@ def test_update_counts_survive_sigkill_and_resume(tmp_path):
     header, _ = read_checkpoint(checkpoint)
     assert 2 <= header["chunk"] < header["num_chunks"] and not (out / "result.json").exists()
 
-    resumed = _cli([*_FLAGS, "--out", str(out), "--resume", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    resumed = _cli(
+        [*_FLAGS, "--out", str(out), "--resume", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     stdout, stderr = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, stderr.decode()
     summary = json.loads(stdout)

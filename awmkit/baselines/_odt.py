@@ -3,7 +3,6 @@ Appendix F.3: compiled end to end, vmapped over seeds, writing the shared run-di
 
 import dataclasses
 import math
-import pathlib
 import time
 from typing import Any
 
@@ -15,13 +14,26 @@ import optax
 from jaxtyping import Array, Float, Int
 
 from .._typing import Key, RealScalar, RealScalarLike
+from .._version import __version__
 from ..envs import Env, random_return
 from ..nn import CausalTransformer
-from ._host import plot_curve, run_chunks
-from ._sac import _filter_scan, check_seeds_and_key, open_run_dir, resolve_env
+from ..runs import RunResult
+from ..runs._result import (
+    EnvArg,
+    KeyArg,
+    LoggersArg,
+    ModelArg,
+    OutArg,
+    PolicyArg,
+    SeedsArg,
+    check_config,
+    check_env,
+)
+from ._common import check_common, train_chunked
+from ._sac import _filter_scan
 
 _LOG_2PI = math.log(2.0 * math.pi)
-_CHECKPOINT_FORMAT = "awmkit-odt-checkpoint-v1"
+_CHECKPOINT_FORMAT = "awmkit-odt-checkpoint-v2"
 # Stored actions are tanh outputs and may round to +-1; their log-likelihood needs arctanh inside.
 _ACTION_CLIP = 1.0 - 1e-6
 
@@ -31,6 +43,8 @@ FLAG_HELP = {
     "steps": "environment steps per seed, warm-up included",
     "rtg": "target return-to-go: the optimal return (expert) or twice it in normalised terms (overshot)",
     "target_return": "the expert return-to-go (default: the shipped optimal return of the env and horizon)",
+    "random_return": "the random-policy return of the overshot target (default: the shipped one, else "
+    "1000 random episodes)",
     "warmup_steps": "environment steps of uniformly random actions first",
     "episodes_per_iteration": "trajectories gathered per iteration (the paper sweeps it)",
     "updates_per_iteration": "gradient steps per iteration",
@@ -66,8 +80,12 @@ class ODTConfig:
       ``R_rand + 2 (R* - R_rand)`` (a normalised return of 2; for positive returns with
       ``R_rand = 0`` exactly ``2 R*``, and it stays an over-shoot for the negative returns of cost
       problems, where ``2 R*`` would be an under-shoot).
-    - `target_return`: ``R*`` itself; ``None`` (default) reads it from
-      [`awmkit.evaluation.reference`][], which ships it for the Myriad systems at H = 20, 50, 100.
+    - `target_return`: ``R*`` itself. [`awmkit.baselines.train_odt`][] needs it: its callers resolve
+      it (``awmkit train``, the experiments and [`awmkit.evaluation.resolve_odt_config`][] read the
+      optimal return shipped by [`awmkit.evaluation.reference`][] for the Myriad systems at H = 20,
+      50, 100).
+    - `random_return`: ``R_rand`` of the ``"overshot"`` target (``None``: 1 000 episodes of uniformly
+      random actions, computed when the run starts; the resolvers fill in the shipped one).
     - `warmup_steps`: uniformly random steps first, rounded up to whole episodes (1 500, as SAC and
       BPO); the state normaliser is fitted to them.
     - `episodes_per_iteration`: trajectories gathered with the stochastic policy per iteration (1; the
@@ -93,6 +111,7 @@ class ODTConfig:
     steps: int = 200_000
     rtg: str = "expert"
     target_return: float | None = None
+    random_return: float | None = None
     warmup_steps: int = 1500
     episodes_per_iteration: int = 1
     updates_per_iteration: int = 300
@@ -144,6 +163,8 @@ class ODTConfig:
             raise ValueError(f"`rtg` must be 'expert' or 'overshot', got {self.rtg!r}")
         if self.target_return is not None and not math.isfinite(self.target_return):
             raise ValueError(f"`target_return` must be a finite number or None, got {self.target_return!r}")
+        if self.random_return is not None and not math.isfinite(self.random_return):
+            raise ValueError(f"`random_return` must be a finite number or None, got {self.random_return!r}")
         if self.return_scale is not None and not self.return_scale > 0:
             raise ValueError(f"`return_scale` must be positive or None, got {self.return_scale!r}")
         if self.embed_width % self.num_heads:
@@ -174,33 +195,29 @@ class ODTConfig:
                 f"{self.episodes_per_iteration * horizon}"
             )
 
-    def resolve_target(self, env: Env) -> float:
-        """The return-to-go the policy is conditioned on for ``env`` (see `rtg`).
-
-        Raises ``ValueError`` when `target_return` is ``None`` and no reference is shipped for the
-        environment and horizon, saying how to generate one."""
-        from ..evaluation import MissingReferenceError, reference
-
-        ref = None
-        try:
-            ref = reference(env.name, env.horizon)
-        except MissingReferenceError as e:
-            if self.target_return is None:
-                raise ValueError(
-                    f"the Online DT needs the optimal return of {env.name} at H = {env.horizon} as its expert "
-                    f"return-to-go: pass it as `target_return` (--target-return), or generate the reference: {e}"
-                ) from None
-        expert = ref.optimal_return if self.target_return is None else float(self.target_return)
+    def target(self, env: Env) -> float:
+        """The return-to-go the policy is conditioned on for ``env`` (see `rtg`); `target_return` must
+        be set (a one-line ``ValueError`` says how to resolve it)."""
+        if self.target_return is None:
+            raise ValueError(
+                f"the Online DT needs the optimal return of {env.name} at H = {env.horizon} as its expert "
+                "return-to-go: set `target_return` (--target-return), or resolve it from the shipped "
+                "reference with awmkit.evaluation.resolve_odt_config(config, env)"
+            )
+        expert = float(self.target_return)
         if self.rtg == "expert":
             return expert
-        rand = ref.random_return if ref is not None else float(random_return(env, jax.random.key(0), 1000))
+        rand = self.random_return
+        if rand is None:
+            rand = float(random_return(env, jax.random.key(0), 1000))
         return rand + 2.0 * (expert - rand)
 
     def scale(self, env: Env) -> float:
         if self.return_scale is not None:
             return float(self.return_scale)
-        expert = dataclasses.replace(self, rtg="expert").resolve_target(env)
-        return max(abs(expert), 1.0)
+        if self.target_return is None:
+            self.target(env)  # raises, saying how to resolve it
+        return max(abs(float(self.target_return)), 1.0)
 
 
 class DecisionTransformer(eqx.Module):
@@ -548,41 +565,20 @@ def _evaluate(env: Env, config: ODTConfig, model: DecisionTransformer, target, k
     return jnp.mean(jax.vmap(lambda k: jnp.sum(episode(model, env, target, k, "mean")[2]))(keys))
 
 
-@dataclasses.dataclass(frozen=True)
-class ODTResult:
-    """What [`awmkit.baselines.train_odt`][] returns.
-
-    **Fields:**
-
-    - `final_return`: the last evaluation return of each seed, shape ``(seeds,)``.
-    - `env_steps`, `eval_returns`: the learning curves, shapes ``(evaluations,)`` and
-      ``(evaluations, seeds)``.
-    - `models`: the trained [`awmkit.baselines.DecisionTransformer`][]s with a leading seed axis.
-    - `target_return`: the return-to-go the policies are conditioned on.
-    - `run_dir`: the run directory, or ``None``.
-    - `wall_time_s`: seconds of the whole run, compilation included.
-    """
-
-    final_return: np.ndarray
-    env_steps: np.ndarray
-    eval_returns: np.ndarray
-    models: DecisionTransformer
-    target_return: float
-    run_dir: pathlib.Path | None
-    wall_time_s: float
-
-
 def train_odt(
-    env: str | Env,
-    horizon: int | None = None,
+    env: EnvArg,
     config: ODTConfig | None = None,
     *,
-    seeds: int = 1,
-    key: int = 0,
-    run_dir: str | pathlib.Path | None = None,
+    model: ModelArg = None,
+    policy: PolicyArg = None,
+    horizon: int | None = None,
+    seeds: SeedsArg = 1,
+    key: KeyArg = 0,
+    out: OutArg = None,
     resume: bool = False,
     progress: bool = False,
-) -> ODTResult:
+    loggers: LoggersArg = (),
+) -> RunResult:
     r"""Trains the Online Decision Transformer purely online (paper, Appendix F.3), all seeds at once.
 
     After `warmup_steps` of uniformly random actions, each iteration gathers
@@ -601,48 +597,53 @@ def train_odt(
     and after every chunk of about `eval_interval` steps; each chunk is one compiled loop,
     ``jax.vmap``-ed over seeds.
 
+    The signature is every awmkit trainer's ([`awmkit.bpo.train`][]); the host loop is the shared one
+    ([Runs](../runs.md)).
+
     **Arguments:**
 
-    - `env`: an environment name (with `horizon`) or an [`awmkit.envs.Env`][].
+    - `env`: an [`awmkit.envs.Env`][] or an environment name (with `horizon`).
+    - `config`: an [`awmkit.baselines.ODTConfig`][] whose `target_return` is set (resolved by the
+      caller: [`awmkit.evaluation.resolve_odt_config`][] reads the shipped optimal return).
+    - `model`, `policy`: must be ``None`` (the Online DT learns without a world model and builds its
+      transformer from `config`).
     - `horizon`: the number of steps ``H`` when `env` is a name.
-    - `config`: an [`awmkit.baselines.ODTConfig`][].
-    - `seeds`: independent seeds trained in parallel (seed ``i`` uses ``fold_in(key, i)``).
-    - `key`: integer seed of the whole run.
-    - `run_dir`: where to write the shared run-directory format (``config.json`` with
-      ``"algo": "odt"``, the RTG mode and the target, ``metrics.jsonl``, ``result.json``,
-      ``checkpoints/``, ``learning_curve.png``); ``None`` writes nothing.
-    - `resume`: continue the run in `run_dir` from its last checkpoint, bit-identical to an
+    - `seeds`: the number of seeds or explicit seed indices (seed ``i`` uses ``fold_in(key, i)``).
+    - `key`: an int or a JAX PRNG key.
+    - `out`: the run directory (``config.json`` with ``"algo": "odt"``, the RTG mode and the target,
+      and ``checkpoints/models.eqx``, the final transformers); ``None`` writes nothing.
+    - `resume`: continue the run in `out` from its last checkpoint, bit-identical to an
       uninterrupted run.
     - `progress`: draw a progress bar on stderr.
+    - `loggers`: [`awmkit.runs.AbstractLogger`][]s receiving the configuration and metric rows.
 
-    **Returns:** an [`awmkit.baselines.ODTResult`][].
+    **Returns:** an [`awmkit.runs.RunResult`][] whose `policy` is the trained
+    [`awmkit.baselines.DecisionTransformer`][]s (leading seed axis) and whose `info` holds ``rtg`` and
+    ``target_return``.
 
-    **Raises:** ``ValueError``/``TypeError`` for bad arguments, among them a missing reference when
-    `target_return` is not given (before anything is compiled); ``FileExistsError`` when `run_dir`
-    holds a run and `resume` is false.
+    **Raises:** as every trainer ([`awmkit.bpo.train`][]); a `config` without `target_return` is a
+    ``ValueError`` before anything is compiled.
     """
-    from .. import __version__
-
     t0 = time.perf_counter()
-    env, env_name = resolve_env(env, horizon)
-    config = ODTConfig() if config is None else config
-    if not isinstance(config, ODTConfig):
-        raise TypeError(f"`config` must be an awmkit.baselines.ODTConfig, got {type(config).__name__}")
-    check_seeds_and_key(seeds, key)
+    env = check_env(env, horizon)
+    config = check_config(config, ODTConfig, "awmkit.baselines.ODTConfig")
+    seed_ids, root, key_record, loggers, run_dir = check_common(
+        "the Online DT", model, policy, seeds, key, loggers, out, resume
+    )
     config.check_horizon(env.horizon)
-    target = config.resolve_target(env)
+    target = config.target(env)
     scale = config.scale(env)
-    out = open_run_dir(run_dir, resume, _CHECKPOINT_FORMAT)
     H = env.horizon
     run_config = {
         "awmkit_version": __version__,
         "algo": "odt",
-        "env": env_name,
+        "env": env.name,
         "model": None,
         "horizon": H,
-        "seeds": seeds,
+        "seeds": len(seed_ids),
+        "seed_indices": list(seed_ids),
         "steps": config.steps,
-        "key": key,
+        "key": key_record,
         **config.to_dict(),
         "rtg_target": target,
         "rtg_scale": scale,
@@ -655,8 +656,6 @@ def train_odt(
 
     with jax.enable_x64(config.float64), jax.numpy_dtype_promotion("standard"):
         dtype = jnp.float64 if config.float64 else jnp.float32
-        root = jax.random.key(key)
-        seed_keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(seeds))
         init = eqx.filter_vmap(lambda k: _init(env, config, k, dtype, target, scale))
         evaluate = eqx.filter_jit(
             eqx.filter_vmap(
@@ -669,50 +668,27 @@ def train_odt(
                 lambda c, n: _train_chunk(env, config, target, c, n), in_axes=(eqx.if_array(0), None)
             )
         )
-        carry, steps, returns, t0 = run_chunks(
-            out=out,
-            resume=resume,
+        return train_chunked(
+            algo="odt",
+            label="Online DT",
+            title=f"Online DT on {env.name}, H = {H}, {config.rtg} RTG {target:.6g}",
+            env=env,
             run_config=run_config,
             checkpoint_format=_CHECKPOINT_FORMAT,
+            seed_ids=seed_ids,
+            root=root,
             init=init,
-            seed_keys=seed_keys,
             train_chunk=train,
             evaluate=lambda c: evaluate(c.model, eval_key),
             chunk_sizes=chunk_sizes,
             eval_steps=eval_steps,
-            seeds=seeds,
+            result_extra={"rtg": config.rtg, "target_return": target},
+            artifacts=lambda c: {"models.eqx": c.model},
+            policy_of=lambda c: c.model,
+            config=config,
+            out=run_dir,
+            resume=resume,
             progress=progress,
+            loggers=loggers,
             t0=t0,
-            env=env,
         )
-    done = None if out is None else out.finished  # a finished run resumed: report it, write nothing
-    wall = time.perf_counter() - t0 if done is None else float(done["wall_time_s"])
-    final = returns[-1]
-    if out is not None and done is None:
-        eqx.tree_serialise_leaves(out.checkpoints / "models.eqx", carry.model)
-        out.write_json(
-            out.result,
-            {
-                "algo": "odt",
-                "env": env_name,
-                "model": None,
-                "horizon": H,
-                "seeds": seeds,
-                "env_steps": int(steps[-1]),
-                "final_return": [float(x) for x in final],
-                "wall_time_s": wall,
-                "rtg": config.rtg,
-                "rtg_target": target,
-            },
-        )
-        title = f"{env_name}, H = {H}, {config.rtg} RTG"
-        plot_curve(out.root / "learning_curve.png", "Online DT", title, steps, returns)
-    return ODTResult(
-        final_return=final,
-        env_steps=steps,
-        eval_returns=returns,
-        models=carry.model,
-        target_return=target,
-        run_dir=None if out is None else out.root,
-        wall_time_s=wall,
-    )

@@ -3,7 +3,6 @@ Appendix C.2, Table 2), compiled end to end and vmapped over seeds."""
 
 import dataclasses
 import math
-import pathlib
 import time
 from typing import Any
 
@@ -15,9 +14,22 @@ import optax
 from jaxtyping import Array, Float
 
 from .._typing import Key, RealScalar
-from ..envs import Env, make, rollout
+from .._version import __version__
+from ..envs import Env, rollout
 from ..policies import TanhGaussianPolicy
-from ._host import RunDir, plot_curve, run_chunks
+from ..runs import RunResult
+from ..runs._result import (
+    EnvArg,
+    KeyArg,
+    LoggersArg,
+    ModelArg,
+    OutArg,
+    PolicyArg,
+    SeedsArg,
+    check_config,
+    check_env,
+)
+from ._common import check_common, train_chunked
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -347,81 +359,23 @@ def _evaluate(env: Env, config: SACConfig, policy: TanhGaussianPolicy, key) -> R
     return jnp.mean(returns)
 
 
-_CHECKPOINT_FORMAT = "awmkit-sac-checkpoint-v1"
-
-
-@dataclasses.dataclass(frozen=True)
-class SACResult:
-    """What [`awmkit.baselines.train_sac`][] returns.
-
-    **Fields:**
-
-    - `final_return`: the last evaluation return of each seed, shape ``(seeds,)``.
-    - `env_steps`, `eval_returns`: the learning curves, shapes ``(evaluations,)`` and
-      ``(evaluations, seeds)``.
-    - `policies`: the trained actors, an [`awmkit.policies.TanhGaussianPolicy`][] (ReLU MLP, state
-      normaliser fitted after the warm-up) with a leading seed axis on every array;
-      ``jax.tree.map(lambda x: x[i], policies)`` is seed ``i``'s.
-    - `run_dir`: the run directory, or ``None``.
-    - `wall_time_s`: seconds of the whole run, compilation included (a resumed run adds the time
-      recorded in its checkpoint).
-    """
-
-    final_return: np.ndarray
-    env_steps: np.ndarray
-    eval_returns: np.ndarray
-    policies: TanhGaussianPolicy
-    run_dir: pathlib.Path | None
-    wall_time_s: float
-
-
-def resolve_env(env: str | Env, horizon: int | None) -> tuple[Env, str]:
-    """The environment and its name from a name and horizon, or an [`awmkit.envs.Env`][]."""
-    if isinstance(env, str):
-        if horizon is None:
-            raise ValueError("`horizon` is required when `env` is a name")
-        return make(env, horizon), env
-    if isinstance(env, Env):
-        if horizon is not None and horizon != env.horizon:
-            raise ValueError(f"`horizon` ({horizon}) differs from the environment's ({env.horizon})")
-        return env, env.name
-    raise TypeError(f"`env` must be an environment name or an awmkit.envs.Env, got {type(env).__name__}")
-
-
-def check_seeds_and_key(seeds, key) -> None:
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds <= 0:
-        raise ValueError(f"`seeds` must be a positive integer, got {seeds!r}")
-    if isinstance(key, bool) or not isinstance(key, int):
-        raise TypeError(f"`key` must be an integer seed, got {key!r}")
-
-
-def open_run_dir(run_dir, resume: bool, checkpoint_format: str) -> RunDir | None:
-    if run_dir is None:
-        if resume:
-            raise ValueError("`resume=True` needs a `run_dir` to resume from")
-        return None
-    out = RunDir(pathlib.Path(run_dir), checkpoint_format)
-    if out.root.exists() and not out.root.is_dir():
-        raise ValueError(f"`run_dir` {str(out.root)!r} exists and is not a directory")
-    if out.holds_run() and not resume:
-        raise FileExistsError(
-            f"run directory {str(out.root)!r} already holds a run (config.json exists); pass resume=True to "
-            "continue it"
-        )
-    return out
+_CHECKPOINT_FORMAT = "awmkit-sac-checkpoint-v2"
 
 
 def train_sac(
-    env: str | Env,
-    horizon: int | None = None,
+    env: EnvArg,
     config: SACConfig | None = None,
     *,
-    seeds: int = 1,
-    key: int = 0,
-    run_dir: str | pathlib.Path | None = None,
+    model: ModelArg = None,
+    policy: PolicyArg = None,
+    horizon: int | None = None,
+    seeds: SeedsArg = 1,
+    key: KeyArg = 0,
+    out: OutArg = None,
     resume: bool = False,
     progress: bool = False,
-) -> SACResult:
+    loggers: LoggersArg = (),
+) -> RunResult:
     """Trains Soft Actor-Critic on one environment, all seeds at once.
 
     The actor is an [`awmkit.policies.TanhGaussianPolicy`][] on ``[normalised state, k / H]`` (the
@@ -436,49 +390,52 @@ def train_sac(
     ``jax.vmap``-ed over seeds; the deterministic policy (``tanh`` of the mean) is evaluated after the
     warm-up and after every chunk.
 
-    With `run_dir`, a checkpoint of the whole training state (networks, optimisers, replay buffer,
-    keys) is written atomically after every chunk, with a JSON header naming the run; `resume`
-    continues from it and finishes bit-identical to an uninterrupted run.
+    With `out`, a checkpoint of the whole training state (networks, optimisers, replay buffer,
+    keys) is written atomically after every chunk by the shared host loop ([Runs](../runs.md)), with a
+    JSON header naming the run; `resume` continues from it and finishes bit-identical to an
+    uninterrupted run. The signature is every awmkit trainer's ([`awmkit.bpo.train`][]).
 
     **Arguments:**
 
-    - `env`: an environment name (with `horizon`) or an [`awmkit.envs.Env`][].
-    - `horizon`: the number of steps ``H`` when `env` is a name.
+    - `env`: an [`awmkit.envs.Env`][] or an environment name (with `horizon`).
     - `config`: a [`awmkit.baselines.SACConfig`][] (Table 2 defaults).
-    - `seeds`: independent seeds trained in parallel.
-    - `key`: integer seed of the whole run (seed ``i`` uses ``jax.random.fold_in(key, i)``).
-    - `run_dir`: where to write the shared run-directory format (``config.json`` with
-      ``"algo": "sac"``, ``metrics.jsonl``, ``result.json``, ``checkpoints/checkpoint.eqx`` and
-      ``checkpoints/policies.eqx``, ``learning_curve.png`` when matplotlib is installed); ``None``
-      writes nothing.
-    - `resume`: continue the run in `run_dir` from its last checkpoint (a finished run is returned
+    - `model`, `policy`: must be ``None`` (SAC learns without a world model and builds its actor from
+      `config`); they are in the signature every trainer shares.
+    - `horizon`: the number of steps ``H`` when `env` is a name.
+    - `seeds`: the number of seeds ``N`` (indices ``0..N-1``) or explicit seed indices, trained in
+      parallel; seed ``i`` uses ``jax.random.fold_in(key, i)``.
+    - `key`: an int or a JAX PRNG key.
+    - `out`: the run directory ([Runs](../runs.md); ``config.json`` with ``"algo": "sac"``, and
+      ``checkpoints/policies.eqx``, the final actors); ``None`` writes nothing.
+    - `resume`: continue the run in `out` from its last checkpoint (a finished run is returned
       without training). A checkpoint of a different run is refused with what differs.
     - `progress`: draw a progress bar on stderr.
+    - `loggers`: [`awmkit.runs.AbstractLogger`][]s receiving the configuration and metric rows.
 
-    **Returns:** a [`awmkit.baselines.SACResult`][].
+    **Returns:** an [`awmkit.runs.RunResult`][] whose `policy` is the trained actors, an
+    [`awmkit.policies.TanhGaussianPolicy`][] (ReLU MLP, state normaliser fitted after the warm-up)
+    with a leading seed axis.
 
-    **Raises:** ``ValueError``/``TypeError`` for bad arguments (before anything is compiled),
-    ``FileExistsError`` when `run_dir` holds a run and `resume` is false, and
-    [`awmkit.bpo.CheckpointError`][] for an unusable checkpoint.
+    **Raises:** as every trainer ([`awmkit.bpo.train`][]): ``ValueError`` for bad arguments (before
+    anything is compiled), [`awmkit.runs.RunExistsError`][], [`awmkit.runs.RunLockedError`][],
+    [`awmkit.runs.CheckpointError`][] and ``OSError`` naming the file.
     """
-    from .. import __version__
-
     t0 = time.perf_counter()
-    env, env_name = resolve_env(env, horizon)
-    config = SACConfig() if config is None else config
-    if not isinstance(config, SACConfig):
-        raise TypeError(f"`config` must be an awmkit.baselines.SACConfig, got {type(config).__name__}")
-    check_seeds_and_key(seeds, key)
-    out = open_run_dir(run_dir, resume, _CHECKPOINT_FORMAT)
+    env = check_env(env, horizon)
+    config = check_config(config, SACConfig, "awmkit.baselines.SACConfig")
+    seed_ids, root, key_record, loggers, run_dir = check_common(
+        "SAC", model, policy, seeds, key, loggers, out, resume
+    )
     run_config = {
         "awmkit_version": __version__,
         "algo": "sac",
-        "env": env_name,
+        "env": env.name,
         "model": None,
         "horizon": env.horizon,
-        "seeds": seeds,
+        "seeds": len(seed_ids),
+        "seed_indices": list(seed_ids),
         "steps": config.steps,
-        "key": key,
+        "key": key_record,
         **config.to_dict(),
     }
     blocks_per_chunk = max(1, config.eval_interval // config.policy_replay_ratio)
@@ -492,8 +449,6 @@ def train_sac(
 
     with jax.enable_x64(config.float64), jax.numpy_dtype_promotion("standard"):
         dtype = jnp.float64 if config.float64 else jnp.float32
-        root = jax.random.key(key)
-        seed_keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(jnp.arange(seeds))
         init = eqx.filter_vmap(lambda k: _warmup(env, config, _init(env, config, k, dtype)))
         evaluate = eqx.filter_jit(
             eqx.filter_vmap(lambda p, k: _evaluate(env, config, p, k), in_axes=(eqx.if_array(0), None))
@@ -502,46 +457,27 @@ def train_sac(
         train = eqx.filter_jit(
             eqx.filter_vmap(lambda c, n: _train_chunk(env, config, c, n), in_axes=(eqx.if_array(0), None))
         )
-        carry, steps, returns, t0 = run_chunks(
-            out=out,
-            resume=resume,
+        return train_chunked(
+            algo="sac",
+            label="SAC",
+            title=f"SAC on {env.name}, H = {env.horizon}",
+            env=env,
             run_config=run_config,
             checkpoint_format=_CHECKPOINT_FORMAT,
+            seed_ids=seed_ids,
+            root=root,
             init=init,
-            seed_keys=seed_keys,
             train_chunk=train,
             evaluate=lambda c: evaluate(c.policy, eval_key),
             chunk_sizes=chunk_sizes,
             eval_steps=eval_steps,
-            seeds=seeds,
+            result_extra={},
+            artifacts=lambda c: {"policies.eqx": c.policy},
+            policy_of=lambda c: c.policy,
+            config=config,
+            out=run_dir,
+            resume=resume,
             progress=progress,
+            loggers=loggers,
             t0=t0,
-            env=env,
         )
-    done = None if out is None else out.finished  # a finished run resumed: report it, write nothing
-    wall = time.perf_counter() - t0 if done is None else float(done["wall_time_s"])
-    final = returns[-1]
-    if out is not None and done is None:
-        eqx.tree_serialise_leaves(out.checkpoints / "policies.eqx", carry.policy)
-        out.write_json(
-            out.result,
-            {
-                "algo": "sac",
-                "env": env_name,
-                "model": None,
-                "horizon": env.horizon,
-                "seeds": seeds,
-                "env_steps": int(steps[-1]),
-                "final_return": [float(x) for x in final],
-                "wall_time_s": wall,
-            },
-        )
-        plot_curve(out.root / "learning_curve.png", "SAC", f"{env_name}, H = {env.horizon}", steps, returns)
-    return SACResult(
-        final_return=final,
-        env_steps=steps,
-        eval_returns=returns,
-        policies=carry.policy,
-        run_dir=None if out is None else out.root,
-        wall_time_s=wall,
-    )

@@ -1,5 +1,6 @@
 """Backpropagation-based Policy Optimisation (Algorithm 1) as one compiled, seed-vmapped program."""
 
+from ..runs import CheckpointError as CheckpointError, NonFiniteError as NonFiniteError
 from ._buffer import EpisodeBuffer as EpisodeBuffer
 from ._config import BPOConfig as BPOConfig
 from ._devices import default_seed_group_size as default_seed_group_size, seed_layout as seed_layout
@@ -7,9 +8,7 @@ from ._estimate import RunEstimate as RunEstimate, estimate_run as estimate_run,
 from ._run import (
     MODEL_NAMES as MODEL_NAMES,
     BPOResult as BPOResult,
-    CheckpointError as CheckpointError,
     NaNReport as NaNReport,
-    NonFiniteError as NonFiniteError,
     build_model as build_model,
     read_checkpoint as read_checkpoint,
     train as train,

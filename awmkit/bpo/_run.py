@@ -1,15 +1,12 @@
-"""The host side of a BPO run: building, chunked execution, progress, metrics, checkpoints, resume."""
+"""The host side of a BPO run: building the world models and policies of every seed, and the chunks,
+evaluation rows and NaN reports that the shared host loop (``awmkit.runs``) runs, checkpoints and logs."""
 
 import contextlib
 import dataclasses
-import io
-import json
 import math
 import os
-import pathlib
 import sys
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -17,25 +14,31 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _fingerprint, _progress as _progress_line
+from .. import _fingerprint, models as _models
 from .._typing import Key
+from .._version import __version__
 from ..envs import Env
 from ..models import AbstractWorldModel, SimulatorModel
 from ..policies import AbstractPolicy, TanhGaussianPolicy
+from ..runs import CheckpointError, NonFiniteError, RunResult, read_checkpoint_file
+from ..runs._host import Chunk, Loop, check_out, run_loop
+from ..runs._result import (
+    EnvArg,
+    KeyArg,
+    LoggersArg,
+    ModelArg,
+    OutArg,
+    PolicyArg,
+    SeedsArg,
+    check_config,
+    check_env,
+    check_key,
+    check_loggers,
+    check_seeds,
+    index_seed,
+)
 from ._config import BPOConfig
 from ._devices import run_chunk_on_devices
-from ._rundir import (  # noqa: F401  (re-exported: awmkit.bpo and the baselines import them from here)
-    _CHECKPOINT_FORMAT,
-    _NOT_IN_CHECKPOINT,
-    RUN_FLAGS,
-    CheckpointError,
-    _describe,
-    _differences,
-    _RunDir,
-    _structure_hash,
-    read_checkpoint,
-    tree_fingerprint,
-)
 from ._train import (
     METRIC_KEYS,
     NAN_QUANTITIES,
@@ -46,20 +49,22 @@ from ._train import (
     init_program,
 )
 
-
-def _model_names() -> tuple[str, ...]:
-    from ..models import names
-
-    return names()
-
+__all__ = ["CheckpointError", "NonFiniteError"]
 
 #: The world-model names accepted by ``train`` and the command line.
-MODEL_NAMES = _model_names()
+MODEL_NAMES = _models.names()
 
-
-class NonFiniteError(RuntimeError):
-    """Raised by [`awmkit.bpo.train`][] with ``nan_policy="stop_run"`` when a seed produced a
-    non-finite loss, gradient or parameter; the run directory keeps the last good checkpoint."""
+CHECKPOINT_FORMAT = "awmkit-bpo-checkpoint-v2"
+# Run settings a resumed run may change: they do not change what is computed. Recorded in config.json
+# but not compared on resume ("model" is compared from the checkpoint header's own "model" section).
+_NOT_IN_CHECKPOINT = ("awmkit_version", "seed_group_size", "model_config")
+#: The command-line flag of each run-configuration field a resume-mismatch message names.
+RUN_FLAGS = {
+    "seed_indices": "--seeds",
+    "stop_gradient": "--full-gradient",
+    "policy": "the `policy` factory",
+    "algo": "--algo",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,117 +79,89 @@ class NaNReport:
         return f"seed {self.seed}: non-finite {self.quantity} at env step {self.env_step}"
 
 
-@dataclasses.dataclass(frozen=True)
-class BPOResult:
-    """What [`awmkit.bpo.train`][] returns.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BPOResult(RunResult):
+    """What [`awmkit.bpo.train`][] returns: an [`awmkit.runs.RunResult`][] (its `state` is the final
+    [`awmkit.bpo.TrainState`][], its `config` the [`awmkit.bpo.BPOConfig`][], its `info` the updates
+    applied to each seed) with BPO's own fields.
 
-    **Fields:**
+    **Fields** (besides [`awmkit.runs.RunResult`][]'s):
 
-    - `state`: the final [`awmkit.bpo.TrainState`][], every array with a leading seed axis.
-    - `config`: the [`awmkit.bpo.BPOConfig`][].
-    - `seeds`: the seed indices, in the order of the leading axis.
-    - `eval_steps`: environment steps of each evaluation, shape ``(evaluations,)``.
-    - `eval_returns`: the deterministic policy's mean evaluation return, ``(evaluations, seeds)``.
-    - `final_return`: the last evaluation of each seed, ``(seeds,)``.
-    - `wall_time_s`: seconds of the whole run, compilation included (a resumed run adds the time
-      recorded in its checkpoint).
     - `nan_reports`: the seeds the NaN guard stopped.
     - `num_traces`: how often this call traced (compiled) the chunk program: 1, or 0 when an earlier
       run in this process with an equal program and the same shapes had compiled it.
-    - `out`: the run directory, or ``None``.
     """
 
-    state: TrainState
-    config: BPOConfig
-    seeds: tuple[int, ...]
-    eval_steps: np.ndarray
-    eval_returns: np.ndarray
-    final_return: np.ndarray
-    wall_time_s: float
     nan_reports: tuple[NaNReport, ...]
     num_traces: int
-    out: pathlib.Path | None
-
-    @property
-    def policy(self) -> AbstractPolicy:
-        """The policies of all seeds (leading seed axis on every array)."""
-        return self.state.policy
 
     @property
     def model(self) -> AbstractWorldModel:
         """The world models of all seeds (leading seed axis on every array)."""
         return self.state.model
 
-    def seed_policy(self, i: int) -> AbstractPolicy:
-        """The policy of the ``i``-th seed of this run (position in `seeds`), without the seed axis."""
-        return _index(self.state.policy, i)
-
     def seed_model(self, i: int) -> AbstractWorldModel:
         """The world model of the ``i``-th seed of this run, without the seed axis."""
-        return _index(self.state.model, i)
+        return index_seed(self.state.model, i)
 
 
-def _index(tree, i):
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    return eqx.combine(jax.tree.map(lambda x: x[i], arrays), static)
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, bytes]:
+    """The JSON header and the serialised payload of a BPO checkpoint file, after checking the hash
+    that covers the whole file.
 
-
-# --- building ------------------------------------------------------------------------------------
+    Raises [`awmkit.runs.CheckpointError`][] when the file is truncated, corrupted or edited."""
+    return read_checkpoint_file(path, CHECKPOINT_FORMAT)
 
 
 def build_model(name: str, env: Env, *, key: Key) -> AbstractWorldModel:
     """The world model called ``name`` (one of ``MODEL_NAMES``) for ``env``, with the paper's
     defaults, through [`awmkit.models.make`][]."""
-    from .. import models
-
     if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; valid names are: {', '.join(MODEL_NAMES)}")
-    return models.make(name, env, key=key)
+    return _models.make(name, env, key=key)
 
 
-def _check_seeds(seeds) -> tuple[int, ...]:
-    if isinstance(seeds, bool):
-        raise ValueError(f"`seeds` must be a positive integer or a sequence of seed indices, got {seeds!r}")
-    if isinstance(seeds, int):
-        if seeds <= 0:
-            raise ValueError(f"`seeds` must be a positive integer, got {seeds}")
-        return tuple(range(seeds))
-    if isinstance(seeds, Sequence) and len(seeds) > 0:
-        out = tuple(seeds)
-        if all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in out) and len(
-            set(out)
-        ) == len(out):
-            return out
-    raise ValueError(
-        f"`seeds` must be a positive integer or a non-empty sequence of distinct non-negative seed indices, "
-        f"got {seeds!r}"
-    )
+def _describe(obj, depth: int = 0) -> Any:
+    """JSON-serialisable hyper-parameters of a module: static fields, Python scalars, nested modules."""
+    if isinstance(obj, (bool, int, float, str)) or obj is None:
+        return obj
+    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, str)) or x is None for x in obj):
+        return list(obj)
+    if callable(obj) and not isinstance(obj, eqx.Module):
+        return getattr(obj, "__name__", type(obj).__name__)
+    if isinstance(obj, eqx.Module) and depth < 4:
+        out: dict[str, Any] = {"class": type(obj).__name__}
+        for field in dataclasses.fields(obj):
+            value = getattr(obj, field.name, None)
+            if eqx.is_array(value):
+                out[field.name] = {"shape": list(value.shape), "dtype": str(value.dtype)}
+                continue
+            described = _describe(value, depth + 1)
+            if described is not _SKIP:
+                out[field.name] = described
+        return out
+    return _SKIP
 
 
-def _key_and_record(key) -> tuple[Key, Any]:
-    if isinstance(key, bool):
-        raise ValueError(f"`key` must be an int or a JAX PRNG key, got {key!r}")
-    if isinstance(key, int):
-        return jax.random.key(key), key
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ():
-        return key, np.asarray(jax.random.key_data(key)).tolist()
-    raise ValueError(f"`key` must be an int or a scalar typed JAX PRNG key (jax.random.key), got {key!r}")
+_SKIP = object()
 
 
 # --- train ---------------------------------------------------------------------------------------
 
 
 def train(
-    env: Env,
-    model: AbstractWorldModel | str | Callable[[Key], AbstractWorldModel],
+    env: EnvArg,
     config: BPOConfig | None = None,
     *,
-    key: int | Key,
-    seeds: int | Sequence[int] = 1,
-    policy: Callable[[Key], AbstractPolicy] | None = None,
-    out: str | os.PathLike | None = None,
+    model: ModelArg = None,
+    policy: PolicyArg = None,
+    horizon: int | None = None,
+    seeds: SeedsArg = 1,
+    key: KeyArg = 0,
+    out: OutArg = None,
     resume: bool = False,
-    progress: bool = True,
+    progress: bool = False,
+    loggers: LoggersArg = (),
 ) -> BPOResult:
     """Backpropagation-based Policy Optimisation (Algorithm 1) for several seeds at once.
 
@@ -205,44 +182,50 @@ def train(
     ``state.policy_updates`` count the updates applied to each seed.
 
     The iterations are a ``lax.scan`` inside ``jax.jit``, ``jax.vmap``-ed over seeds (each seed its
-    own model, policy, optimiser states, buffer and keys); the host runs them ``chunk_size`` at a
-    time, drawing progress on stderr and, with `out`, appending to ``metrics.jsonl`` and writing a
-    checkpoint after each chunk.
+    own model, policy, optimiser states, buffer and keys); the shared host loop
+    ([Runs](../runs.md)) runs them ``chunk_size`` at a time, drawing progress on stderr and, with
+    `out`, appending to ``metrics.jsonl`` and writing a checkpoint after each chunk.
+
+    This is the trainer signature every awmkit trainer shares ([`awmkit.baselines.train_sac`][],
+    [`awmkit.baselines.train_odt`][]).
 
     **Arguments:**
 
-    - `env`: the [`awmkit.envs.Env`][] (its horizon is the episode length ``H``).
-    - `model`: a name from ``MODEL_NAMES`` (each seed gets its own initialisation through
+    - `env`: an [`awmkit.envs.Env`][] (its horizon is the episode length ``H``), or a registered
+      name with `horizon`.
+    - `config`: a [`awmkit.bpo.BPOConfig`][] (default: the paper's hyper-parameters).
+    - `model` (required): a name from ``MODEL_NAMES`` (each seed gets its own initialisation through
       ``awmkit.models.make``), a factory ``key -> model`` (likewise), or a model instance, which every
       seed starts from.
-    - `config`: a [`awmkit.bpo.BPOConfig`][] (default: the paper's hyper-parameters).
-    - `key`: an int or a JAX PRNG key; the whole run is a pure function of it and the seed indices.
-    - `seeds`: the number of seeds ``N`` (indices ``0..N-1``) or explicit seed indices; seed ``i``
-      uses ``fold_in(key, i)``, so seed ``i`` of any run equals a run of seed ``i`` alone.
     - `policy`: a factory ``key -> policy`` (default: a [`awmkit.policies.TanhGaussianPolicy`][]
       with two hidden layers of 64).
-    - `out`: a run directory (``config.json``, ``metrics.jsonl``, ``checkpoints/``, ``result.json``);
-      ``None`` keeps everything in memory.
+    - `horizon`: the episode length when `env` is a name.
+    - `seeds`: the number of seeds ``N`` (indices ``0..N-1``) or explicit seed indices; seed ``i``
+      uses ``fold_in(key, i)``, so seed ``i`` of any run equals a run of seed ``i`` alone.
+    - `key`: an int or a JAX PRNG key; the whole run is a pure function of it and the seed indices.
+    - `out`: a run directory (see [Runs](../runs.md)); ``None`` keeps everything in memory.
     - `resume`: continue the run in `out` from its last checkpoint. The result is bit-identical to an
       uninterrupted run; a checkpoint of a different run is refused with what differs.
     - `progress`: draw a progress bar on stderr.
+    - `loggers`: [`awmkit.runs.AbstractLogger`][]s that receive the configuration and every chunk's
+      metric rows.
 
     **Returns:** a [`awmkit.bpo.BPOResult`][].
 
-    **Raises:** ``ValueError`` for bad arguments (before anything is compiled),
-    [`awmkit.bpo.CheckpointError`][] for an unusable checkpoint, and [`awmkit.bpo.NonFiniteError`][]
-    when ``nan_policy="stop_run"`` and a seed went non-finite.
+    **Raises:** ``ValueError`` for bad arguments (before anything is compiled; among them
+    [`awmkit.runs.RunExistsError`][]), [`awmkit.runs.RunLockedError`][] when another process writes
+    `out`, [`awmkit.runs.CheckpointError`][] for an unusable checkpoint, ``OSError`` naming the file
+    when a write fails, and [`awmkit.runs.NonFiniteError`][] when ``nan_policy="stop_run"`` and a seed
+    went non-finite.
     """
     start_time = time.perf_counter()
-    if not isinstance(env, Env):
-        raise ValueError(f"`env` must be an awmkit.envs.Env, got {type(env).__name__}")
-    config = BPOConfig() if config is None else config
-    if not isinstance(config, BPOConfig):
-        raise ValueError(f"`config` must be an awmkit.bpo.BPOConfig, got {type(config).__name__}")
-    horizon = env.horizon
-    config.check_horizon(horizon)
-    seed_ids = _check_seeds(seeds)
-    run_key, key_record = _key_and_record(key)
+    env = check_env(env, horizon)
+    config = check_config(config, BPOConfig, "awmkit.bpo.BPOConfig")
+    config.check_horizon(env.horizon)
+    seed_ids = check_seeds(seeds)
+    run_key, key_record = check_key(key)
+    if model is None:
+        raise ValueError(f"`model` is required: a world model, a factory or one of: {', '.join(MODEL_NAMES)}")
     if isinstance(model, str) and model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; valid names are: {', '.join(MODEL_NAMES)}")
     if not (isinstance(model, (AbstractWorldModel, str)) or callable(model)):
@@ -251,174 +234,160 @@ def train(
         )
     if policy is not None and not callable(policy):
         raise ValueError(f"`policy` must be a factory key -> AbstractPolicy, got {type(policy).__name__}")
-    run_dir = None if out is None else _RunDir(pathlib.Path(out))
-    if run_dir is not None and run_dir.holds_run() and not resume:
-        raise ValueError(
-            f"`out` directory {run_dir.root} already holds a run; pass resume=True to continue it"
-        )
-
+    loggers = check_loggers(loggers)
+    run_dir = check_out(out, resume)
     dtype = jnp.float64 if config.float64 else jnp.float32
     x64 = jax.enable_x64(True) if config.float64 else contextlib.nullcontext()
-    total = (config.warmup_episodes(horizon) + config.iterations(horizon)) * horizon
-    # Shown from now on: the stage (compiling, warm-up, training), then the speed after a chunk.
-    bar = _progress_line.Progress(total, enabled=progress, name="awmkit bpo")
-    with x64, contextlib.closing(bar):
-        return _train(
-            env,
-            model,
-            config,
-            run_key,
-            key_record,
-            seed_ids,
-            policy,
-            run_dir,
-            resume,
-            bar,
-            dtype,
-            start_time,
-        )
-
-
-def _model_name(model) -> str | None:
-    if isinstance(model, str):
-        return model
-    if isinstance(model, SimulatorModel):
-        return "simulator"
-    return getattr(model, "name", None) or type(model).__name__
-
-
-def _train(env, model, config, run_key, key_record, seed_ids, policy, run_dir, resume, bar, dtype, t0):
-    env = cast_floats(env, dtype)
-    horizon = env.horizon
-    seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
-    model_keys, policy_keys, state_keys = (
-        jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)
-    )
-
-    build_model_for, build_policy_for = _builders(env, model, policy, dtype)
-
-    # Shapes only (no compilation) so that every incompatibility is reported before any real work.
-    model_shape, policy_shape = _shapes(env, build_model_for, build_policy_for, model_keys[0], policy_keys[0])
-
-    program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
-    num_chunks = config.num_chunks(horizon)
-    model_name = _model_name(model)
-    run_config = {
-        "awmkit_version": _version(),
-        "algo": "bpo",
-        "env": env.name,
-        "model": model_name,
-        "horizon": horizon,
-        "seeds": len(seed_ids),
-        "seed_indices": list(seed_ids),
-        "steps": config.steps,
-        "key": key_record,
-        **config.to_dict(),
-        "policy": _describe(policy_shape),
-        "model_config": _describe(model_shape),  # the world model's hyper-parameters, for the reader
-    }
-
-    def initial_state():
-        models = eqx.filter_vmap(build_model_for)(model_keys)
-        policies = eqx.filter_vmap(build_policy_for)(policy_keys)
-        return init_program(program, models, policies, state_keys)
-
-    state_shape, _ = eqx.filter_eval_shape(initial_state)
-    header_base = {
-        "format": _CHECKPOINT_FORMAT,
-        "run": {k: v for k, v in run_config.items() if k not in _NOT_IN_CHECKPOINT},
-        "env": _fingerprint.describe(env, values=True),
-        "model": _describe(model_shape),
-        "structure": _structure_hash(state_shape),
-        "num_chunks": num_chunks,
-    }
-
-    evals: list[tuple[int, np.ndarray]] = []
-    completed = 0
-    state = None
-    finished = None  # result.json of a run that had already finished
-    if run_dir is not None and resume and run_dir.checkpoint.exists():
-        state, completed, finished, elapsed, evals = _resume(
-            run_dir, header_base, state_shape, num_chunks, seed_ids
-        )
-        t0 -= elapsed  # wall time of the sessions before the kill
-
-    if run_dir is not None:
-        run_dir.root.mkdir(parents=True, exist_ok=True)
-        run_dir.write_json(run_dir.config, run_config)
-
-    traces_before = eqx.debug.get_num_traces(chunk_traced)
-    reported: set[int] = set()
-    reports: list[NaNReport] = []
-
-    def check_nans(state, metrics_rows):
-        alive = np.asarray(state.alive)
-        fresh = []
-        for j, s in enumerate(seed_ids):
-            if not alive[j] and s not in reported:
-                reported.add(s)
-                report = NaNReport(s, int(state.nan_step[j]), NAN_QUANTITIES[int(state.nan_code[j])])
-                reports.append(report)
-                fresh.append(report)
-                print(f"\nawmkit bpo: NaN guard stopped {report}", file=sys.stderr)
-                metrics_rows.append({"chunk": completed, "seed": s, "nan": dataclasses.asdict(report)})
-        return fresh
-
-    if state is None:
-        with bar.stage("warm-up", program="_init_impl"):
-            state, init_eval = initial_state()
-        evals.append(_record_warm_up(run_dir, config, horizon, seed_ids, state, init_eval, header_base, t0))
-    else:
-        check_nans(state, [])
-
-    for c in range(completed, num_chunks):
-        # One device and one seed group run the plain chunk program; otherwise the grouped/sharded one.
-        with bar.stage("training", program=("_chunk_impl", "_chunk")):
-            state, metrics = run_chunk_on_devices(program, state, c, config.seed_group_size)
-        metrics = jax.tree.map(np.asarray, metrics)
-        rows = _eval_rows(metrics, c, config, horizon, seed_ids)
-        for steps, returns in _eval_points(metrics, c, config, horizon):
-            evals.append((steps, returns))
-        fresh = check_nans(state, rows)
-        completed = c + 1
-        if run_dir is not None:
-            run_dir.append_metrics(rows)
-        if fresh and config.nan_policy == "stop_run":
-            raise NonFiniteError(
-                "non-finite values stopped the run (nan_policy='stop_run'): "
-                + "; ".join(map(str, fresh))
-                + ("" if run_dir is None else f"; the last good checkpoint is {run_dir.checkpoint}")
-            )
-        if run_dir is not None:
-            run_dir.save_checkpoint(
-                {**header_base, "chunk": completed, "elapsed_s": time.perf_counter() - t0}, state
-            )
-        updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
-        bar.update(
-            int(np.max(np.asarray(state.env_steps))),
-            float(np.nanmean(evals[-1][1])),
-            extra=f"updates: model {updates[0]}, policy {updates[1]}",
-        )
-
-    eval_steps = np.array([s for s, _ in evals], dtype=np.int64)
-    eval_returns = np.stack([r for _, r in evals]) if evals else np.zeros((0, len(seed_ids)))
-    final_return = eval_returns[-1] if len(evals) else np.full(len(seed_ids), np.nan)
-    wall = time.perf_counter() - t0 if finished is None else float(finished["wall_time_s"])
-    result = BPOResult(
+    with x64:
+        run = _BPORun(env, model, policy, config, run_key, key_record, seed_ids, dtype)
+        traces_before = eqx.debug.get_num_traces(chunk_traced)
+        done = run_loop(run.loop(), run_dir, resume=resume, progress=progress, loggers=loggers, t0=start_time)
+    state = done.state
+    return BPOResult(
+        algo="bpo",
+        seeds=seed_ids,
+        eval_steps=done.eval_steps,
+        eval_returns=done.eval_returns,
+        final_return=done.final_return,
+        wall_time_s=done.wall_time_s,
+        out=None if run_dir is None else run_dir.root,
+        policy=state.policy,
         state=state,
         config=config,
-        seeds=seed_ids,
-        eval_steps=eval_steps,
-        eval_returns=eval_returns,
-        final_return=final_return,
-        wall_time_s=wall,
-        nan_reports=tuple(reports),
+        info=_updates(state),
+        nan_reports=tuple(run.reports),
         num_traces=eqx.debug.get_num_traces(chunk_traced) - traces_before,
-        out=None if run_dir is None else run_dir.root,
     )
-    if run_dir is not None and finished is None:
-        _write_result(run_dir, env, model_name, state, final_return, wall)
-    return result
+
+
+def _updates(state: TrainState) -> dict[str, list[int]]:
+    return {
+        "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
+        "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
+    }
+
+
+class _BPORun:
+    """One BPO run's programs and bookkeeping, as the host loop's `Loop`."""
+
+    def __init__(self, env, model, policy, config: BPOConfig, run_key, key_record, seed_ids, dtype):
+        self.env = env = cast_floats(env, dtype)
+        self.config, self.seed_ids = config, seed_ids
+        horizon = env.horizon
+        seed_keys = jnp.stack([jax.random.fold_in(run_key, s) for s in seed_ids])
+        self.keys = [jax.vmap(lambda k, j=j: jax.random.fold_in(k, j))(seed_keys) for j in range(3)]
+        self.build_model, self.build_policy = _builders(env, model, policy, dtype)
+        # Shapes only (no compilation) so that every incompatibility is reported before any real work.
+        model_shape, policy_shape = _shapes(
+            env, self.build_model, self.build_policy, self.keys[0][0], self.keys[1][0]
+        )
+        self.program = Program(env, config, learn_model=not isinstance(model_shape, SimulatorModel))
+        self.model_name = _model_name(model)
+        self.run_config = {
+            "awmkit_version": __version__,
+            "algo": "bpo",
+            "env": env.name,
+            "model": self.model_name,
+            "horizon": horizon,
+            "seeds": len(seed_ids),
+            "seed_indices": list(seed_ids),
+            "steps": config.steps,
+            "key": key_record,
+            **config.to_dict(),
+            "policy": _describe(policy_shape),
+            "model_config": _describe(model_shape),  # the world model's hyper-parameters, for the reader
+        }
+        self.state_shape, _ = eqx.filter_eval_shape(self.initial_state)
+        self.expected = {
+            "run": {k: v for k, v in self.run_config.items() if k not in _NOT_IN_CHECKPOINT},
+            "env": _fingerprint.describe(env, values=True),
+            "model": _describe(model_shape),
+            "structure": _fingerprint.structure(self.state_shape),
+            "num_chunks": config.num_chunks(horizon),
+        }
+        self.reports: list[NaNReport] = []
+
+    def initial_state(self):
+        models = eqx.filter_vmap(self.build_model)(self.keys[0])
+        policies = eqx.filter_vmap(self.build_policy)(self.keys[1])
+        return init_program(self.program, models, policies, self.keys[2])
+
+    def loop(self) -> Loop:
+        horizon, config = self.env.horizon, self.config
+        return Loop(
+            algo="bpo",
+            label="BPO",
+            title=f"BPO with the {self.model_name} model on {self.env.name}, H = {horizon}",
+            run_config=self.run_config,
+            expected=self.expected,
+            flags=RUN_FLAGS,
+            checkpoint_format=CHECKPOINT_FORMAT,
+            state_shape=self.state_shape,
+            seeds=self.seed_ids,
+            num_chunks=config.num_chunks(horizon),
+            total_steps=(config.warmup_episodes(horizon) + config.iterations(horizon)) * horizon,
+            init=self.init,
+            chunk=self.chunk,
+            result=self.result,
+            resumed=lambda state: self.nan_rows(state, -1),
+            stages=("_init_impl", ("_chunk_impl", "_chunk")),
+        )
+
+    def init(self) -> Chunk:
+        state, init_eval = self.initial_state()
+        init_eval = np.asarray(init_eval, dtype=np.float64)
+        warm_steps = self.config.warmup_episodes(self.env.horizon) * self.env.horizon
+        rows = [
+            {
+                "chunk": -1,
+                "iteration": -1,
+                "env_steps": warm_steps,
+                "seed": s,
+                "eval_return": float(init_eval[j]),
+            }
+            for j, s in enumerate(self.seed_ids)
+        ]
+        return Chunk(state, rows)
+
+    def chunk(self, state, c: int) -> Chunk:
+        # One device and one seed group run the plain chunk program; otherwise the grouped/sharded one.
+        state, metrics = run_chunk_on_devices(self.program, state, c, self.config.seed_group_size)
+        metrics = jax.tree.map(np.asarray, metrics)
+        rows = _eval_rows(metrics, c, self.config, self.env.horizon, self.seed_ids)
+        fresh = self.nan_rows(state, c, rows)
+        stop = None
+        if fresh and self.config.nan_policy == "stop_run":
+            stop = "non-finite values stopped the run (nan_policy='stop_run'): " + "; ".join(map(str, fresh))
+        updates = (int(np.max(state.dynamics_updates)), int(np.max(state.policy_updates)))
+        return Chunk(state, rows, stop, extra=f"updates: model {updates[0]}, policy {updates[1]}")
+
+    def nan_rows(self, state, c: int, rows: list | None = None) -> list[NaNReport]:
+        """Reports the seeds the NaN guard stopped since the last call (rows added to ``rows``)."""
+        alive = np.asarray(state.alive)
+        known = {r.seed for r in self.reports}
+        fresh = []
+        for j, s in enumerate(self.seed_ids):
+            if not alive[j] and s not in known:
+                report = NaNReport(s, int(state.nan_step[j]), NAN_QUANTITIES[int(state.nan_code[j])])
+                self.reports.append(report)
+                fresh.append(report)
+                print(f"\nawmkit bpo: NaN guard stopped {report}", file=sys.stderr)
+                if rows is not None:
+                    rows.append({"chunk": c, "seed": s, "nan": dataclasses.asdict(report)})
+        return fresh
+
+    def result(self, state, final_return, wall: float) -> dict:
+        return {
+            "algo": "bpo",
+            "env": self.env.name,
+            "model": self.model_name,
+            "horizon": self.env.horizon,
+            "seeds": len(final_return),
+            "env_steps": int(np.max(np.asarray(state.env_steps))),
+            "final_return": [float(x) for x in final_return],
+            **_updates(state),
+            "wall_time_s": wall,
+        }
 
 
 def _shapes(env: Env, build_model_for, build_policy_for, model_key, policy_key):
@@ -433,27 +402,6 @@ def _shapes(env: Env, build_model_for, build_policy_for, model_key, policy_key):
             f"{env.name} has {env.state_dim}, {env.action_dim}, {env.horizon}"
         )
     return model_shape, policy_shape
-
-
-def _record_warm_up(run_dir, config: BPOConfig, horizon: int, seed_ids, state, init_eval, header_base, t0):
-    """The evaluation after the warm-up, as ``(env steps, returns)``; in ``run_dir`` its metrics lines
-    and the first checkpoint (chunk 0)."""
-    init_eval = np.asarray(init_eval, dtype=np.float64)
-    warm_steps = config.warmup_episodes(horizon) * horizon
-    if run_dir is not None:
-        rows = [
-            {
-                "chunk": -1,
-                "iteration": -1,
-                "env_steps": warm_steps,
-                "seed": s,
-                "eval_return": float(init_eval[j]),
-            }
-            for j, s in enumerate(seed_ids)
-        ]
-        run_dir.append_metrics(rows)
-        run_dir.save_checkpoint({**header_base, "chunk": 0, "elapsed_s": time.perf_counter() - t0}, state)
-    return warm_steps, init_eval
 
 
 def _builders(env: Env, model, policy, dtype):
@@ -485,51 +433,12 @@ def _builders(env: Env, model, policy, dtype):
     return build_model_for, build_policy_for
 
 
-def _resume(run_dir: _RunDir, header_base: dict, state_shape, num_chunks: int, seed_ids):
-    """The state, completed chunks, finished result (or ``None``), earlier wall time and evaluations
-    of the run in ``run_dir``, after checking that its checkpoint was written by this run."""
-    header, payload = read_checkpoint(run_dir.checkpoint)
-    sections = ("run", "env", "model", "structure")
-    mismatch = _fingerprint.mismatch_message(
-        run_dir.checkpoint,
-        {k: header.get(k) for k in sections},
-        {k: header_base[k] for k in sections},
-        flags=RUN_FLAGS,
-    )
-    if mismatch:
-        raise CheckpointError(mismatch)
-    state = eqx.tree_deserialise_leaves(io.BytesIO(payload), state_shape)
-    completed = int(header["chunk"])
-    finished = run_dir.finished_result(completed, num_chunks)
-    run_dir.truncate_metrics(completed)
-    by_iteration: dict[int, tuple[int, np.ndarray]] = {}
-    for line in run_dir.metrics.read_text().splitlines() if run_dir.metrics.exists() else []:
-        row = json.loads(line)
-        if "eval_return" not in row:  # a NaN-guard report
-            continue
-        steps, returns = by_iteration.setdefault(row["iteration"], (0, np.full(len(seed_ids), np.nan)))
-        returns[seed_ids.index(row["seed"])] = row["eval_return"]
-        by_iteration[row["iteration"]] = (max(steps, row["env_steps"]), returns)
-    evals = [by_iteration[i] for i in sorted(by_iteration)]
-    return state, completed, finished, float(header.get("elapsed_s", 0.0)), evals
-
-
-def _write_result(run_dir: _RunDir, env: Env, model_name, state, final_return, wall: float) -> None:
-    run_dir.write_json(
-        run_dir.result,
-        {
-            "algo": "bpo",
-            "env": env.name,
-            "model": model_name,
-            "horizon": env.horizon,
-            "seeds": len(final_return),
-            "env_steps": int(np.max(np.asarray(state.env_steps))),
-            "final_return": [float(x) for x in final_return],
-            "dynamics_updates": [int(x) for x in np.asarray(state.dynamics_updates)],
-            "policy_updates": [int(x) for x in np.asarray(state.policy_updates)],
-            "wall_time_s": wall,
-        },
-    )
+def _model_name(model) -> str | None:
+    if isinstance(model, str):
+        return model
+    if isinstance(model, SimulatorModel):
+        return "simulator"
+    return getattr(model, "name", None) or type(model).__name__
 
 
 def _iteration_indices(c: int, config: BPOConfig, horizon: int) -> np.ndarray:
@@ -575,9 +484,3 @@ def _eval_rows(metrics: dict, c: int, config: BPOConfig, horizon: int, seed_ids)
             rows.append(row)
         start = t + 1
     return rows
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

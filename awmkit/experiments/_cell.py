@@ -13,9 +13,10 @@ import math
 import os
 import pathlib
 import re
-import shutil
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..runs import RunDir
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")
 
@@ -173,7 +174,7 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
 
     With `resume`, a cell interrupted earlier continues from its last checkpoint and ends exactly as
     an uninterrupted one (a run directory left without a checkpoint, killed before its first one, is
-    started over from empty); a finished cell returns its result. Without it, `run_dir` must not hold
+    started over); a finished cell returns its result. Without it, `run_dir` must not hold
     a run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
     """
     if not isinstance(cell, Cell):
@@ -184,7 +185,7 @@ def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
 def read_result(run_dir: str | os.PathLike) -> dict | None:
     """The ``result.json`` of a run directory when it is complete (a JSON object with the final
     returns), else ``None``."""
-    path = pathlib.Path(run_dir) / "result.json"
+    path = RunDir(run_dir).result
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -267,59 +268,27 @@ def _check_odt(cell: Cell, config) -> None:
             ) from None
 
 
-def _start_clean(run_dir: pathlib.Path, resume: bool) -> bool:
-    """Whether the run continues from a checkpoint. A directory left without one (killed before the
-    first checkpoint) may hold metric lines of the lost start: it starts over from empty, so that no
-    line is written twice."""
-    if resume and not (run_dir / "checkpoints" / "checkpoint.eqx").exists():
-        for name in ("metrics.jsonl", "config.json", "result.json"):
-            (run_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-        return False
-    return resume
-
-
-def _run_bpo(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
-    from ..bpo import train
+def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+    """A built-in kind: its trainer (one signature for all three) into ``run_dir``. A directory left
+    without a checkpoint (killed during the warm-up) starts over: the host loop drops its warm-up rows."""
+    from .. import baselines, bpo
     from ..envs import make
+    from ..evaluation import resolve_odt_config
 
-    config = _bpo_config(cell)
-    resume = _start_clean(run_dir, resume)
-    train(
-        make(cell.env, horizon=cell.horizon),
-        cell.model,
-        config,
-        key=cell.key,
-        seeds=cell.seeds,
-        out=run_dir,
-        resume=resume,
-        progress=False,
-    )
-    return json.loads((run_dir / "result.json").read_text())
-
-
-def _run_baseline(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
-    from .. import baselines
-
-    cls, fn = {
+    cls, trainer = {
+        "bpo": (bpo.BPOConfig, bpo.train),
         "sac": (baselines.SACConfig, baselines.train_sac),
         "odt": (baselines.ODTConfig, baselines.train_odt),
     }[cell.kind]
+    env = make(cell.env, horizon=cell.horizon)
     config = _config(cls, cell)
-    resume = _start_clean(run_dir, resume)
-    fn(
-        cell.env,
-        cell.horizon,
-        config,
-        seeds=cell.seeds,
-        key=cell.key,
-        run_dir=run_dir,
-        resume=resume,
-        progress=False,
-    )
-    return json.loads((run_dir / "result.json").read_text())
+    if cell.kind == "odt":
+        config = resolve_odt_config(config, env)
+    out = RunDir(run_dir)
+    trainer(env, config, model=cell.model, seeds=cell.seeds, key=cell.key, out=out.root, resume=resume)
+    return out.read_json(out.result)
 
 
-register_cell_kind("bpo", _run_bpo, validate=_validate_bpo)
-register_cell_kind("sac", _run_baseline, validate=_validate_baseline("SACConfig"))
-register_cell_kind("odt", _run_baseline, validate=_validate_baseline("ODTConfig"))
+register_cell_kind("bpo", _run_trainer, validate=_validate_bpo)
+register_cell_kind("sac", _run_trainer, validate=_validate_baseline("SACConfig"))
+register_cell_kind("odt", _run_trainer, validate=_validate_baseline("ODTConfig"))
