@@ -4,7 +4,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from ..bpo import estimate_run
+from .. import bpo  # module, not function: estimate_run is looked up at call time (tests replace it)
 from ..envs import make
 from ._cell import Cell, _bpo_config
 
@@ -69,7 +69,7 @@ def estimate_grid(cells: list[Cell], *, repeats: int = 3, progress: Callable[[st
             if progress is not None:
                 progress(f"timing {cell.name} ({len(timed) + 1} timed so far)")
             env = make(cell.env, horizon=cell.horizon)
-            est = estimate_run(
+            est = bpo.estimate_run(
                 env, cell.model, _bpo_config(cell), seeds=cell.seeds, key=cell.key, repeats=repeats
             )
             timed[sig] = (cell.name, float(est.seconds), float(est.compile_s))
