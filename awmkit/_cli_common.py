@@ -18,7 +18,8 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from .envs import registered
+from .envs._registry import check_name
+from .runs import logger_names
 
 
 class CLIError(ValueError):
@@ -138,12 +139,25 @@ def positive_int(text: str) -> int:
 
 
 def env_name(text: str) -> str:
-    """``argparse`` type: the name of a registered environment."""
-    if text not in registered():
-        raise argparse.ArgumentTypeError(
-            f"unknown environment {text!r}; valid names are: {', '.join(registered())}"
-        )
-    return text
+    """``argparse`` type: the name of a registered environment, or an import path ``package.module:Class``
+    of a user's control problem (see [`awmkit.envs.make`][])."""
+    try:
+        return check_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_logger_argument(parser: argparse.ArgumentParser, what: str = "the metric rows") -> None:
+    """``--logger NAME`` (repeatable) over the registered loggers, into ``args.logger`` (a list)."""
+    parser.add_argument(
+        "--logger",
+        action="append",
+        default=[],
+        choices=logger_names(),
+        metavar="NAME",
+        help=f"also send {what} to this logger (repeatable; one of: "
+        f"{', '.join(logger_names()) or 'none installed'}); metrics.jsonl is always written",
+    )
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

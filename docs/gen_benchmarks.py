@@ -1,8 +1,13 @@
-"""Markdown tables from the benchmark results in ``benchmarks/results/*.json``.
+"""The Benchmarks page from the benchmark results in ``benchmarks/results/*.json``.
 
-The documentation's Benchmarks page is built from these files at ``mkdocs build`` time (through
-``docs/hooks.py``), so the published numbers are always the committed ones. Run
-``python docs/gen_benchmarks.py`` to print the generated Markdown.
+The page is built from these files at ``mkdocs build`` time (through ``docs/hooks.py``), so the published
+numbers are always the committed ones. Run ``python docs/gen_benchmarks.py`` to print the Markdown.
+
+A file with a spec in ``gen_benchmarks_specs.SPECS`` (keyed by its stem without the device suffix,
+``_cpu``/``_gpu``/``_h200``/``_cuda``) gets one short table of the columns that matter, its takeaway, its
+machine and date (the file's last commit), its recorded notes folded below, and its GPU sibling beside it.
+Negative times (a difference of two timings smaller than their noise) are flagged, not shown as results.
+Files without a spec fall back to the generic table below.
 
 Each results file is a JSON object with a list of row objects under ``"results"`` or ``"rows"`` and,
 optionally, ``"benchmark"`` (a title) and machine information (``"machine"``, ``"device"``, ``"jax"``...).
@@ -13,9 +18,13 @@ inline, other lists are left out of the table.
 """
 
 import json
-import re
 import pathlib
+import re
+import subprocess
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from gen_benchmarks_specs import SPECS, _get  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -91,8 +100,6 @@ def table(path: pathlib.Path) -> str:
     lines = [f"## {title}", "", f"Source: `benchmarks/results/{path.name}`.", ""]
     if isinstance(data, dict) and _machine(data):
         lines += [f"*{_machine(data)}*", ""]
-    if not rows:
-        return "\n".join(lines + ["This file holds no rows.", ""])
     flat = [_flatten(r) for r in rows]
     columns: list[str] = []
     for r in flat:
@@ -107,7 +114,16 @@ def table(path: pathlib.Path) -> str:
 
 
 # Words of result keys spelled out in column headers.
-_WORDS = {"s": "s", "us": "µs", "ms": "ms", "n": "n", "h": "H", "r2": "R²", "ss": "SS", "stderr": "std. error"}
+_WORDS = {
+    "s": "s",
+    "us": "µs",
+    "ms": "ms",
+    "n": "n",
+    "h": "H",
+    "r2": "R²",
+    "ss": "SS",
+    "stderr": "std. error",
+}
 #: Columns per table: wider tables are split, repeating the identifying columns, so each fits the page.
 MAX_COLUMNS = 8
 
@@ -149,12 +165,129 @@ def _split(columns: list[str], rows: list[dict]) -> list[list[str]]:
     return [ids + g for g in groups] if groups else [ids]
 
 
+_DEVICES = ("cpu", "gpu", "h200", "cuda")
+_TIME = re.compile(r"\((s|h|ms)\)|µs|hours|seconds")
+NOISE = "⚠ noise"
+
+
+def _key(path: pathlib.Path) -> tuple[str, str]:
+    stem = path.stem
+    for dev in _DEVICES:
+        if stem.endswith(f"_{dev}"):
+            return stem[: -len(dev) - 1], dev
+    return stem, "cpu"
+
+
+def _date(path: pathlib.Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%cs", "--", path.name],
+            cwd=path.parent, capture_output=True, text=True, timeout=20,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return out or "not committed yet"
+
+
+def machine_line(data: dict, path: pathlib.Path) -> str:
+    """``2 CPUs (x86_64), backend cpu; load average 1.6 before; committed 2026-12-02``."""
+    m = data.get("machine")
+    parts = []
+    if isinstance(m, dict):
+        cpus = m.get("cpu_count") or m.get("cpus")
+        parts.append(f"{cpus} CPUs" if cpus else "")
+        if m.get("processor"):
+            parts[-1] += f" ({m['processor']})"
+        backend = m.get("backend") or m.get("device") or data.get("platform") or data.get("device")
+        if m.get("gpu") or m.get("device_kind"):
+            backend = m.get("gpu") or m.get("device_kind")
+        if backend:
+            parts.append(f"backend {backend}")
+    elif m:
+        parts.append(str(m))
+    elif data.get("device"):
+        parts.append(f"device {data['device']}")
+    load = data.get("load_average") or data.get("load_average_before")
+    if isinstance(load, dict):
+        load = load.get("before") or load.get("start")
+    if isinstance(load, list) and load:
+        parts.append(f"load average {load[0]:.1f} before")
+    parts.append(f"committed {_date(path)}")
+    return "; ".join(p for p in parts if p)
+
+
+def _value(value, header: str) -> tuple[str, bool]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0 and _TIME.search(header):
+        return NOISE, True
+    return _fmt(value), False
+
+
+def curated(name: str, paths: list[pathlib.Path]) -> str:
+    """One benchmark: title, takeaway, then per device its machine line, table and notes."""
+    spec = SPECS[name]
+    datas = [json.loads(p.read_text()) for p in paths]
+    lines = [f"## {spec['title']}", ""]
+    take = spec["takeaway"](datas[0]) if spec.get("takeaway") else None
+    if take:
+        lines += [f"**Takeaway.** {take}", ""]
+    flagged = False
+    for path, data in zip(paths, datas):
+        device = _key(path)[1].upper()
+        lines += [f"*{device}: {machine_line(data, path)}. Source: `benchmarks/results/{path.name}`.*", ""]
+        cols = spec["columns"]
+        lines.append("| " + " | ".join(h for _, h in cols) + " |")
+        lines.append("|" + "---|" * len(cols))
+        for row in spec["rows"](data):
+            cells = []
+            for key, head in cols:
+                text, noisy = _value(_get(row, key), head)
+                flagged |= noisy
+                cells.append(text)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        notes = [data[k] for k in ("note", "notes") if isinstance(data, dict) and data.get(k)]
+        if notes:
+            body = "\n\n".join(n if isinstance(n, str) else "; ".join(map(str, n)) for n in notes)
+            lines += [
+                f'??? note "Notes recorded with `{path.name}`"',
+                "    " + body.replace("\n", "\n    "),
+                "",
+            ]
+    if flagged:
+        lines += [
+            f"{NOISE}: a negative time, the difference of two timings smaller than their noise; not a result.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def render(results_dir: pathlib.Path = RESULTS) -> str:
-    """Every results file in ``results_dir`` as Markdown sections, sorted by file name."""
+    """The page's generated part: the curated benchmarks in ``SPECS`` order, then files without a spec."""
     files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
     if not files:
         return "No benchmark results are committed on this branch yet (`benchmarks/results/` is empty).\n"
-    return "\n".join(table(p) for p in files)
+    groups: dict[str, list[pathlib.Path]] = {}
+    for p in files:
+        groups.setdefault(_key(p)[0], []).append(p)
+    for ps in groups.values():
+        ps.sort(key=lambda p: _DEVICES.index(_key(p)[1]))
+    gpu = [p.name for p in files if _key(p)[1] != "cpu"]
+    parts = [
+        "GPU results: "
+        + (", ".join(f"`{n}`" for n in gpu) + ", shown beside the CPU ones." if gpu else "none committed yet. "
+           "A results file named `<benchmark>_h200.json` (or `_gpu`, `_cuda`) is shown beside its CPU file, "
+           "with the same columns.")
+        + "\n"
+    ]  # fmt: skip
+    parts += [curated(name, groups[name]) for name in SPECS if name in groups]
+    others = [p for name, ps in groups.items() if name not in SPECS for p in ps]
+    empty = [p for p in others if not _rows(json.loads(p.read_text()))]
+    parts += [table(p) for p in others if p not in empty]
+    if empty:
+        parts.append(
+            "Files with no rows: " + ", ".join(f"`benchmarks/results/{p.name}`" for p in empty) + ".\n"
+        )
+    return "\n".join(parts)
 
 
 if __name__ == "__main__":

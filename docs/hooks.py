@@ -2,7 +2,8 @@
 
 A page containing ``<!-- awmkit:cli -->`` gets the command-line reference (``gen_cli.py``) and one
 containing ``<!-- awmkit:benchmarks -->`` gets the benchmark tables (``gen_benchmarks.py``) and one containing
-``<!-- awmkit:reproducing -->`` the committed figure reports (``gen_reproducing.py``).
+``<!-- awmkit:glance -->`` / ``<!-- awmkit:reproducing -->`` the committed figure reports at a glance and in
+full (``gen_reproducing.py``).
 
 The math renderer is vendored at build time from the ``django-static-mathjax`` package (MathJax 3,
 Apache-2.0; in the ``docs`` extra): its ``tex-mml-chtml`` bundle, the TeX extensions it loads on
@@ -26,6 +27,7 @@ import gen_reproducing  # noqa: E402
 MARKERS = {
     "<!-- awmkit:cli -->": gen_cli.render,
     "<!-- awmkit:benchmarks -->": gen_benchmarks.render,
+    "<!-- awmkit:glance -->": gen_reproducing.glance,
     "<!-- awmkit:reproducing -->": gen_reproducing.render,
 }
 
@@ -34,6 +36,9 @@ def on_page_markdown(markdown, page, config, files):
     for marker, render in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, render())
+    if page.file.src_uri.startswith("results/"):  # a figure's report: coloured PASS / FAIL / N/A
+        for status in ("PASS", "FAIL", "N/A"):
+            markdown = markdown.replace(f"| **{status}** |", f"| {gen_reproducing.badge(status)} |")
     return markdown
 
 

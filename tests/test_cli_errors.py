@@ -30,7 +30,7 @@ def test_argument_errors_are_one_line_without_usage(capsys):
     err = _error(capsys, ["train", "--env", "cartpole", "--horizon", "20"])
     assert err == (
         f"awmkit train: error: argument --env: unknown environment 'cartpole'; valid names are: "
-        f"{', '.join(registered())} (see `awmkit train --help`)\n"
+        f"{', '.join(registered())} (or an import path 'package.module:Class') (see `awmkit train --help`)\n"
     )
     assert _error(capsys, ["train", "--env", "harvest"]) == (
         "awmkit train: error: the following arguments are required: --horizon (see `awmkit train --help`)\n"
@@ -108,6 +108,9 @@ def test_results_of_an_empty_folder(capsys, tmp_path):
 def test_unknown_environment_name_comes_before_the_missing_horizon():
     with pytest.raises(ValueError) as info:
         awmkit.envs.make("nope")
-    assert str(info.value) == f"unknown environment 'nope'; valid names are: {', '.join(registered())}"
+    assert str(info.value) == (
+        f"unknown environment 'nope'; valid names are: {', '.join(registered())} "
+        "(or an import path 'package.module:Class')"
+    )
     with pytest.raises(TypeError, match=r"make\('harvest'\) needs `horizon`"):
         awmkit.envs.make("harvest")

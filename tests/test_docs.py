@@ -85,6 +85,7 @@ SNIPPET_PAGES = sorted(
 )
 SLOW_SNIPPET_PAGES = ["models.md", "bpo.md", "diagnostics.md", "baselines.md", "sweeps.md"]
 SLOW_SNIPPET_PAGES.append("ssm.md")
+SLOW_SNIPPET_PAGES.append("logging.md")  # trains a tiny BPO run with both loggers
 
 
 def _python_blocks(page: str) -> str:
@@ -149,6 +150,8 @@ def test_every_snippet_page_is_checked():
         - set(SNIPPET_PAGES)
         - set(SLOW_SNIPPET_PAGES)
         - {f"examples/{p.name}" for p in (DOCS / "examples").glob("*.md")}
+        # Run by docs/gen_recipes.py; tests/test_docs_recipes.py checks the recordings.
+        - {f"recipes/{p.name}" for p in (DOCS / "recipes").glob("*.md")}
     )
     assert not unchecked, f"pages with ```python blocks that no test runs: {sorted(unchecked)}"
 
@@ -188,7 +191,7 @@ def test_benchmark_tables_cover_every_results_file(tmp_path):
     )
     (tmp_path / "a.json").write_text(json.dumps({"rows": []}))
     text = gen_benchmarks.render(tmp_path)
-    assert text.index("## a") < text.index("## toy_bench")
+    assert "Files with no rows: `benchmarks/results/a.json`" in text and "## a\n" not in text
     # Readable headers; a nested object gets a table of its own, the identifying column repeated.
     assert "| env | euler: err |" in text and "| env | times | extra |" in text
     assert "| b\\|c | true |" not in text and "| b\\|c | - | true |" in text
@@ -204,6 +207,25 @@ def test_benchmark_tables_cover_every_results_file(tmp_path):
     real = gen_benchmarks.render()
     for path in sorted(gen_benchmarks.RESULTS.glob("*.json")):
         assert f"benchmarks/results/{path.name}" in real
+
+
+def test_benchmarks_page_is_curated_and_flags_noise(tmp_path):
+    """Every committed results file has a curated spec (one short table, a takeaway, machine and date);
+    a negative time is flagged, never printed as a number; a GPU file is shown beside its CPU one."""
+    real = gen_benchmarks.render()
+    for path in sorted(gen_benchmarks.RESULTS.glob("*.json")):
+        assert gen_benchmarks._key(path)[0] in gen_benchmarks.SPECS, f"{path.name} has no spec"
+    assert "holds no rows" not in real
+    row = {"env": "cancer_treatment", "model": "markovian", "horizon": 100, "seeds": 10, "collect_s": 0.1,
+           "model_update_s": -0.044, "policy_update_s": 0.02, "paper_budget": {"hours": -1.07}}  # fmt: skip
+    for dev in ("cpu", "gpu"):
+        (tmp_path / f"bpo_throughput_{dev}.json").write_text(
+            json.dumps({"results": [row], "note": f"n-{dev}"})
+        )
+    text = gen_benchmarks.render(tmp_path)
+    assert "-0.044" not in text and "-1.07" not in text and text.count(gen_benchmarks.NOISE) >= 4
+    assert text.index("*CPU:") < text.index("*GPU:") and "n-cpu" in text and "n-gpu" in text
+    assert "`bpo_throughput_gpu.json`, shown beside the CPU ones" in text
 
 
 def test_gallery_is_complete():

@@ -1,6 +1,8 @@
 """The built documentation site works offline: no page loads a script, stylesheet, font or image from
 outside the site (MathJax and its fonts are vendored into it by ``docs/hooks.py``; Material's Google
-Fonts are off), and, where Chromium is installed, formulas render with the network unavailable."""
+Fonts are off), and, where Chromium is installed, formulas render with the network unavailable. Every
+link between pages resolves; "Reproducing the paper" opens with the tally; no report shows a Python
+literal where a reader expects prose; figures zoom with the site's own GLightbox."""
 
 import functools
 import html.parser
@@ -14,6 +16,9 @@ import sys
 import threading
 
 import pytest
+
+# One build per test session: the tests of this module share a worker (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("docs_site")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXTERNAL = re.compile(r"^(https?:)?//", re.IGNORECASE)
@@ -113,3 +118,100 @@ def test_formulas_render_offline_in_chromium(site):
     # MathJax replaced every TeX formula (``<span class="arithmatex">\(...\)</span>``) by CHTML.
     assert dom.count("<mjx-container") >= 50, dom[:2000]
     assert not re.search(r'class="arithmatex">\s*\\[(\[]', dom), "formulas left as raw TeX"
+
+
+class _Text(html.parser.HTMLParser):
+    """The visible text of a page's article and the href of every link in it."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0  # inside <article>
+        self.skip = 0  # inside <script>/<style>
+        self.text: list[str] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.depth += tag == "article"
+        self.skip += tag in ("script", "style")
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "article" and self.depth > 0
+        self.skip -= tag in ("script", "style") and self.skip > 0
+
+    def handle_data(self, data):
+        if self.depth and not self.skip and data.strip():
+            self.text.append(data.strip())
+
+
+def _parse(page: pathlib.Path) -> _Text:
+    parser = _Text()
+    parser.feed(page.read_text())
+    return parser
+
+
+def test_every_link_between_pages_resolves(site):
+    broken = []
+    for page in sorted(site.rglob("*.html")):
+        if "assets" in page.relative_to(site).parts:
+            continue
+        for href in _parse(page).links:
+            if EXTERNAL.match(href) or href.startswith(("#", "mailto:", "javascript:", "data:")):
+                continue
+            path = href.split("#")[0].split("?")[0]
+            base = site if path.startswith("/") else page.parent  # 404.html links from the site root
+            target = (base / path.lstrip("/")).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(site)} -> {href}")
+    assert not broken, "links to missing pages:\n" + "\n".join(broken[:40])
+
+
+def test_reproducing_page_opens_with_the_tally(site):
+    sys.path.insert(0, str(ROOT))
+    from awmkit.experiments._glance import collect_reports, tally
+
+    totals = tally(collect_reports(ROOT / "docs" / "results"))["small"]
+    page = site / "reproducing" / "index.html"
+    words = " ".join(_parse(page).text).split()
+    first_screen = " ".join(words[:120])  # the heading, two sentences, then the tally
+    expected = (
+        f"PASS {totals['PASS']} FAIL {totals['FAIL']} N/A {totals['N/A']} claims over {totals['figures']}"
+    )
+    assert expected in first_screen, first_screen
+    html_text = page.read_text()
+    # A thumbnail per figure linking to its report, before the methodology.
+    glance, _, rest = html_text.partition('id="how-it-works"')
+    assert rest, "the methodology section is missing"
+    for name in ("figure2", "figure5a", "figure10"):
+        assert f'href="../results/{name}/small/report/"' in glance and f"{name}.png" in glance
+    assert glance.count('class="awm-badge awm-pass"') >= totals["PASS"]
+    for home in ("index.html", "getting-started/index.html", "faq/index.html"):
+        assert "reproducing/#results-at-a-glance" in (site / home).read_text(), home
+    assert "docs/reproducing.md#results-at-a-glance" in (ROOT / "README.md").read_text()
+
+
+_LITERAL = re.compile(r"\[\s*['\"]|\{\s*['\"]|\[\d+(,\s*\d+)*\]")
+
+
+def test_no_report_shows_a_python_literal_in_ours(site):
+    pages = sorted(site.glob("results/*/small/report/index.html")) + [site / "reproducing" / "index.html"]
+    assert len(pages) >= 12
+    for page in pages:
+        rows = re.findall(r"<tr>(.*?)</tr>", page.read_text(), re.DOTALL)
+        claims = [r for r in rows if "awm-badge" in r]
+        assert claims, page
+        for row in claims:
+            ours = re.sub(r"<[^>]+>", "", re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)[-1])
+            assert not _LITERAL.search(html.unescape(ours)), f"{page.relative_to(site)}: {ours}"
+
+
+def test_figures_zoom_with_the_sites_own_lightbox(site):
+    assert (site / "assets" / "javascripts" / "glightbox.min.js").stat().st_size > 10_000
+    page = (site / "examples" / "return_landscapes" / "index.html").read_text()
+    assert 'class="glightbox"' in page and "glightbox.min.js" in page
+    gallery = (site / "examples" / "index.html").read_text()
+    assert gallery.count('class="awm-card"') == 9 and gallery.count("img/") >= 9

@@ -174,7 +174,7 @@ def test_docs_page_shows_the_committed_reports(tmp_path):
         section = gen.figure_sections().split(f"### {report['figure']}\n")[1].split("\n### ")[0]
         for claim in report["claims"]:
             status = {True: "PASS", False: "FAIL", None: "N/A"}[claim["holds"]]
-            assert f"| **{status}** | {claim['claim']}" in section.replace("\\|", "|")
+            assert f"| {gen.badge(status)} | {claim['claim']}" in section.replace("\\|", "|")
         for png in report["figures"]:
             assert (path.parent / png).exists()
         nav = (path.parents[4] / "mkdocs.yml").read_text()

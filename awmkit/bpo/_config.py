@@ -18,8 +18,8 @@ class BPOConfig:
     ``i > warmup_steps`` and ``i % dynamics_update_every == 0``, and by a policy update when
     ``i > warmup_steps`` and ``i % policy_update_every == 0``. A run therefore performs
 
-    $$N_e = \Big\lfloor \frac{\texttt{steps} - 1}{e} \Big\rfloor
-          - \Big\lfloor \frac{\texttt{warmup\_steps}}{e} \Big\rfloor$$
+    $$N_e = \Big\lfloor \frac{\mathtt{steps} - 1}{e} \Big\rfloor
+          - \Big\lfloor \frac{\mathtt{warmup\_steps}}{e} \Big\rfloor$$
 
     updates of cadence ``e`` at every horizon (749 model and 94 policy updates over 3 000 steps).
     awmkit performs the updates due during an episode in one batch at the episode's end: after the

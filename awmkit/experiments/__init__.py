@@ -25,6 +25,12 @@ from ._figures import (
     figures as figures,
     get_figure as get_figure,
 )
+from ._glance import (
+    ReportSummary as ReportSummary,
+    collect_reports as collect_reports,
+    plain_text as plain_text,
+    tally as tally,
+)
 from ._report import (
     REPORT_KEYS as REPORT_KEYS,
     Report as Report,

@@ -9,10 +9,10 @@ import os
 import pathlib
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ._cell import Cell, kind_runner
+from ._cell import Cell, LoggerSpec, call_runner, kind_runner
 
 #: File in a cell's run directory with one line per attempt at running it.
 ATTEMPTS_FILE = "sweep_attempts.jsonl"
@@ -73,12 +73,17 @@ def record_attempt(run_dir: pathlib.Path) -> None:
         f.write(json.dumps(line) + "\n")
 
 
-def attempt_cell(cell: Cell, run_dir: str | os.PathLike, runner: Callable | None = None) -> dict:
+def attempt_cell(
+    cell: Cell,
+    run_dir: str | os.PathLike,
+    runner: Callable | None = None,
+    loggers: Sequence[LoggerSpec] = (),
+) -> dict:
     """One attempt at a cell inside a sweep: always resuming, so a retry after a dead worker (or a
-    sweep killed and started again) continues from the cell's own checkpoint."""
+    sweep killed and started again) continues from the cell's own checkpoint (and its loggers' runs)."""
     run_dir = pathlib.Path(run_dir)
     record_attempt(run_dir)
-    return (runner or kind_runner(cell.kind))(cell, run_dir, True)
+    return call_runner(runner or kind_runner(cell.kind), cell, run_dir, True, loggers)
 
 
 def write_error(run_dir: pathlib.Path, cell: Cell, error: str, details: str, attempts: int) -> None:

@@ -8,15 +8,16 @@ cell continues where it stopped.
 """
 
 import dataclasses
+import inspect
 import json
 import math
 import os
 import pathlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..runs import RunDir
+from ..runs import AbstractLogger, RunDir, logger_from_name, logger_names
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$")
 
@@ -72,9 +73,18 @@ class Cell:
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
             raise ValueError(f"{where}: unknown kind {self.kind!r}; valid kinds are: {', '.join(_KINDS)}")
         from ..envs import registered
+        from ..envs._registry import check_name
 
-        if self.env not in registered():
-            raise ValueError(f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}")
+        if not isinstance(self.env, str) or ":" not in self.env:
+            if self.env not in registered():
+                raise ValueError(
+                    f"{where}: unknown env {self.env!r}; valid names are: {', '.join(registered())}"
+                )
+        else:  # a user's control problem by import path, "package.module:Class"
+            try:
+                check_name(self.env)
+            except ValueError as e:
+                raise ValueError(f"{where}: {e}") from None
         for field in ("horizon", "seeds"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -126,13 +136,15 @@ class Cell:
 
 # --- the registry of kinds -------------------------------------------------------------------------
 
-CellRunner = Callable[[Cell, pathlib.Path, bool], dict]
+CellRunner = Callable[..., dict]
+#: A logger of a sweep's cells: a name (``--logger NAME``) or a factory called once per cell.
+LoggerSpec = str | Callable[[], AbstractLogger]
 _KINDS: dict[str, tuple[CellRunner, Callable[[Cell], None] | None]] = {}
 
 
 def register_cell_kind(
     kind: str,
-    fn: Callable[[Cell, pathlib.Path, bool], dict],
+    fn: Callable[..., dict],
     *,
     validate: Callable[[Cell], None] | None = None,
     overwrite: bool = False,
@@ -143,9 +155,11 @@ def register_cell_kind(
 
     `fn` must continue from its own checkpoint when `resume` is true (that is how a cell whose worker
     died is retried) and be importable by a fresh worker process (define it at module level; the Ray
-    backend ships it to the worker with the cell). `validate(cell)`, when given, is called when a
-    [`awmkit.experiments.Cell`][] of this kind is built and raises a one-line ``ValueError`` for a bad
-    cell (unknown config option, missing model...), so a grid is checked before anything runs.
+    backend ships it to the worker with the cell). To take the sweep's loggers (``run_sweep(...,
+    loggers=...)``, ``--logger``), `fn` accepts a keyword ``loggers``: a list of fresh
+    [`awmkit.runs.AbstractLogger`][]s to hand to its trainer. `validate(cell)`, when given, is called
+    when a [`awmkit.experiments.Cell`][] of this kind is built and raises a one-line ``ValueError`` for
+    a bad cell (unknown config option, missing model...), so a grid is checked before anything runs.
     """
     if not isinstance(kind, str) or not _NAME.match(kind):
         raise ValueError(f"`kind` must be a non-empty identifier, got {kind!r}")
@@ -169,17 +183,65 @@ def kind_runner(kind: str) -> CellRunner:
     return _KINDS[kind][0]
 
 
-def run_cell(cell: Cell, run_dir: str | os.PathLike, *, resume: bool) -> dict:
+def check_logger_specs(loggers: Sequence[LoggerSpec], kinds: Sequence[str] = ()) -> tuple[LoggerSpec, ...]:
+    """`loggers` as a tuple, refused in one line unless each is a registered logger name or a factory and
+    every kind in `kinds` takes loggers."""
+    if isinstance(loggers, (str, bytes)) or not isinstance(loggers, Sequence):
+        raise ValueError(f"`loggers` must be a sequence of logger names or factories, got {loggers!r}")
+    for spec in loggers:
+        if isinstance(spec, str):
+            if spec not in logger_names():
+                raise ValueError(f"unknown logger {spec!r}; valid names are: {', '.join(logger_names())}")
+            logger_from_name(spec)  # a missing optional extra is refused here, not in every cell
+        elif isinstance(spec, AbstractLogger) or not callable(spec):
+            raise ValueError(
+                f"`loggers` holds logger names or factories () -> AbstractLogger (one logger per cell), "
+                f"got {spec!r}"
+            )
+    if loggers:
+        for kind in dict.fromkeys(kinds):
+            if not _takes_loggers(kind_runner(kind)):
+                raise ValueError(
+                    f"cells of kind {kind!r} take no loggers: its runner has no `loggers` keyword "
+                    "(see register_cell_kind)"
+                )
+    return tuple(loggers)
+
+
+def _takes_loggers(fn: Callable) -> bool:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "loggers" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def call_runner(
+    runner: CellRunner, cell: Cell, run_dir: pathlib.Path, resume: bool, loggers: Sequence[LoggerSpec]
+) -> dict:
+    """``runner(cell, run_dir, resume)``, with a fresh instance of each logger when there are any."""
+    if not loggers:
+        return runner(cell, run_dir, resume)
+    built = [logger_from_name(s) if isinstance(s, str) else s() for s in loggers]
+    return runner(cell, run_dir, resume, loggers=built)
+
+
+def run_cell(
+    cell: Cell, run_dir: str | os.PathLike, *, resume: bool, loggers: Sequence[LoggerSpec] = ()
+) -> dict:
     """Runs one cell into the run directory `run_dir` and returns its ``result.json`` dict.
 
     With `resume`, a cell interrupted earlier continues from its last checkpoint and ends exactly as
     an uninterrupted one (a run directory left without a checkpoint, killed before its first one, is
     started over); a finished cell returns its result. Without it, `run_dir` must not hold
-    a run. Exceptions of the run (a bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
+    a run. `loggers`: names of registered loggers (``"tensorboard"``, ``"wandb"``) or factories
+    ``() -> AbstractLogger``; the cell's run gets one fresh logger of each. Exceptions of the run (a
+    bad config, [`awmkit.bpo.NonFiniteError`][]...) propagate.
     """
     if not isinstance(cell, Cell):
         raise ValueError(f"`cell` must be an awmkit.experiments.Cell, got {type(cell).__name__}")
-    return kind_runner(cell.kind)(cell, pathlib.Path(run_dir), bool(resume))
+    loggers = check_logger_specs(loggers, [cell.kind])
+    return call_runner(kind_runner(cell.kind), cell, pathlib.Path(run_dir), bool(resume), loggers)
 
 
 def read_result(run_dir: str | os.PathLike) -> dict | None:
@@ -268,7 +330,9 @@ def _check_odt(cell: Cell, config) -> None:
             ) from None
 
 
-def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
+def _run_trainer(
+    cell: Cell, run_dir: pathlib.Path, resume: bool, *, loggers: Sequence[AbstractLogger] = ()
+) -> dict:
     """A built-in kind: its trainer (one signature for all three) into ``run_dir``. A directory left
     without a checkpoint (killed during the warm-up) starts over: the host loop drops its warm-up rows."""
     from .. import baselines, bpo
@@ -285,7 +349,16 @@ def _run_trainer(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
     if cell.kind == "odt":
         config = resolve_odt_config(config, env)
     out = RunDir(run_dir)
-    trainer(env, config, model=cell.model, seeds=cell.seeds, key=cell.key, out=out.root, resume=resume)
+    trainer(
+        env,
+        config,
+        model=cell.model,
+        seeds=cell.seeds,
+        key=cell.key,
+        out=out.root,
+        resume=resume,
+        loggers=loggers,
+    )
     return out.read_json(out.result)
 
 

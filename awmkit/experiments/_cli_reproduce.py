@@ -1,13 +1,15 @@
 """``awmkit reproduce``: one figure of the paper from one command."""
 
 import argparse
+import dataclasses
 import json
 import sys
 
-from .._cli_common import CLIError, table
+from .._cli_common import CLIError, add_logger_argument, table
 from .._progress import fmt_time
 from ._estimate import estimate_grid
 from ._figures import BUDGETS, figures, get_figure
+from ._glance import collect_reports, fmt_minutes, plain_text, tally
 from ._report import reproduce
 
 
@@ -19,11 +21,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("name", nargs="?", metavar="NAME", help="the figure, e.g. figure5a (see --list)")
     p.add_argument("--list", action="store_true", help="list the figures, their budgets and claims")
+    p.add_argument(
+        "--results",
+        default=None,
+        metavar="DIR",
+        help="with --list: tally the reports under DIR (FIGURE/BUDGET/report.json as in docs/results, "
+        "FIGURE/report.json, or one report.json): PASS / FAIL / N/A per figure and per budget",
+    )
     p.add_argument("--budget", default="small", help="smoke, small (default) or paper")
     p.add_argument("--out", default=None, help="output directory (required to run a figure)")
     p.add_argument("--backend", default="local", help="local (default: cells one after another) or ray")
     p.add_argument("--address", default=None, help="address of a running Ray cluster (--backend ray)")
     p.add_argument("--resume", action="store_true", help="keep finished cells, continue the others")
+    add_logger_argument(p, "each cell's metric rows (one logger run per cell)")
     p.add_argument("--json", action="store_true", help="print report.json (with --list: the figures as JSON)")
     p.add_argument(
         "--estimate",
@@ -47,6 +57,10 @@ def _listing() -> list[dict]:
 
 
 def run(args) -> int:
+    if args.results is not None and not args.list:
+        raise CLIError("--results DIR tallies finished reports: it goes with --list")
+    if args.list and args.results is not None:
+        return _results(args.results, as_json=args.json)
     if args.list:
         items = _listing()
         if args.json:
@@ -81,13 +95,45 @@ def run(args) -> int:
         address=args.address,
         resume=args.resume,
         progress=not args.json,
+        loggers=args.logger,
     )
     if args.json:
         print(json.dumps(report.data, indent=2))
         return 0
-    rows = [(c.status, c.id, c.why) for c in report.claims]
+    rows = [(c.status, c.id, plain_text(c.why)) for c in report.claims]
     print(table(rows, ["", "claim", "ours"]))
     print(f"report: {report.out / 'report.md'}")
+    return 0
+
+
+def _results(root: str, *, as_json: bool) -> int:
+    try:
+        summaries = collect_reports(root)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    totals = tally(summaries)
+    if as_json:
+        rows = [{**dataclasses.asdict(s), "path": str(s.path)} for s in summaries]
+        print(json.dumps({"tally": totals, "reports": rows}, indent=2))
+        return 0
+    rows = [
+        (
+            s.figure,
+            s.budget,
+            s.passed,
+            s.failed,
+            s.not_evaluable,
+            f"{s.cells_done}/{s.cells_total}",
+            fmt_minutes(s.wall_time_s),
+            fmt_minutes(s.cells_time_s),
+            " ".join(f"{st}:{cid}" for st, cid in s.claims),
+        )
+        for s in summaries
+    ]
+    header = ["figure", "budget", "PASS", "FAIL", "N/A", "cells", "wall time", "cells' time", "claims"]
+    print(table(rows, header))
+    for budget, t in totals.items():
+        print(f"{budget}: {t['PASS']} PASS / {t['FAIL']} FAIL / {t['N/A']} N/A over {t['figures']} figures")
     return 0
 
 

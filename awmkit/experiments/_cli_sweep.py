@@ -6,7 +6,7 @@ import json
 import math
 import pathlib
 
-from .._cli_common import table
+from .._cli_common import add_logger_argument, table
 from ..evaluation import MissingReferenceError, normalised_return
 from ._spec_file import load_sweep_spec
 from ._sweep import run_sweep
@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="retries of a cell whose Ray worker died, each resuming from its checkpoint (default 2)",
     )
+    add_logger_argument(parser, "each cell's metric rows (one logger run per cell)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no line per finished cell on stderr")
 
@@ -106,6 +107,7 @@ def run(args) -> int:
         resume=args.resume,
         max_retries=args.max_retries,
         progress=not args.no_progress,
+        loggers=args.logger,
     )
     rows = summarise(result)
     status = 1 if result.failed else 0

@@ -142,12 +142,20 @@ def ray_cluster(cells: Sequence[Cell], address: str | None) -> Iterator[object]:
             shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-def _task(cell: Cell, run_dir: str, runner: Callable) -> dict:
-    """The body of a cell's Ray task, in the worker process."""
-    return attempt_cell(cell, run_dir, runner)
+def _task(cell: Cell, run_dir: str, runner: Callable, loggers: Sequence = ()) -> dict:
+    """The body of a cell's Ray task, in the worker process (which builds the cell's own loggers)."""
+    return attempt_cell(cell, run_dir, runner, loggers)
 
 
-def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, on_done: Callable) -> None:
+def run_ray(
+    cells: Sequence[Cell],
+    out: pathlib.Path,
+    *,
+    ray,
+    max_retries: int,
+    on_done: Callable,
+    loggers: Sequence = (),
+) -> None:
     """Submits every cell as a task of the connected Ray session and reports each outcome (through
     ``on_done``) as it finishes, failures included."""
     remote = ray.remote(_task)
@@ -164,7 +172,7 @@ def run_ray(cells: Sequence[Cell], out: pathlib.Path, *, ray, max_retries: int, 
             retry_exceptions=False,
             runtime_env=env,
             name=f"awmkit-cell:{cell.name}",
-        ).remote(cell, str(run_dir), kind_runner(cell.kind))
+        ).remote(cell, str(run_dir), kind_runner(cell.kind), tuple(loggers))
         pending[ref] = cell
     try:
         while pending:

@@ -12,8 +12,10 @@ from typing import Any
 
 from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
+from ._cell import LoggerSpec
 from ._claims import ClaimResult
 from ._figures import BUDGETS, FigureSpec, get_figure
+from ._glance import plain_text
 from ._sweep import run_sweep
 
 #: The format version of ``report.json``.
@@ -68,6 +70,7 @@ def reproduce(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    loggers: Sequence[LoggerSpec] = (),
 ) -> Report:
     """Runs the grid of figure ``name`` at ``budget`` through [`awmkit.experiments.run_sweep`][] into
     ``out/cells/<cell>/`` and writes ``out/report.md``, ``out/report.json`` and the figure's PNGs.
@@ -82,6 +85,7 @@ def reproduce(
     - `out`: the output directory.
     - `backend`, `address`, `resume`, `max_retries`, `progress`: as for ``run_sweep``; with `resume`
       the finished cells are kept and the rest continue from their checkpoints.
+    - `loggers`: as for ``run_sweep``: one logger run per cell (``"tensorboard"``, ``"wandb"``).
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
@@ -99,6 +103,7 @@ def reproduce(
         resume=resume,
         max_retries=max_retries,
         progress=progress,
+        loggers=loggers,
     )
     records = [CellRecord.from_outcome(o) for o in sweep.outcomes]
     reused = sum(1 for o in sweep.outcomes if o.status == "done" and o.attempts == 0)
@@ -232,8 +237,6 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"> {report['caption']}",
         "",
-        f"**Budget.** {report['budget_note']}",
-        "",
         "## Claims",
         "",
         "| | claim | paper | ours |",
@@ -243,13 +246,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         status = {True: "PASS", False: "FAIL", None: "N/A"}[c["holds"]]
         paper = f'"{c["paper"]["quote"]}" ({c["paper"]["section"]})'
         lines.append(
-            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(c['why'])} |"
+            f"| **{status}** | {_md_escape(c['claim'])} | {_md_escape(paper)} | {_md_escape(plain_text(c['why']))} |"
         )
     lines.append("")
     for name in report["figures"]:
         lines += [f"![{name}]({name})", ""]
     if report.get("plot_error"):
         lines += [f"No figure: {report['plot_error']}", ""]
+    lines += [f"**What the `{report['budget']}` budget cuts.** {report['budget_note']}", ""]
     if report["aggregates"]:
         score = report["aggregates"][0]["score"]
         lines += [

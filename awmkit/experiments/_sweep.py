@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._attempts import CellOutcome, attempt_cell, count_attempts, write_error, write_json
-from ._cell import Cell, read_result
+from ._cell import Cell, LoggerSpec, check_logger_specs, read_result
 from ._ray import check_ray, ray_cluster, run_ray
 
 _FORMAT = "awmkit-sweep-v1"
@@ -156,6 +156,7 @@ def run_sweep(
     resume: bool = False,
     max_retries: int = 2,
     progress: bool = True,
+    loggers: Sequence[LoggerSpec] = (),
 ) -> SweepResult:
     """Runs every cell of a grid into ``out/cells/<name>/`` and returns how each one ended.
 
@@ -184,6 +185,9 @@ def run_sweep(
     - `max_retries`: retries of a cell whose Ray worker died (the ``local`` backend runs in this
       process, so a death ends the sweep, and `resume` continues it).
     - `progress`: print one line per finished cell on stderr.
+    - `loggers`: names of registered loggers (``"tensorboard"``, ``"wandb"``) or factories
+      ``() -> AbstractLogger`` (picklable for Ray): each cell's run gets one fresh logger of each, with
+      the cell's configuration as its hyper-parameters (see the Logging page).
 
     **Returns:** a [`awmkit.experiments.SweepResult`][] listing every cell exactly once.
 
@@ -191,6 +195,7 @@ def run_sweep(
     """
     t0 = time.perf_counter()
     cells = _check_args(cells, backend, address, max_retries)
+    loggers = check_logger_specs(loggers, [c.kind for c in cells])
     if not isinstance(out, (str, os.PathLike)):
         raise ValueError(f"`out` must be a path, got {type(out).__name__}")
     out = pathlib.Path(out)
@@ -222,18 +227,23 @@ def run_sweep(
         for cell in pending:
             (out / "cells" / cell.name / "error.json").unlink(missing_ok=True)  # retried now
         if backend == "local":
-            _run_local(pending, out, finished)
+            _run_local(pending, out, finished, loggers)
         elif pending:
-            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished)
+            run_ray(pending, out, ray=ray, max_retries=max_retries, on_done=finished, loggers=loggers)
     return SweepResult(tuple(outcomes[c.name] for c in cells), out, backend, time.perf_counter() - t0)
 
 
-def _run_local(cells: Sequence[Cell], out: pathlib.Path, finished: Callable[[CellOutcome], None]) -> None:
+def _run_local(
+    cells: Sequence[Cell],
+    out: pathlib.Path,
+    finished: Callable[[CellOutcome], None],
+    loggers: Sequence[LoggerSpec] = (),
+) -> None:
     for cell in cells:
         run_dir = out / "cells" / cell.name
         before = count_attempts(run_dir)
         try:
-            result = attempt_cell(cell, run_dir)
+            result = attempt_cell(cell, run_dir, loggers=loggers)
         except Exception as e:  # noqa: BLE001 -- a failed cell must not stop the others
             error = f"{type(e).__name__}: {e}"
             attempts = count_attempts(run_dir) - before

@@ -26,3 +26,5 @@ from ._rundir import (
     RunLockedError as RunLockedError,
     read_checkpoint_file as read_checkpoint_file,
 )
+from ._tensorboard import TensorBoardLogger as TensorBoardLogger
+from ._wandb import WandbLogger as WandbLogger

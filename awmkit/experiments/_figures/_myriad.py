@@ -287,7 +287,7 @@ MYRIAD_FIGURES = (
         plot=_plot_per_env(
             "figure7",
             (*FIG5A_METHODS, "sac"),
-            "Figure 7: learning curves per Myriad system at the longest horizon (IQM, 95% CI)",
+            "Figure 7: learning curves per Myriad system and horizon (IQM, 95% CI)",
         ),
         selection=_SELECTION,
         shares=("figure5a",),
@@ -361,7 +361,7 @@ MYRIAD_FIGURES = (
         plot=_plot_per_env(
             "figure9",
             FIG9_METHODS,
-            "Figure 9: LSTM AWM ablation per Myriad system at the longest horizon (IQM, 95% CI)",
+            "Figure 9: LSTM AWM ablation per Myriad system and horizon (IQM, 95% CI)",
         ),
         selection=_SELECTION,
         shares=("figure5a",),
