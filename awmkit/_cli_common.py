@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
+from .envs._registry import check_name
 from .runs import logger_names
 
 
@@ -140,8 +141,6 @@ def positive_int(text: str) -> int:
 def env_name(text: str) -> str:
     """``argparse`` type: the name of a registered environment, or an import path ``package.module:Class``
     of a user's control problem (see [`awmkit.envs.make`][])."""
-    from .envs._registry import check_name
-
     try:
         return check_name(text)
     except ValueError as e:

@@ -11,7 +11,7 @@ import numpy as np
 def _figure(figsize):
     """A new Figure and its axes, without pyplot (no global state, no GUI backend needed)."""
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional extra awmkit[plot]; keeps it out of start-up
     except ImportError:  # pragma: no cover - exercised only without matplotlib
         raise ImportError(
             "awmkit.plotting needs matplotlib: install it with `pip install matplotlib` or "

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from awmkit.experiments import figures
-from awmkit.experiments.figures._evidence import paired_difference, tail_rate
+from awmkit.experiments._figures._evidence import paired_difference, tail_rate
 
 
 def test_authors_profile_reaches_every_cell_kind_that_has_one():

@@ -12,7 +12,7 @@ pytest.importorskip("matplotlib")
 from test_experiments_claims import _records  # noqa: E402
 
 from awmkit.experiments import figures  # noqa: E402
-from awmkit.experiments.figures import _plots as plots  # noqa: E402
+from awmkit.experiments._figures import _plots as plots  # noqa: E402
 
 
 @pytest.fixture

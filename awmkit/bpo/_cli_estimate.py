@@ -4,7 +4,9 @@
 import argparse
 import json
 
+from ..envs import make
 from ._config import BPOConfig
+from ._estimate import estimate_run
 from ._run import MODEL_NAMES
 
 
@@ -38,9 +40,6 @@ def _fmt(seconds: float) -> str:
 
 
 def run(args, table) -> int:
-    from ..envs import make
-    from ._estimate import estimate_run
-
     config = BPOConfig(steps=args.steps, seed_group_size=args.seed_group_size)
     env = make(args.env, horizon=args.horizon)
     config.check_horizon(env.horizon)  # a one-line error before anything compiles

@@ -27,6 +27,7 @@ from ..models import AbstractWorldModel, SimulatorModel
 from ..policies import TanhGaussianPolicy
 from ._config import BPOConfig
 from ._devices import default_seed_group_size, seed_layout
+from ._run import MODEL_NAMES, build_model
 from ._train import Program, _evaluate, _model_updates, _policy_updates, _wrap, cast_floats, init_program
 
 # Pieces per long timed call (see `_time`): `_INNER`, or fewer when one piece takes long enough that
@@ -227,8 +228,6 @@ def estimate_run(
     rows = seeds * settings
     horizon = env.horizon
     config.check_horizon(horizon)
-    from ._run import MODEL_NAMES, build_model
-
     if isinstance(model, str) and model not in MODEL_NAMES:
         raise ValueError(f"unknown model {model!r}; valid names are: {', '.join(MODEL_NAMES)}")
     dtype = jnp.float64 if config.float64 else jnp.float32

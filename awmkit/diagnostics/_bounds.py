@@ -9,8 +9,9 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float
 
-from .._typing import Key, PolicyFn, RealScalar
+from .._typing import Key, PolicyFn, RealScalar, State
 from ..envs import Env
+from ..models import ActionsModel, RNNBackbone
 from ._bounds_ssm import _ssm_bound, is_ssm_awm
 from ._common import as_model, block_norms
 from ._jacobians import choose_mode, jacobian_chunked
@@ -61,7 +62,7 @@ def _policy_gradient_norm(model, policy, s0, reward_fn, horizon, key, stop_gradi
 def policy_gradient_norm(
     model_or_env,
     policy: PolicyFn,
-    s0: Float[Array, " state_dim"],
+    s0: State,
     reward_fn: Callable | None,
     horizon: int,
     key: Key,
@@ -180,8 +181,6 @@ def _rnn_awm_weights(model):
     """``(W_x, W_a, W_o, 1/beta)`` of the equation-4 RNN inside an Actions World Model with a one-layer
     [`awmkit.models.RNNBackbone`][], with the action embedding folded into ``W_a`` and the state
     de-normalisation into ``W_o`` (both linear), or ``None`` when the model is not of that form."""
-    from ..models import ActionsModel, RNNBackbone
-
     if isinstance(model, ElmanAWM):
         return (model.W_x, model.W_a, model.W_o, model.activation_bound)
     if not (isinstance(model, ActionsModel) and isinstance(model.backbone, RNNBackbone)):
@@ -202,6 +201,103 @@ def _pair_sum(weights_tk, mask):
     return jnp.sum(jnp.where(mask, weights_tk, 0.0))
 
 
+def _reward_sensitivities(reward_fn, s0, states, actions):
+    """Reward sensitivities ``|rho_t|`` (to the states ``s_1..s_H``) and ``|sigma_k|`` (to the actions
+    directly) along the rollout ``states``."""
+    H = actions.shape[0]
+
+    def total(later_states, acts):
+        full = jnp.concatenate([s0[None], later_states])
+        return jnp.sum(jax.vmap(reward_fn)(full[:-1], acts, full[1:], jnp.arange(H)))
+
+    rho, sigma = jax.grad(total, argnums=(0, 1))(states[1:], actions)
+    return jnp.sqrt(jnp.sum(rho**2, axis=-1)), jnp.sqrt(jnp.sum(sigma**2, axis=-1))
+
+
+def _policy_jacobian_norms(policy, seen_states, key, dtype):
+    """Spectral norms of the policy Jacobians ``P_k = d pi(sg s_k, k, key_k) / d theta`` along the
+    imagined trajectory (``seen_states`` are ``s_0..s_{H-1}``)."""
+    H = seen_states.shape[0]
+    params, static = eqx.partition(policy, eqx.is_inexact_array)
+    flat, unravel = ravel_pytree(params)
+    step_keys = jax.random.split(key, H)
+
+    def act(theta, s, k, kk):
+        return jnp.asarray(eqx.combine(unravel(theta), static)(s, k, kk)).astype(dtype)
+
+    P = jax.vmap(jax.jacrev(act), in_axes=(None, 0, 0, 0))(flat, seen_states, jnp.arange(H), step_keys)
+    return block_norms(P.astype(dtype), "spectral")
+
+
+def _predictor_norms(model, s0, states, actions, chunk_size):
+    """Spectral norms of the one-step predictor's partial Jacobians at the rollout ``states``,
+    ``Ns[t-1, i] = |d h_t / d s_i|`` and ``Na[t-1, k] = |d h_t / d a_k|`` (zero outside their causal
+    ranges; ``s_0`` is given, not a function of the actions), and the largest gap between the
+    teacher-forced predictions and the rollout."""
+    H, n, m = actions.shape[0], model.state_dim, model.action_dim
+    t_idx = jnp.arange(1, H + 1)[:, None]
+    i_idx = jnp.arange(H)[None, :]
+    inputs = states[:-1]
+    pred = model.predict(s0, inputs, actions)
+    mismatch = jnp.max(jnp.abs(pred - states[1:]))
+    mode_s = choose_mode(H * n, H * n, "auto")
+    Js = jacobian_chunked(lambda x: model.predict(s0, x, actions), inputs, mode=mode_s, chunk_size=chunk_size)
+    mode_a = choose_mode(H * m, H * n, "auto")
+    Ja = jacobian_chunked(lambda a: model.predict(s0, inputs, a), actions, mode=mode_a, chunk_size=chunk_size)
+    Ns = block_norms(jnp.transpose(Js, (0, 2, 1, 3)), "spectral")  # [t-1, i]: d h_t / d s_i
+    Na = block_norms(jnp.transpose(Ja, (0, 2, 1, 3)), "spectral")  # [t-1, k]: d h_t / d a_k
+    Na = jnp.where(i_idx < t_idx, Na, 0.0)
+    Ns = jnp.where((i_idx >= 1) & (i_idx < t_idx), Ns, 0.0)
+    return Ns, Na, mismatch
+
+
+def _theorem1_rows(Ns, Na, dtype):
+    """Theorem 1's recursion over t: row t of B from rows 1..t-1 (B[i] is row i, i = 1..H; B[0] = 0);
+    returns rows 1..H."""
+    H = Na.shape[0]
+    k_idx = jnp.arange(H)[None, :]
+
+    def row(B, t):
+        later = jnp.arange(H)[:, None] > k_idx  # i > k
+        nxt = Na[t - 1] + jnp.sum(jnp.where(later, Ns[t - 1][:, None] * B[:H], 0.0), axis=0)
+        nxt = jnp.where(jnp.arange(H) < t, nxt, 0.0)
+        return B.at[t].set(nxt), None
+
+    B, _ = jax.lax.scan(row, jnp.zeros((H + 1, H), dtype), jnp.arange(1, H + 1))
+    return B[1:]
+
+
+def _spec(W, dtype):
+    return jnp.linalg.norm(jnp.asarray(W, dtype), ord=2)
+
+
+def _corollary_2_1(rnn, gap, causal, L_pi, L_r, direct, dtype):
+    """Corollary 2.1 for the equation-4 RNN with weights ``rnn`` (NaN without them)."""
+    if rnn is None:
+        return jnp.asarray(jnp.nan, dtype)
+    W_x, W_a, W_o, activation_bound = rnn
+    eta = _spec(W_x, dtype) * activation_bound
+    per_pair = _spec(W_o, dtype) * _spec(W_a, dtype) * eta**gap
+    return L_pi * (L_r * _pair_sum(per_pair, causal) + direct)
+
+
+def _corollary_2_2(attention, actions, t_idx, causal, L_pi, L_r, direct, dtype):
+    """Corollary 2.2 (ours and the paper's form) for the attention AWM with weights ``attention``
+    (NaN without them)."""
+    if attention is None:
+        nan = jnp.asarray(jnp.nan, dtype)
+        return nan, nan
+    H = actions.shape[0]
+    W_q, W_k, W_v, alpha = attention
+    if alpha is None:
+        alpha = jnp.max(jnp.sqrt(jnp.sum(actions**2, axis=-1)))
+    qk = _spec(jnp.asarray(W_q, dtype).T @ jnp.asarray(W_k, dtype), dtype)
+    ours = L_pi * (L_r * H * _spec(W_v, dtype) * (1.0 + 4.0 * alpha**2 * qk) + direct)
+    paper_pair = _spec(W_v, dtype) * (1.0 + alpha * t_idx.astype(dtype))
+    paper = L_r * L_pi * _pair_sum(jnp.broadcast_to(paper_pair, (H, H)), causal)
+    return ours, paper
+
+
 @eqx.filter_jit
 def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, ssm, chunk_size):
     dtype = s0.dtype
@@ -213,55 +309,14 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, s
     k_idx = jnp.arange(H)[None, :]
     causal = k_idx < t_idx  # (H, H): rows t = 1..H, columns k = 0..H-1
 
-    # Reward sensitivities rho_t (states 1..H) and sigma_k (direct, actions).
-    def total(later_states, acts):
-        full = jnp.concatenate([s0[None], later_states])
-        return jnp.sum(jax.vmap(reward_fn)(full[:-1], acts, full[1:], jnp.arange(H)))
-
-    rho, sigma = jax.grad(total, argnums=(0, 1))(states[1:], actions)
-    rho_n = jnp.sqrt(jnp.sum(rho**2, axis=-1))
-    sigma_n = jnp.sqrt(jnp.sum(sigma**2, axis=-1))
-
-    # Policy Jacobians P_k = d pi(sg s_k, k, key_k) / d theta along the imagined trajectory.
-    params, static = eqx.partition(policy, eqx.is_inexact_array)
-    flat, unravel = ravel_pytree(params)
-    step_keys = jax.random.split(key, H)
-
-    def act(theta, s, k, kk):
-        return jnp.asarray(eqx.combine(unravel(theta), static)(s, k, kk)).astype(dtype)
-
-    P = jax.vmap(jax.jacrev(act), in_axes=(None, 0, 0, 0))(flat, traj.states[:-1], jnp.arange(H), step_keys)
-    P_n = block_norms(P.astype(dtype), "spectral")
-
+    rho_n, sigma_n = _reward_sensitivities(reward_fn, s0, states, actions)
+    P_n = _policy_jacobian_norms(policy, traj.states[:-1], key, dtype)
     # Total action-Jacobians G_tk of the open-loop rollout.
     mode = choose_mode(H * model.action_dim, (H + 1) * model.state_dim, "auto")
     G = jacobian_chunked(lambda a: model.rollout_actions(s0, a), actions, mode=mode, chunk_size=chunk_size)
     G_n = block_norms(jnp.transpose(G, (0, 2, 1, 3)), "spectral")[1:]
-
-    # Partial Jacobians of the one-step predictor h_t(s_hat_{0:t-1}, a_{0:t-1}) at the rollout.
-    inputs = states[:-1]
-    pred = model.predict(s0, inputs, actions)
-    mismatch = jnp.max(jnp.abs(pred - states[1:]))
-    n, m = model.state_dim, model.action_dim
-    mode_s = choose_mode(H * n, H * n, "auto")
-    Js = jacobian_chunked(lambda x: model.predict(s0, x, actions), inputs, mode=mode_s, chunk_size=chunk_size)
-    mode_a = choose_mode(H * m, H * n, "auto")
-    Ja = jacobian_chunked(lambda a: model.predict(s0, inputs, a), actions, mode=mode_a, chunk_size=chunk_size)
-    Ns = block_norms(jnp.transpose(Js, (0, 2, 1, 3)), "spectral")  # [t-1, i]: d h_t / d s_i
-    Na = block_norms(jnp.transpose(Ja, (0, 2, 1, 3)), "spectral")  # [t-1, k]: d h_t / d a_k
-    Na = jnp.where(causal, Na, 0.0)
-    i_idx = jnp.arange(H)[None, :]
-    Ns = jnp.where((i_idx >= 1) & (i_idx < t_idx), Ns, 0.0)  # s_0 is given, not a function of actions
-
-    # Theorem 1 recursion over t: row t of B from rows 1..t-1 (B[i] is row i, i = 1..H; B[0] = 0).
-    def row(B, t):
-        later = jnp.arange(H)[:, None] > k_idx  # i > k
-        nxt = Na[t - 1] + jnp.sum(jnp.where(later, Ns[t - 1][:, None] * B[:H], 0.0), axis=0)
-        nxt = jnp.where(jnp.arange(H) < t, nxt, 0.0)
-        return B.at[t].set(nxt), None
-
-    B, _ = jax.lax.scan(row, jnp.zeros((H + 1, H), dtype), jnp.arange(1, H + 1))
-    B = B[1:]
+    Ns, Na, mismatch = _predictor_norms(model, s0, states, actions, chunk_size)
+    B = _theorem1_rows(Ns, Na, dtype)
 
     L_r = rho_n.max() if given["reward"] is None else jnp.asarray(given["reward"], dtype)
     L_ra = sigma_n.max() if given["reward_action"] is None else jnp.asarray(given["reward_action"], dtype)
@@ -277,32 +332,13 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, s
     gap = (t_idx - k_idx - 1).astype(dtype)
     uniform = L_a * (1.0 + L_s) ** gap
     theorem1 = L_pi * (L_r * _pair_sum(uniform, causal) + direct)
-
-    nan = jnp.asarray(jnp.nan, dtype)
-    if rnn is None:
-        corollary_2_1 = nan
-    else:
-        W_x, W_a, W_o, activation_bound = rnn
-        spec = lambda W: jnp.linalg.norm(jnp.asarray(W, dtype), ord=2)
-        eta = spec(W_x) * activation_bound
-        per_pair = spec(W_o) * spec(W_a) * eta**gap
-        corollary_2_1 = L_pi * (L_r * _pair_sum(per_pair, causal) + direct)
-    if attention is None:
-        corollary_2_2 = corollary_2_2_paper = nan
-    else:
-        W_q, W_k, W_v, alpha = attention
-        spec = lambda W: jnp.linalg.norm(jnp.asarray(W, dtype), ord=2)
-        if alpha is None:
-            alpha = jnp.max(jnp.sqrt(jnp.sum(actions**2, axis=-1)))
-        qk = spec(jnp.asarray(W_q, dtype).T @ jnp.asarray(W_k, dtype))
-        corollary_2_2 = L_pi * (L_r * H * spec(W_v) * (1.0 + 4.0 * alpha**2 * qk) + direct)
-        paper_pair = spec(W_v) * (1.0 + alpha * t_idx.astype(dtype))
-        corollary_2_2_paper = L_r * L_pi * _pair_sum(jnp.broadcast_to(paper_pair, (H, H)), causal)
-
+    corollary_2_2, corollary_2_2_paper = _corollary_2_2(
+        attention, actions, t_idx, causal, L_pi, L_r, direct, dtype
+    )
     if ssm:
         corollary_ssm = L_pi * (L_r * _pair_sum(_ssm_bound(model, s0, actions).pairs, causal) + direct)
     else:
-        corollary_ssm = nan
+        corollary_ssm = jnp.asarray(jnp.nan, dtype)
 
     return Bounds(
         measured=measured,
@@ -310,7 +346,7 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, s
         theorem1_local=theorem1_local,
         theorem2=theorem2,
         theorem2_local=theorem2_local,
-        corollary_2_1=corollary_2_1,
+        corollary_2_1=_corollary_2_1(rnn, gap, causal, L_pi, L_r, direct, dtype),
         corollary_2_2=corollary_2_2,
         corollary_2_2_paper=corollary_2_2_paper,
         corollary_ssm=corollary_ssm,
@@ -326,7 +362,7 @@ def _bounds(model, policy, s0, reward_fn, horizon, key, given, rnn, attention, s
 def bounds(
     model_or_env,
     policy: PolicyFn,
-    s0: Float[Array, " state_dim"],
+    s0: State,
     reward_fn: Callable | None,
     horizon: int,
     key: Key,

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._typing import Actions, State
 from ..models import ActionsModel, SSMBackbone
 from ..models._base import check_actions
 from ..models._common import check_s0, dtype_of, step_indices
@@ -190,9 +191,7 @@ def is_ssm_awm(model) -> bool:
     return isinstance(model, ActionsModel) and isinstance(model.backbone, SSMBackbone)
 
 
-def ssm_bound(
-    model: ActionsModel, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-) -> SSMBound:
+def ssm_bound(model: ActionsModel, s0: State, actions: Actions) -> SSMBound:
     r"""The Theorem 2 corollary for the state-space AWM (`awm-ssm`): a bound on every action-Jacobian
     $\|\partial \hat s_t / \partial a_k\|_2$ of the open-loop rollout ``model.rollout_actions(s0,
     actions)`` that decays geometrically in the lag $t - k$ at the rate of the recurrences' spectral

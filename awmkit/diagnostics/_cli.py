@@ -8,6 +8,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import plotting
+from .._cli_common import env_name as _env_name, output_dir as _output_dir, positive_int as _positive_int
+from ..envs import make
+from ..models import make as make_model, names
+from ._bounds import bounds
+from ._growth import horizon_growth
+from ._jacobians import action_jacobians
+from ._landscape import return_landscape, train_offline
+from ._paths import gradient_paths
+
 KINDS = ("jacobians", "bounds", "paths", "growth", "landscape")
 
 
@@ -21,9 +31,6 @@ class _MLPPolicy(eqx.Module):
 
 
 def add_arguments(p) -> None:
-    from .._cli_common import env_name as _env_name, output_dir as _output_dir, positive_int as _positive_int
-    from ..models import names
-
     p.add_argument("kind", choices=KINDS, help="which diagnostic")
     p.add_argument("--env", type=_env_name, default="double_pendulum", help="environment name")
     p.add_argument("--model", choices=names(), default="simulator", help="world model (default: simulator)")
@@ -46,10 +53,7 @@ def add_arguments(p) -> None:
 
 
 def _model(args, env, key):
-    from ..models import make
-    from ._landscape import train_offline
-
-    model = make(args.model, env, key=key)
+    model = make_model(args.model, env, key=key)
     if args.model != "simulator" and args.train_transitions > 0:
         model, _ = train_offline(
             model,
@@ -61,11 +65,84 @@ def _model(args, env, key):
     return model
 
 
-def run(args) -> int:
-    from .. import plotting
-    from ..envs import make
-    from . import action_jacobians, bounds, gradient_paths, horizon_growth, return_landscape
+def _growth(args, key, title):
+    model = _model(args, make(args.env, horizon=max(args.horizons)), key)
 
+    def factory(h):
+        env = make(args.env, horizon=h)
+        return env if args.model == "simulator" else (model, env)
+
+    growth = horizon_growth(factory, args.horizons, key=key, samples=args.samples)
+    return growth.as_dict(), lambda: plotting.growth_curves({args.model: growth}, title=title)
+
+
+def _bounds_rows(args, key, title):
+    horizons = args.horizons or [args.horizon]
+    rows = []
+    for h in horizons:
+        env = make(args.env, horizon=h)
+        model = _model(args, env, key)
+        mlp = eqx.nn.MLP(env.state_dim, env.action_dim, 64, 2, final_activation=jnp.tanh, key=key)
+        b = bounds(model, _MLPPolicy(mlp), env.reset(key), env.reward, h, key)
+        rows.append({"horizon": h, **b.as_dict()})
+    result = {"env": args.env, "model": args.model, "rows": rows}
+    return result, lambda: plotting.bounds_vs_horizon(horizons, rows, title=title)
+
+
+def _setup(args, key):
+    env = make(args.env, horizon=args.horizon)
+    return env, _model(args, env, key), env.reset(key)
+
+
+def _jacobians(args, key, title):
+    env, model, s0 = _setup(args, key)
+    actions = jax.random.uniform(key, (args.horizon, env.action_dim), dtype=s0.dtype, minval=-1, maxval=1)
+    jac = action_jacobians(model, s0, actions)
+    result = {
+        "env": args.env,
+        "model": args.model,
+        "horizon": args.horizon,
+        "norm": jac.norm,
+        "norms": np.asarray(jac.norms).tolist(),
+    }
+    return result, lambda: plotting.jacobian_heatmap(jac, title=title)
+
+
+def _paths(args, key, title):
+    _, model, s0 = _setup(args, key)
+    paths = gradient_paths(model, args.horizon, s0=s0)
+    fmt = lambda a: [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(a)]
+    result = {
+        "env": args.env,
+        "model": args.model,
+        "horizon": args.horizon,
+        "applications": fmt(paths.applications),
+        "matmuls": fmt(paths.matmuls),
+        "applications_by_lag": paths.by_lag("applications"),
+        "matmuls_by_lag": paths.by_lag("matmuls"),
+    }
+    return result, lambda: plotting.path_heatmap(paths, title=title)
+
+
+def _landscape(args, key, title):
+    env, model, _ = _setup(args, key)
+    models = {"simulator": env} if args.model == "simulator" else {"simulator": env, args.model: model}
+    land = return_landscape(models, env)
+    result = {"env": args.env, "model": args.model, **land.as_dict()}
+    return result, lambda: plotting.landscape(land, title=title)
+
+
+#: Each diagnostic: ``(args, key, title) -> (result dict, () -> its figure)``.
+_DIAGNOSTICS = {
+    "jacobians": _jacobians,
+    "bounds": _bounds_rows,
+    "paths": _paths,
+    "growth": _growth,
+    "landscape": _landscape,
+}
+
+
+def run(args) -> int:
     if args.train_transitions < 0:
         raise ValueError(f"`--train-transitions` must be >= 0, got {args.train_transitions}")
     if args.kind == "growth" and (args.horizons is None or len(set(args.horizons)) < 3):
@@ -74,74 +151,10 @@ def run(args) -> int:
     out = pathlib.Path(args.out) if args.out else None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    figure = None
-    title = f"{args.model} on {args.env}"
-    horizon = args.horizon
-    if args.kind == "growth":
-        h_max = max(args.horizons)
-        model = _model(args, make(args.env, horizon=h_max), key)
-
-        def factory(h):
-            env = make(args.env, horizon=h)
-            return env if args.model == "simulator" else (model, env)
-
-        growth = horizon_growth(factory, args.horizons, key=key, samples=args.samples)
-        result = growth.as_dict()
-        if out is not None:
-            figure = plotting.growth_curves({args.model: growth}, title=title)
-    elif args.kind == "bounds":
-        horizons = args.horizons or [horizon]
-        rows = []
-        for h in horizons:
-            env = make(args.env, horizon=h)
-            model = _model(args, env, key)
-            mlp = eqx.nn.MLP(env.state_dim, env.action_dim, 64, 2, final_activation=jnp.tanh, key=key)
-            b = bounds(model, _MLPPolicy(mlp), env.reset(key), env.reward, h, key)
-            rows.append({"horizon": h, **b.as_dict()})
-        result = {"env": args.env, "model": args.model, "rows": rows}
-        if out is not None:
-            figure = plotting.bounds_vs_horizon(horizons, rows, title=title)
-    else:
-        env = make(args.env, horizon=horizon)
-        model = _model(args, env, key)
-        s0 = env.reset(key)
-        if args.kind == "jacobians":
-            actions = jax.random.uniform(key, (horizon, env.action_dim), dtype=s0.dtype, minval=-1, maxval=1)
-            jac = action_jacobians(model, s0, actions)
-            result = {
-                "env": args.env,
-                "model": args.model,
-                "horizon": horizon,
-                "norm": jac.norm,
-                "norms": np.asarray(jac.norms).tolist(),
-            }
-            if out is not None:
-                figure = plotting.jacobian_heatmap(jac, title=title)
-        elif args.kind == "paths":
-            paths = gradient_paths(model, horizon, s0=s0)
-            fmt = lambda a: [[None if not np.isfinite(x) else float(x) for x in row] for row in np.asarray(a)]
-            result = {
-                "env": args.env,
-                "model": args.model,
-                "horizon": horizon,
-                "applications": fmt(paths.applications),
-                "matmuls": fmt(paths.matmuls),
-                "applications_by_lag": paths.by_lag("applications"),
-                "matmuls_by_lag": paths.by_lag("matmuls"),
-            }
-            if out is not None:
-                figure = plotting.path_heatmap(paths, title=title)
-        else:
-            models = (
-                {"simulator": env} if args.model == "simulator" else {"simulator": env, args.model: model}
-            )
-            land = return_landscape(models, env)
-            result = {"env": args.env, "model": args.model, **land.as_dict()}
-            if out is not None:
-                figure = plotting.landscape(land, title=title)
+    result, figure = _DIAGNOSTICS[args.kind](args, key, f"{args.model} on {args.env}")
     if out is not None:
         (out / f"{args.kind}.json").write_text(json.dumps(result, indent=2))
-        figure.savefig(out / f"{args.kind}.png", dpi=120)
+        figure().savefig(out / f"{args.kind}.png", dpi=120)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._typing import Actions, State
 from ._common import as_model, block_norms, check_norm, check_rollout_inputs
 
 
@@ -64,8 +65,8 @@ def _action_jacobians(model, s0, actions, norm, mode, chunk_size):
 
 def action_jacobians(
     model_or_env,
-    s0: Float[Array, " state_dim"],
-    actions: Float[Array, "horizon action_dim"],
+    s0: State,
+    actions: Actions,
     *,
     norm: str = "spectral",
     mode: str = "auto",

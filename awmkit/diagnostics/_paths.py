@@ -10,6 +10,8 @@ from jax.extend import core as jcore
 from jaxtyping import Array, Float
 
 from .._graph import MODEL_APPLICATION
+from .._typing import Actions, State
+from ..envs import Env
 from ..models import SimulatorModel
 from ._common import as_model
 
@@ -384,8 +386,8 @@ def gradient_paths(
     model_or_env,
     horizon: int,
     *,
-    s0: Float[Array, " state_dim"] | None = None,
-    actions: Float[Array, "horizon action_dim"] | None = None,
+    s0: State | None = None,
+    actions: Actions | None = None,
 ) -> GradientPaths:
     r"""The length of the longest gradient path from every action $a_k$ to every prediction
     $\hat s_t$, read off the traced computation of ``model.rollout_actions(s0, actions)``.
@@ -422,8 +424,6 @@ def gradient_paths(
 
     **Returns:** a [`awmkit.diagnostics.GradientPaths`][].
     """
-    from ..envs import Env
-
     model = as_model(model_or_env)
     horizon = model.check_horizon(horizon)
     if s0 is None:

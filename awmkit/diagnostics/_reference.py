@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._graph import mark_application
-from .._typing import Key, PolicyFn, RealScalar
+from .._typing import Actions, Key, PolicyFn, RealScalar, State, States
 from ..envs import Trajectory
 from ..models import AbstractWorldModel, RewardFn
 from ..models._base import zero_reward
@@ -47,7 +47,7 @@ class ElmanAWM(AbstractWorldModel):
     W_o: Float[Array, "state_dim hidden"]
     W_s: Float[Array, "hidden state_dim"]
     b: Float[Array, " hidden"]
-    c: Float[Array, " state_dim"]
+    c: State
     activation: Callable = eqx.field(static=True)
     activation_bound: float = eqx.field(static=True)
     state_dim: int = eqx.field(static=True)
@@ -87,9 +87,7 @@ class ElmanAWM(AbstractWorldModel):
     def _cell(self, x, a):
         return self.activation(self.W_x @ x) + self.W_a @ a.astype(x.dtype) + self.b
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
+    def rollout_actions(self, s0: State, actions: Actions) -> States:
         self.check_horizon(actions.shape[0])
 
         def body(x, a):
@@ -101,9 +99,9 @@ class ElmanAWM(AbstractWorldModel):
 
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
     ) -> Float[Array, "horizon state_dim"]:
         return self.rollout_actions(s0, actions)[1:]
 
@@ -113,7 +111,7 @@ class ElmanAWM(AbstractWorldModel):
 
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,
@@ -188,17 +186,15 @@ class AttentionAWM(AbstractWorldModel):
         weights = jax.nn.softmax(jnp.where(causal, logits, -jnp.inf), axis=-1)
         return s0[None] + weights @ v
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
+    def rollout_actions(self, s0: State, actions: Actions) -> States:
         self.check_horizon(actions.shape[0])
         return jnp.concatenate([s0[None], mark_application(self._attend(s0, actions))])
 
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
     ) -> Float[Array, "horizon state_dim"]:
         return self.rollout_actions(s0, actions)[1:]
 
@@ -208,7 +204,7 @@ class AttentionAWM(AbstractWorldModel):
 
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,

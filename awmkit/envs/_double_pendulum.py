@@ -7,7 +7,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, RealScalar, RealScalarLike
+from .._typing import IntScalarLike, RealScalar, RealScalarLike, State
 from ._goal import AbstractGoalProblem
 from ._integrate import Integrator
 
@@ -18,7 +18,7 @@ class DoublePendulum(AbstractGoalProblem):
     - **State** ``(theta1, theta2, omega1, omega2)``: angles from the downward vertical (rad) of the
       inner and outer pendulum and their angular velocities (rad/s). ``s_0`` is the pendulum at rest,
       hanging down.
-    - **Action** ``a`` in ``[-1, 1]``. The first action sets the inner pendulum's initial angle
+    - **Float[Array, " action_dim"]** ``a`` in ``[-1, 1]``. The first action sets the inner pendulum's initial angle
       ``theta1 = a pi`` (outer angle and velocities start at 0); later actions have no effect.
     - **Dynamics**: two unit point masses on unit massless rods under gravity ``g = 9.81``; each step
       lasts a fixed ``dt = 0.05`` s, so a longer horizon is a longer time (``H dt`` seconds).
@@ -62,7 +62,7 @@ class DoublePendulum(AbstractGoalProblem):
     g: float = 9.81
     time_step: float = 0.05
     reference_action: float = -0.4
-    goal: Float[Array, " state_dim"] | None = None
+    goal: State | None = None
     x0: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     control_low: tuple[float, ...] = (-jnp.pi,)
     control_high: tuple[float, ...] = (jnp.pi,)
@@ -95,9 +95,7 @@ class DoublePendulum(AbstractGoalProblem):
     def step_size(self, horizon: int) -> float:
         return self.time_step
 
-    def vector_field(
-        self, t: RealScalarLike, x: Float[Array, " state_dim"], u: Float[Array, " action_dim"]
-    ) -> Float[Array, " state_dim"]:
+    def vector_field(self, t: RealScalarLike, x: State, u: Float[Array, " action_dim"]) -> State:
         """Equations of motion of the double pendulum (unit masses and lengths)."""
         th1, th2, w1, w2 = x[0], x[1], x[2], x[3]
         g = self.g
@@ -111,7 +109,7 @@ class DoublePendulum(AbstractGoalProblem):
         dw2 = (2.0 * jnp.sin(delta) * (2.0 * w1**2 + 2.0 * g * jnp.cos(th1) + w2**2 * jnp.cos(delta))) / den
         return jnp.stack([w1, w2, dw1, dw2])
 
-    def energy(self, x: Float[Array, " state_dim"]) -> RealScalar:
+    def energy(self, x: State) -> RealScalar:
         """Total mechanical energy (kinetic + potential, zero potential at the pivot)."""
         th1, th2, w1, w2 = x[0], x[1], x[2], x[3]
         kinetic = 0.5 * w1**2 + 0.5 * (w1**2 + w2**2 + 2.0 * w1 * w2 * jnp.cos(th1 - th2))
@@ -120,17 +118,17 @@ class DoublePendulum(AbstractGoalProblem):
 
     def advance(
         self,
-        x: Float[Array, " state_dim"],
+        x: State,
         u: Float[Array, " action_dim"],
         k: IntScalarLike,
         dt: RealScalarLike,
         integrator: Integrator,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         # On the first step the action places the inner pendulum; afterwards it is ignored.
         placed = jnp.concatenate([self.initial_angle_of(u), jnp.zeros((3,), dtype=x.dtype)])
         x = jnp.where(jnp.asarray(k) == 0, placed, x)
         t0 = jnp.asarray(k, dtype=x.dtype) * dt
         return integrator.integrate(self.vector_field, t0, dt, x, u)
 
-    def goal_features(self, x: Float[Array, " state_dim"]) -> Float[Array, " features"]:
+    def goal_features(self, x: State) -> Float[Array, " features"]:
         return x

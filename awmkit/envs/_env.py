@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from .._typing import Action, IntScalarLike, Key, PolicyFn, RealScalar, State
+from ._goal import AbstractGoalProblem
 from ._integrate import Integrator
 from ._problem import AbstractControlProblem
 
@@ -91,8 +92,6 @@ class Env(eqx.Module):
         self.dt = float(problem.step_size(self.horizon))
         self.initial_state_fn = initial_state_fn
         self.name = type(problem).__name__ if name is None else name
-        from ._goal import AbstractGoalProblem  # circular at module import time
-
         if isinstance(problem, AbstractGoalProblem) and problem.goal is None:
             problem = problem.with_goal_for(self.horizon, self.dt, integrator)
         self.problem = problem
@@ -128,7 +127,7 @@ class Env(eqx.Module):
                 f"`{argname}` must be a floating-point array, got dtype {jnp.result_type(action)}"
             )
 
-    def reset(self, key: Key | None = None) -> Float[Array, " state_dim"]:
+    def reset(self, key: Key | None = None) -> State:
         """The initial state ``s_0`` (sampled from `initial_state_fn` when one was given)."""
         if self.initial_state_fn is None:
             return self.problem.initial_state()
@@ -138,14 +137,12 @@ class Env(eqx.Module):
         self._check_state(state, "initial_state_fn(key)")
         return state
 
-    def observation(self, state: Float[Array, " state_dim"]) -> Float[Array, " state_dim"]:
+    def observation(self, state: State) -> State:
         """What the agent observes of a state: every awmkit problem is fully observed."""
         self._check_state(state)
         return state
 
-    def step(
-        self, state: Float[Array, " state_dim"], action: Float[Array, " action_dim"], k: IntScalarLike
-    ) -> Float[Array, " state_dim"]:
+    def step(self, state: State, action: Action, k: IntScalarLike) -> State:
         """Advances ``state`` over step ``k`` (time ``[k dt, (k + 1) dt]``) under ``action``.
 
         The action is clipped to ``[-1, 1]`` and mapped onto the problem's control bounds.
@@ -157,9 +154,9 @@ class Env(eqx.Module):
 
     def reward(
         self,
-        state: Float[Array, " state_dim"],
-        action: Float[Array, " action_dim"],
-        next_state: Float[Array, " state_dim"],
+        state: State,
+        action: Action,
+        next_state: State,
         k: IntScalarLike,
     ) -> RealScalar:
         """The reward of step ``k``: ``running_reward(k dt, s_k, u_k) dt``, plus the terminal reward of

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import RealScalar, RealScalarLike
+from .._typing import RealScalar, RealScalarLike, State
 from ._integrate import Integrator
 from ._problem import AbstractControlProblem
 
@@ -28,18 +28,16 @@ class AbstractGoalProblem(AbstractControlProblem):
     environment is built."""
 
     reference_action: eqx.AbstractVar[float]
-    goal: eqx.AbstractVar[Float[Array, " state_dim"] | None]
+    goal: eqx.AbstractVar[State | None]
 
     @abc.abstractmethod
-    def goal_features(self, x: Float[Array, " state_dim"]) -> Float[Array, " features"]:
+    def goal_features(self, x: State) -> Float[Array, " features"]:
         """The part of the state that the terminal reward compares with the goal."""
 
-    def running_reward(
-        self, t: RealScalarLike, x: Float[Array, " state_dim"], u: Float[Array, " action_dim"]
-    ) -> RealScalar:
+    def running_reward(self, t: RealScalarLike, x: State, u: Float[Array, " action_dim"]) -> RealScalar:
         return jnp.zeros((), dtype=x.dtype)
 
-    def terminal_reward(self, x: Float[Array, " state_dim"]) -> RealScalar:
+    def terminal_reward(self, x: State) -> RealScalar:
         if self.goal is None:
             raise ValueError(
                 f"{type(self).__name__} has no goal yet: build it through awmkit.envs.Env or make(), "

@@ -7,9 +7,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PyTree
+from jaxtyping import PyTree
 
-from .._typing import RealScalarLike
+from .._typing import RealScalarLike, State
 
 
 class Integrator(eqx.Module):
@@ -94,9 +94,9 @@ class Integrator(eqx.Module):
         vector_field: Callable[..., PyTree],
         t0: RealScalarLike,
         dt: RealScalarLike,
-        y0: Float[Array, " state_dim"],
+        y0: State,
         args: PyTree,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         """Integrates ``dy/dt = vector_field(t, y, args)`` from ``t0`` to ``t0 + dt``."""
         term = diffrax.ODETerm(vector_field)
         if self.stepsize_controller is None and not self.use_diffeqsolve:

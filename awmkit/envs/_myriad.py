@@ -13,7 +13,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, RealScalar, RealScalarLike
+from .._typing import IntScalarLike, RealScalar, RealScalarLike, State
 from ._integrate import Integrator
 from ._problem import AbstractControlProblem, AbstractFixedDurationProblem
 
@@ -27,7 +27,7 @@ class CancerTreatment(AbstractFixedDurationProblem):
     - **State** ``x`` (1-D): normalised tumour density, clipped to ``[1e-3, 1]`` (``ln(1/x)`` needs
       ``x > 0``; the vector field also evaluates the logarithm at ``max(x, 1e-3)`` so that intermediate
       stages of higher-order solvers stay finite).
-    - **Action** ``a`` in ``[-1, 1]``, mapped to drug strength ``u = a + 1`` in ``[0, 2]``.
+    - **Float[Array, " action_dim"]** ``a`` in ``[-1, 1]``, mapped to drug strength ``u = a + 1`` in ``[0, 2]``.
     - **Dynamics**: ``x' = r x ln(1/x) - delta u x``.
     - **Reward**: running ``-(a_w x^2 + u^2) dt``; no terminal reward.
     - **Parameters**: ``r = 0.3``, ``a_w = 3`` (the spec's ``a``), ``delta = 0.45``; ``x(0) = 0.975``;
@@ -75,7 +75,7 @@ class Bioreactor(AbstractFixedDurationProblem):
     Lenhart & Solomon 1995).
 
     - **State** ``x`` (1-D): bacteria concentration, unbounded.
-    - **Action** in ``[-1, 1]``, mapped to nutrient ``u`` in ``[0, M] = [0, 1]``.
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to nutrient ``u`` in ``[0, M] = [0, 1]``.
     - **Dynamics**: ``x' = G u x - D x^2``.
     - **Reward**: running ``(K x - u) dt`` (Myriad maximises ``int K x - u dt``); no terminal reward.
     - **Parameters**: ``K = 2``, ``G = 1``, ``D = 1``, ``M = 1``; ``x(0) = 0.5``; ``T = 2``.
@@ -121,7 +121,7 @@ class MouldFungicide(AbstractFixedDurationProblem):
     """Mould concentration controlled by a fungicide (Lenhart & Workman ch. 6, lab 2).
 
     - **State** ``x`` (1-D): mould concentration, clipped to ``[0, 5]`` (Myriad's bounds).
-    - **Action** in ``[-1, 1]``, mapped to fungicide ``u`` in ``[0, 5]``.
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to fungicide ``u`` in ``[0, 5]``.
     - **Dynamics**: ``x' = r (M - x) - u x``.
     - **Reward**: running ``-(A x^2 + u^2) dt``; no terminal reward.
     - **Parameters**: ``r = 0.3``, ``M = 10``, ``A = 10``; ``x(0) = 1``; ``T = 5``.
@@ -170,7 +170,7 @@ class Bacteria(AbstractFixedDurationProblem):
 
     - **State** ``x`` (1-D): bacteria concentration, clipped to ``[0, inf)`` (large controls would
       otherwise drive it below zero and to ``-inf`` in finite time).
-    - **Action** in ``[-1, 1]``, mapped to nutrient ``u`` in ``[0, 2]`` (Myriad leaves it unbounded; the
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to nutrient ``u`` in ``[0, 2]`` (Myriad leaves it unbounded; the
       free optimum lies in ``[0.11, 1.58]``).
     - **Dynamics**: ``x' = r x + A u x - B u^2 exp(-x)``.
     - **Reward**: running ``-u^2 dt``; terminal ``C x(T)``.
@@ -218,7 +218,7 @@ class Harvest(AbstractFixedDurationProblem):
     (Lenhart & Workman ch. 11, lab 6; Getz 1984).
 
     - **State** ``x`` (1-D): population level, unbounded.
-    - **Action** in ``[-1, 1]``, mapped to harvest rate ``u`` in ``[0, M] = [0, 1]``.
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to harvest rate ``u`` in ``[0, M] = [0, 1]``.
     - **Dynamics**: ``x' = -(m + u) x``.
     - **Reward**: running ``(A (k t / (t + 1)) x u - u^2) dt`` (time-dependent); no terminal reward.
     - **Parameters**: ``A = 5``, ``k = 10``, ``m = 0.2``, ``M = 1``; ``x(0) = 0.4``; ``T = 10``.
@@ -269,7 +269,7 @@ class InvasivePlant(AbstractControlProblem):
     2007).
 
     - **State** ``x`` in ``R^5``: radii, clipped to ``[0, inf)``.
-    - **Action** in ``[-1, 1]^5``, mapped to the fraction removed ``u`` in ``[0, 1]^5``.
+    - **Float[Array, " action_dim"]** in ``[-1, 1]^5``, mapped to the fraction removed ``u`` in ``[0, 1]^5``.
     - **Dynamics** (discrete-time in Myriad, one step a year): with ``dt = T / H`` years a step,
       ``x <- (x + dt k x / (eps + x)) (1 - u)^dt``. At ``H = 10`` this is exactly Myriad's map; other
       horizons are awmkit's convention (growth by an Euler step, removal compounded over the
@@ -322,12 +322,12 @@ class InvasivePlant(AbstractControlProblem):
 
     def advance(
         self,
-        x: Float[Array, " state_dim"],
+        x: State,
         u: Float[Array, " action_dim"],
         k: IntScalarLike,
         dt: RealScalarLike,
         integrator: Integrator,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         del k, integrator  # a discrete map: no vector field to integrate
         grown = x + dt * self.k * x / (self.eps + x)
         # (1 - u)^dt is exact (0 at u = 1, as in Myriad's map); the inner `where` keeps the power's
@@ -337,12 +337,10 @@ class InvasivePlant(AbstractControlProblem):
         kept = jnp.where(positive, jnp.where(positive, left, 1.0) ** dt, 0.0)
         return self.clip_state(grown * kept)
 
-    def running_reward(
-        self, t: RealScalarLike, x: Float[Array, " state_dim"], u: Float[Array, " action_dim"]
-    ) -> RealScalar:
+    def running_reward(self, t: RealScalarLike, x: State, u: Float[Array, " action_dim"]) -> RealScalar:
         return -self.B * jnp.sum(u**2)
 
-    def terminal_reward(self, x: Float[Array, " state_dim"]) -> RealScalar:
+    def terminal_reward(self, x: State) -> RealScalar:
         return -jnp.sum(x)
 
 
@@ -352,7 +350,7 @@ class HIVTreatment(AbstractFixedDurationProblem):
 
     - **State** ``(x0, x1, x2)``: uninfected and infected CD4+ T cells and free virus, clipped to
       ``[0, 1600] x [0, 100] x [0, 100]``.
-    - **Action** in ``[-1, 1]``, mapped to ``u`` in ``[0, 1]``; ``u = 0`` is maximal therapy, ``u = 1``
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to ``u`` in ``[0, 1]``; ``u = 0`` is maximal therapy, ``u = 1``
       none.
     - **Dynamics**: ``x0' = s / (1 + x2) - m1 x0 + r x0 (1 - (x0 + x1) / T_max) - u k x0 x2``;
       ``x1' = u k x2 x0 - m2 x1``; ``x2' = N m2 x1 - m3 x2`` (the infection term in both ``x0'`` and
@@ -423,7 +421,7 @@ class TimberHarvest(AbstractFixedDurationProblem):
     Schwartz 1991).
 
     - **State** ``x`` (1-D): timber production capacity, unbounded.
-    - **Action** in ``[-1, 1]``, mapped to the reinvested fraction ``u`` in ``[0, 1]``.
+    - **Float[Array, " action_dim"]** in ``[-1, 1]``, mapped to the reinvested fraction ``u`` in ``[0, 1]``.
     - **Dynamics**: ``x' = k x u``.
     - **Reward**: running ``exp(-r t) x (1 - u) dt``; no terminal reward. Returns are of order ``1e4``.
     - **Parameters**: ``r = 0`` (no discounting), ``k = 1``; ``x(0) = 100``; ``T = 5``.

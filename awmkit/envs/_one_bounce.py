@@ -5,7 +5,7 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, RealScalarLike
+from .._typing import IntScalarLike, RealScalarLike, State
 from ._goal import AbstractGoalProblem
 from ._integrate import Integrator
 
@@ -15,7 +15,7 @@ class OneBounce(AbstractGoalProblem):
 
     - **State** ``(x, v)``: position and velocity of the block on a line. It starts at rest at
       ``x = 0``; the wall stands at ``x = wall = 1``.
-    - **Action** ``a`` in ``[-1, 1]``. The first action sets the initial velocity
+    - **Float[Array, " action_dim"]** ``a`` in ``[-1, 1]``. The first action sets the initial velocity
       ``v = v_max (a + 1) / 2`` in ``[0, v_max]`` with ``v_max = 4``; later actions have no effect.
     - **Dynamics**: free motion; on contact the wall reverses the velocity instantly. The bounce is
       exact within a step: a step that reaches the wall after a fraction of ``dt`` reflects the rest of
@@ -45,7 +45,7 @@ class OneBounce(AbstractGoalProblem):
     wall: float = 1.0
     T: float = 1.0
     reference_action: float = 0.5
-    goal: Float[Array, " state_dim"] | None = None
+    goal: State | None = None
     x0: tuple[float, ...] = (0.0, 0.0)
     control_low: tuple[float, ...] = (0.0,)
     control_high: tuple[float, ...] = (4.0,)
@@ -57,12 +57,12 @@ class OneBounce(AbstractGoalProblem):
 
     def advance(
         self,
-        x: Float[Array, " state_dim"],
+        x: State,
         u: Float[Array, " action_dim"],
         k: IntScalarLike,
         dt: RealScalarLike,
         integrator: Integrator,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         del integrator  # piecewise-linear motion is integrated exactly
         position = x[0]
         velocity = jnp.where(jnp.asarray(k) == 0, u[0], x[1])
@@ -72,5 +72,5 @@ class OneBounce(AbstractGoalProblem):
         velocity = jnp.where(bounced, -velocity, velocity)
         return jnp.stack([position, velocity])
 
-    def goal_features(self, x: Float[Array, " state_dim"]) -> Float[Array, " features"]:
+    def goal_features(self, x: State) -> Float[Array, " features"]:
         return x[:1]

@@ -7,7 +7,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, RealScalar, RealScalarLike
+from .._typing import Action, IntScalarLike, RealScalar, RealScalarLike, State
 from ._integrate import Integrator
 
 
@@ -55,23 +55,21 @@ class AbstractControlProblem(eqx.Module):
     @abc.abstractmethod
     def advance(
         self,
-        x: Float[Array, " state_dim"],
+        x: State,
         u: Float[Array, " action_dim"],
         k: IntScalarLike,
         dt: RealScalarLike,
         integrator: Integrator,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         """Advances the state over control interval ``k`` (``[k dt, (k + 1) dt]``) under control ``u``
         (in the problem's own units) and returns the (clipped) next state."""
 
     @abc.abstractmethod
-    def running_reward(
-        self, t: RealScalarLike, x: Float[Array, " state_dim"], u: Float[Array, " action_dim"]
-    ) -> RealScalar:
+    def running_reward(self, t: RealScalarLike, x: State, u: Float[Array, " action_dim"]) -> RealScalar:
         """The reward rate ``-c(t, x, u)`` at time ``t``; the environment multiplies it by ``dt``."""
 
     @abc.abstractmethod
-    def terminal_reward(self, x: Float[Array, " state_dim"]) -> RealScalar:
+    def terminal_reward(self, x: State) -> RealScalar:
         """The reward ``-phi(x_H)`` for the final state (zero where the problem has none)."""
 
     @property
@@ -82,17 +80,17 @@ class AbstractControlProblem(eqx.Module):
     def action_dim(self) -> int:
         return len(self.action_names)
 
-    def initial_state(self) -> Float[Array, " state_dim"]:
+    def initial_state(self) -> State:
         """The fixed initial state ``x(0)`` as an array of the default float dtype."""
         return jnp.asarray(self.x0, dtype=float)
 
-    def control(self, a: Float[Array, " action_dim"]) -> Float[Array, " action_dim"]:
+    def control(self, a: Action) -> Float[Array, " action_dim"]:
         """Maps a policy action in ``[-1, 1]^m`` affinely onto ``[control_low, control_high]``."""
         low = jnp.asarray(self.control_low, dtype=a.dtype)
         high = jnp.asarray(self.control_high, dtype=a.dtype)
         return low + (a + 1) * (0.5 * (high - low))
 
-    def clip_state(self, x: Float[Array, " state_dim"]) -> Float[Array, " state_dim"]:
+    def clip_state(self, x: State) -> State:
         """Clips a state to the problem's physical bounds (identity where it has none)."""
         if self.state_low is None and self.state_high is None:
             return x
@@ -110,19 +108,17 @@ class AbstractODEProblem(AbstractControlProblem):
     """
 
     @abc.abstractmethod
-    def vector_field(
-        self, t: RealScalarLike, x: Float[Array, " state_dim"], u: Float[Array, " action_dim"]
-    ) -> Float[Array, " state_dim"]:
+    def vector_field(self, t: RealScalarLike, x: State, u: Float[Array, " action_dim"]) -> State:
         """The time derivative ``f(t, x, u)`` of the state."""
 
     def advance(
         self,
-        x: Float[Array, " state_dim"],
+        x: State,
         u: Float[Array, " action_dim"],
         k: IntScalarLike,
         dt: RealScalarLike,
         integrator: Integrator,
-    ) -> Float[Array, " state_dim"]:
+    ) -> State:
         t0 = jnp.asarray(k, dtype=x.dtype) * dt
         x_next = integrator.integrate(self.vector_field, t0, dt, x, u)
         return self.clip_state(x_next)

@@ -33,7 +33,7 @@ from ._report import (
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
 from ._sweep import SweepResult as SweepResult, run_sweep as run_sweep
-from .figures import (
+from ._figures import (
     BUDGETS as BUDGETS,
     FigureSpec as FigureSpec,
     figures as figures,

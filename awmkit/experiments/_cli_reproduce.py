@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _listing() -> list[dict]:
-    from .figures import BUDGETS, figures
+    from ._figures import BUDGETS, figures
 
     return [
         {
@@ -65,7 +65,7 @@ def _listing() -> list[dict]:
 
 
 def run(args) -> int:
-    from .figures import BUDGETS, figures
+    from ._figures import BUDGETS, figures
 
     if args.results is not None and not args.list:
         raise CLIError("--results DIR tallies finished reports: it goes with --list")
@@ -159,7 +159,7 @@ def _results(root: str, *, as_json: bool) -> int:
 def _estimate(args) -> int:
     from .._progress import fmt_time
     from ._estimate import estimate_grid
-    from .figures import get_figure
+    from ._figures import get_figure
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

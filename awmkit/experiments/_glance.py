@@ -11,7 +11,7 @@ import os
 import pathlib
 import re
 
-from .figures import BUDGETS, figures
+from ._figures import BUDGETS, figures
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,7 +27,7 @@ _MIN_RAY = (2, 9)
 def check_ray():
     """The ``ray`` module, or a one-line ``ValueError`` saying how to install it."""
     try:
-        import ray
+        import ray  # the optional extra awmkit[ray], imported only when a sweep asks for it
     except ImportError:
         raise ValueError("backend 'ray' needs Ray: pip install 'awmkit[ray]' (or use 'local')") from None
     version = tuple(int(p) for p in ray.__version__.split(".")[:2] if p.isdigit())
@@ -68,7 +68,7 @@ def _loopback_env() -> Iterator[None]:
 
     Ray binds a local cluster to the machine's outward IP unless told clusters are off (the switch it
     uses on macOS and Windows); the processes it starts inherit the environment set here."""
-    import ray._private.ray_constants as constants
+    import ray._private.ray_constants as constants  # optional extra: only with backend='ray'
 
     names = ("RAY_USAGE_STATS_ENABLED", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
     saved_env = {k: os.environ.get(k) for k in names}

@@ -14,7 +14,9 @@ from .._version import __version__
 from ._aggregate import CellRecord, FigureData, NotEvaluable
 from ._cell import LoggerSpec
 from ._claims import ClaimResult
-from .figures import BUDGETS, FigureSpec, get_figure
+from ._figures import BUDGETS, FigureSpec, get_figure
+from ._glance import plain_text
+from ._sweep import run_sweep
 
 #: The format version of ``report.json``.
 REPORT_FORMAT = "awmkit-report-v1"
@@ -91,8 +93,6 @@ def reproduce(
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
-    from ._sweep import run_sweep
-
     spec = get_figure(name)
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
@@ -237,8 +237,6 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
-    from ._glance import plain_text
-
     lines = [
         f"# {report['figure']}: {report['title']}",
         "",

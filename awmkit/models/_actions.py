@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from .._typing import Actions, IntScalarLike, Key, PolicyFn, RealScalar, State, States
 from ..envs import Trajectory
 from ._backbones import AbstractBackbone, LSTMBackbone, RNNBackbone, SSMBackbone, TransformerBackbone
 from ._base import AbstractWorldModel, RewardFn, check_actions
@@ -207,9 +207,9 @@ class ActionsModel(AbstractWorldModel):
 
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
         *,
         t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
@@ -218,9 +218,7 @@ class ActionsModel(AbstractWorldModel):
         z0 = self.normaliser.normalise(s0.astype(dtype_of(self)))
         return self.normaliser.denormalise(self._parallel(z0, actions, t0))
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
+    def rollout_actions(self, s0: State, actions: Actions) -> States:
         check_s0(self, s0)
         check_actions(self, actions)
         s0 = s0.astype(dtype_of(self))
@@ -229,7 +227,7 @@ class ActionsModel(AbstractWorldModel):
 
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,
@@ -263,7 +261,7 @@ class ActionsModel(AbstractWorldModel):
 
     def imagine_sequential(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from .._typing import Actions, IntScalarLike, Key, PolicyFn, RealScalar, State, States
 from ..envs import Env, Trajectory
 
 #: ``reward_fn(state, action, next_state, k) -> scalar``; ``Env.reward`` has this signature.
@@ -44,9 +44,9 @@ class AbstractWorldModel(eqx.Module):
     @abc.abstractmethod
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
         *,
         t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
@@ -55,9 +55,7 @@ class AbstractWorldModel(eqx.Module):
         Models use only ``s0`` and the actions. ``t0`` is the time step of ``s0`` (0 for a whole
         episode)."""
 
-    def rollout_actions(
-        self, s0: Float[Array, " state_dim"], actions: Float[Array, "horizon action_dim"]
-    ) -> Float[Array, "steps state_dim"]:
+    def rollout_actions(self, s0: State, actions: Actions) -> States:
         """Open-loop predictions ``s_0, ..., s_H`` under a fixed action sequence, each prediction fed
         back where the model conditions on states. Differentiable with respect to the actions.
 
@@ -69,7 +67,7 @@ class AbstractWorldModel(eqx.Module):
     @abc.abstractmethod
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,
@@ -83,7 +81,7 @@ class AbstractWorldModel(eqx.Module):
     def policy_objective(
         self,
         policy: PolicyFn,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         reward_fn: RewardFn,
         horizon: int,
         key: Key,
@@ -140,7 +138,7 @@ def zero_reward(state, action, next_state, k) -> RealScalar:
 
 def unroll(
     transition: Callable,
-    s0: Float[Array, " state_dim"],
+    s0: State,
     policy: PolicyFn,
     horizon: int,
     key: Key,

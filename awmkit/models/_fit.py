@@ -10,6 +10,7 @@ from jaxtyping import Array, Float, PyTree
 from .._typing import Key
 from ..envs import Trajectory
 from ._base import AbstractWorldModel
+from ._simulator import SimulatorModel
 
 
 def trainable_filter(model: AbstractWorldModel) -> PyTree[bool]:
@@ -18,8 +19,6 @@ def trainable_filter(model: AbstractWorldModel) -> PyTree[bool]:
 
     Use it with ``eqx.partition(model, trainable_filter(model))`` in your own training loops.
     """
-    from ._simulator import SimulatorModel
-
     if isinstance(model, SimulatorModel):
         return jtu.tree_map(lambda _: False, model)
     spec = jtu.tree_map(eqx.is_inexact_array, model)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._graph import mark_application
-from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from .._typing import Actions, IntScalarLike, Key, PolicyFn, RealScalar, State
 from ..envs import Trajectory
 from ..nn import MLP
 from ._base import AbstractWorldModel, RewardFn, check_actions, unroll
@@ -81,9 +81,9 @@ class MarkovianModel(AbstractWorldModel):
 
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
         *,
         t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
@@ -99,7 +99,7 @@ class MarkovianModel(AbstractWorldModel):
 
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,

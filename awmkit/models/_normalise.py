@@ -6,6 +6,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ..envs import Trajectory
+from ._base import AbstractWorldModel
 
 
 class Normaliser(eqx.Module):
@@ -75,8 +76,6 @@ def fit_normaliser(model, trajectories: Trajectory):
     **Returns:** a copy of ``model`` whose `normaliser` holds the per-dimension mean and standard
     deviation of the states and the RMS one-step change in normalised units.
     """
-    from ._base import AbstractWorldModel
-
     if not isinstance(model, AbstractWorldModel):
         raise TypeError(f"`model` must be an awmkit world model, got {type(model).__name__}")
     normaliser = getattr(model, "normaliser", None)

@@ -106,6 +106,4 @@ def resolve_remat(remat: bool | None, residual_bytes: int = 0) -> bool:
     (`REMAT_BUDGET_BYTES`; backends not listed always rematerialise)."""
     if remat is not None:
         return bool(remat)
-    import jax
-
     return residual_bytes > REMAT_BUDGET_BYTES.get(jax.default_backend(), 0)

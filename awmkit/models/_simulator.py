@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._graph import mark_application
-from .._typing import IntScalarLike, Key, PolicyFn, RealScalar
+from .._typing import Actions, IntScalarLike, Key, PolicyFn, RealScalar, State
 from ..envs import Env, Trajectory
 from ._base import AbstractWorldModel, RewardFn, unroll
 from ._common import step_indices
@@ -47,9 +47,9 @@ class SimulatorModel(AbstractWorldModel):
 
     def predict(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         states: Float[Array, "horizon state_dim"],
-        actions: Float[Array, "horizon action_dim"],
+        actions: Actions,
         *,
         t0: IntScalarLike = 0,
     ) -> Float[Array, "horizon state_dim"]:
@@ -61,7 +61,7 @@ class SimulatorModel(AbstractWorldModel):
 
     def imagine(
         self,
-        s0: Float[Array, " state_dim"],
+        s0: State,
         policy: PolicyFn,
         horizon: int,
         key: Key,

@@ -19,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from awmkit.experiments import NotEvaluable  # noqa: E402
-from awmkit.experiments.figures import _plots as plots  # noqa: E402
+from awmkit.experiments._figures import _plots as plots  # noqa: E402
 
 
 class _Estimate:

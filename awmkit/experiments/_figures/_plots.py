@@ -48,7 +48,7 @@ def method_color(method: str) -> str:
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
     try:
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # optional extra awmkit[plot]; keeps it out of start-up
     except ImportError:  # pragma: no cover - exercised only without matplotlib
         raise ImportError("the report figures need matplotlib: `pip install awmkit[plot]`") from None
     fig = Figure(figsize=size, layout="constrained")
@@ -66,7 +66,7 @@ def _title(fig, title: str) -> None:
 
 def _legend(fig, methods: Sequence[str], *, marker: str | None = None) -> None:
     """One legend for the whole figure, below the axes (constrained layout makes room for it)."""
-    from matplotlib.lines import Line2D
+    from matplotlib.lines import Line2D  # optional extra awmkit[plot]; keeps it out of start-up
 
     handles = [Line2D([], [], color=method_color(m), lw=2.5, marker=marker) for m in methods]
     if handles:

@@ -35,7 +35,11 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from ... import models
 from ..._version import __version__
+from ...diagnostics import fit_growth, horizon_growth, random_dataset, return_landscape, train_offline
+from ...envs import make
+from ...models import names
 from .._cell import Cell, register_cell_kind
 from ._evidence import EVIDENCE_OPTIONS, check_evidence_options, extra_measurements
 
@@ -69,9 +73,6 @@ def _write_json(path: pathlib.Path, data) -> None:
 
 def _trained_model(cell: Cell, env, seed: int, opts: dict, run_dir: pathlib.Path, resume: bool):
     """The cell's model for ``seed``, trained offline (or read back from its checkpoint)."""
-    from ... import models
-    from ...diagnostics import train_offline
-
     key = jax.random.fold_in(jax.random.key(cell.key), seed)
     k_init, k_train = jax.random.split(key)
     model = models.make(cell.model, env, key=k_init)
@@ -100,8 +101,6 @@ def _trained_model(cell: Cell, env, seed: int, opts: dict, run_dir: pathlib.Path
 
 def _shape_data(env):
     """A one-episode data set: only its shapes matter (the normaliser's structure)."""
-    from ...diagnostics import random_dataset
-
     return random_dataset(env, env.horizon, key=jax.random.key(0))
 
 
@@ -149,9 +148,6 @@ def _finish(cell: Cell, run_dir: pathlib.Path, opts: dict, t0: float, extra: dic
 
 def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
     """The ``offline_model`` cell kind (Figures 3c, 4b, 4c)."""
-    from ...diagnostics import fit_growth, horizon_growth, return_landscape
-    from ...envs import make
-
     opts = _options(cell, OFFLINE_OPTIONS)
     horizons = sorted(int(h) for h in opts["horizons"])
     if horizons and max(horizons) > cell.horizon and cell.model != "simulator":
@@ -209,8 +205,6 @@ def run_offline_model(cell: Cell, run_dir: pathlib.Path, resume: bool) -> dict:
 
 
 def _validate_offline(cell: Cell) -> None:
-    from ...models import names
-
     valid = names()
     if cell.model not in valid:
         raise ValueError(
