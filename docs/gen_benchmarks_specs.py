@@ -159,6 +159,27 @@ SPECS: dict[str, dict] = {
                     ("peak_fraction", "of peak")],
         "takeaway": lambda d: f"Matrix products are {d['matmul_share']['share_of_time']:.0%} of a width-48 update's time.",
     },
+    "gpu_helper_cpu_before_after": {
+        "title": "CPU programs before and after packed runs and the precision policy",
+        "rows": lambda d: d["hlo_sha256"],
+        "columns": [("program", "program"), ("before", "optimised HLO before"), ("after", "after")],
+        "takeaway": lambda d: (
+            "The optimised CPU programs of the policy gradient and the model update are byte-identical "
+            "before and after" if d["optimised_hlo_identical"] else "The optimised CPU programs changed."
+        ) + " (the interleaved timings ran on a loaded machine and are noise: see the notes).",
+    },
+    "precision_error": {
+        "title": "Gradient error of each matmul precision policy against float64",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("precision", "precision"),
+                    ("policy_gradient", "policy gradient"), ("model_gradient", "model update")],
+        "takeaway": lambda d: (
+            "Relative errors against float64: tf32 "
+            f"{max(r['policy_gradient'] for r in d['results'] if r['precision'] == 'tf32'):.1e}, bf16 "
+            f"{max(r['policy_gradient'] for r in d['results'] if r['precision'] == 'bf16'):.1e} on the policy "
+            "gradient (float32 stays near 1e-6)."
+        ),
+    },
     "policy_gradient_before_after": {
         "title": "Policy-gradient speed-ups of the last optimisation",
         "rows": _speedups,

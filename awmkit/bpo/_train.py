@@ -15,8 +15,8 @@ from ..policies import AbstractPolicy
 from ._buffer import EpisodeBuffer
 from ._config import BPOConfig
 from ._hyper import PER_RUN_FIELDS, Hyper
-from ._tree import _all_finite, _global_norm, _select, cast_floats, is_float_dtype  # noqa: F401 (re-exported)
 from ._profile import damped_policy_objective
+from ._tree import _all_finite, _global_norm, _select, cast_floats, is_float_dtype  # noqa: F401 (re-exported)
 
 #: Which quantity went non-finite, as stored in ``TrainState.nan_code``.
 NAN_QUANTITIES = {

@@ -19,6 +19,12 @@ from ._cell import (
     run_cell as run_cell,
 )
 from ._claims import Claim as Claim, ClaimResult as ClaimResult, Verdict as Verdict
+from ._figures import (
+    BUDGETS as BUDGETS,
+    FigureSpec as FigureSpec,
+    figures as figures,
+    get_figure as get_figure,
+)
 from ._glance import (
     ReportSummary as ReportSummary,
     collect_reports as collect_reports,
@@ -33,9 +39,3 @@ from ._report import (
 )
 from ._spec_file import expand_sweep_spec as expand_sweep_spec, load_sweep_spec as load_sweep_spec
 from ._sweep import SweepResult as SweepResult, run_sweep as run_sweep
-from ._figures import (
-    BUDGETS as BUDGETS,
-    FigureSpec as FigureSpec,
-    figures as figures,
-    get_figure as get_figure,
-)
