@@ -121,11 +121,13 @@ def _ascent_summary(reached: list[np.ndarray], data: FigureData) -> dict:
     }
 
 
-def _decided(low: float, high: float, threshold: float) -> str:
+def _decided(low: float, high: float, threshold: float, models: int) -> str:
+    """Whether the interval (over models and starts) settles the comparison with the threshold."""
+    if models == 1:
+        return "one trained model: the interval covers its starts only, not the spread between models"
+    side = "decided" if not low <= threshold <= high else "undecided"
     return (
-        "decided: the interval excludes it"
-        if not low <= threshold <= high
-        else "undecided: the interval holds it"
+        f"{side} over {models} trained models: the interval {'excludes' if side == 'decided' else 'holds'} it"
     )
 
 
@@ -141,7 +143,7 @@ def true_rough(data: FigureData) -> Verdict:
     why = (
         f"the true landscape has {n} local maxima on the grid (needs >= 5); gradient ascent with the true "
         f"gradient ends at {mean:.3f} [{low:.3f}, {high:.3f}] of the true range on average (needs < "
-        f"{NAVIGABLE}: not easily navigated; {_decided(low, high, NAVIGABLE)})"
+        f"{NAVIGABLE}: not easily navigated; the true gradient is the same for every seed)"
     )
     return Verdict(holds, ours, why)
 
@@ -201,7 +203,7 @@ def awm_navigable(data: FigureData, methods=PENDULUM_METHODS) -> Verdict:
         f"evenly spaced over [-1, 1], {settings['steps']} {settings['optimiser']} steps of rate "
         f"{settings['learning_rate']:g}; {settings['models']} trained model(s) per method), scored by the "
         f"true return: the AWM's ends at {mean:.3f} [{low:.3f}, {high:.3f}] of the true range on average"
-        f"{per_model} (needs >= {NAVIGABLE}; {_decided(low, high, NAVIGABLE)}); "
+        f"{per_model} (needs >= {NAVIGABLE}; {_decided(low, high, NAVIGABLE, settings['models'])}); "
         + ", ".join(
             f"{m} {v['mean_true_return_reached']:.3f} [{v['interval'][0]:.3f}, {v['interval'][1]:.3f}]"
             for m, v in summaries.items()
