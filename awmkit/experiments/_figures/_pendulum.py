@@ -250,11 +250,15 @@ PENDULUM_FIGURES = (
             Claim(
                 "awm-optimisable",
                 "Gradient ascent on the initial action with the AWM's own gradient (the same starts, steps "
-                "and rate as every model, see `why`) ends, on average over the starts (and the trained "
-                "models, with an interval over both), within 10% of the true return range of the optimum, "
-                "scored by the true return. Why this test: the sentence "
-                "is about backpropagation-based optimisation through the AWM, which follows its gradient; "
-                "a hill-climb on the sampled grid (the earlier check) tests the grid, not the gradient.",
+                "and rate as every model, see `why`) ends, on average over the starts and the trained "
+                "models (with an interval over both), within 10% of the true return range of where local "
+                "ascent on the true landscape ends from the same starts, scored by the true return. Why "
+                "this test: the sentence is about backpropagation-based optimisation through the AWM, "
+                "which follows its gradient (a hill-climb on the sampled grid, an earlier check, tests the "
+                "grid); and the true landscape has a local maximum at a = -1 that holds every ascent "
+                "started left of -0.5, so no model, not even the truth, ends within 10% of the optimum on "
+                "average from evenly spaced starts (0.873 at the paper budget): the bar is relative to "
+                "what ascent on the truth reaches.",
                 "Notably, the resulting AWM thus allows to easily use backpropagation-based policy "
                 "optimization even in the presence of an underlying non-differentiable environment dynamics.",
                 "Section 5.1",
