@@ -140,7 +140,13 @@ def _ascent(cell, grid, truth, paper: bool) -> dict:
     good = cell.method == "awm-transformer" if paper else cell.method != "awm-transformer"
     at_starts = np.interp(starts, grid, truth)
     true_return = np.full(16, truth.max()) if good else at_starts
-    return {"optimiser": "adam", "learning_rate": 0.01, "steps": 100, "true_return": true_return.tolist()}
+    return {
+        "optimiser": "adam",
+        "learning_rate": 0.01,
+        "steps": 100,
+        "starts": starts.tolist(),
+        "true_return": true_return.tolist(),
+    }
 
 
 def _landscapes(cell, grid, paper: bool):

@@ -60,6 +60,7 @@ def test_list_names_the_eleven_figures(capsys):
         ([], "NAME is required"),
         (["figure2", "--out", "x", "--address", "1.2.3.4:6379"], "--address joins a Ray cluster"),
         (["figure2", "--out", "x", "--backend", "slurm"], "--backend must be local or ray"),
+        (["figure3c", "--budget", "paper", "--seeds", "0", "--out", "x"], "--seeds must be a positive integer"),
     ],
 )
 def test_bad_input_is_one_line_before_any_work(tmp_path, capsys, args, message):

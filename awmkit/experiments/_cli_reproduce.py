@@ -31,6 +31,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "and their double pendulum; docs: Fidelity, settings profiles)",
     )
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seeds per cell (runs, or trained models of an offline figure) in place of the budget's; "
+        "the budget's other settings are kept and the report records N",
+    )
+    p.add_argument(
         "--out",
         type=output_dir,  # checked when parsed: an unwritable folder fails before any cell runs
         default=None,
@@ -93,6 +101,8 @@ def run(args) -> int:
         raise CLIError(f"--backend must be local or ray, got {args.backend!r}")
     if args.address is not None and args.backend != "ray":
         raise CLIError("--address joins a Ray cluster: it needs --backend ray")
+    if args.seeds is not None and args.seeds < 1:
+        raise CLIError(f"--seeds must be a positive integer, got {args.seeds}")
     if args.estimate:
         return _estimate(args)
     if args.out is None:
@@ -109,6 +119,7 @@ def run(args) -> int:
         progress=not args.json,
         profile=args.profile,
         loggers=args.logger,
+        seeds=args.seeds,
     )
     if args.json:
         print(json.dumps(report.data, indent=2))
@@ -164,7 +175,7 @@ def _estimate(args) -> int:
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    cells = get_figure(args.name).cells(args.budget, args.profile)
+    cells = get_figure(args.name).cells(args.budget, args.profile, args.seeds)
     grid = estimate_grid(cells, progress=None if args.json else progress)
     if args.json:
         print(json.dumps({"figure": args.name, "budget": args.budget, **grid.to_dict()}, indent=2))

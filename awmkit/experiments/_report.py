@@ -73,6 +73,7 @@ def reproduce(
     progress: bool = True,
     profile: str = "awmkit",
     loggers: Sequence[LoggerSpec] = (),
+    seeds: int | None = None,
 ) -> Report:
     """Runs the grid of figure ``name`` at ``budget`` through [`awmkit.experiments.run_sweep`][] into
     ``out/cells/<cell>/`` and writes ``out/report.md``, ``out/report.json`` and the figure's PNGs.
@@ -90,13 +91,15 @@ def reproduce(
     - `profile`: ``"awmkit"`` (default) or ``"authors"`` (see [`awmkit.experiments.FigureSpec.cells`][]);
       the report says which.
     - `loggers`: as for ``run_sweep``: one logger run per cell (``"tensorboard"``, ``"wandb"``).
+    - `seeds`: replaces every cell's number of seeds (e.g. more trained models per offline cell at the
+      ``paper`` budget, whose other settings keep their meaning); the report records it.
 
     **Returns:** a [`awmkit.experiments.Report`][].
     """
     spec = get_figure(name)
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
-    cells = spec.cells(budget, profile)
+    cells = spec.cells(budget, profile, seeds)
     load_start = os.getloadavg()
     t0 = time.perf_counter()
     sweep = run_sweep(
@@ -120,6 +123,7 @@ def reproduce(
         load_average={"start": list(load_start), "end": list(os.getloadavg())},
         reused_cells=reused,
         profile=profile,
+        seeds_override=seeds,
     )
 
 
@@ -133,10 +137,12 @@ def write_report(
     load_average: dict | None = None,
     reused_cells: int = 0,
     profile: str = "awmkit",
+    seeds_override: int | None = None,
 ) -> Report:
     """Evaluates the claims of ``spec`` on ``records``, draws its figure and writes ``report.md`` and
     ``report.json`` into ``out`` (used by [`awmkit.experiments.reproduce`][]; call it directly to
-    report on cells run some other way)."""
+    report on cells run some other way). ``seeds_override``: the seeds every cell was given in place of the
+    budget's (``reproduce(seeds=...)``), recorded beside the seeds the finished cells ran."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = spec.data(records)
@@ -162,6 +168,10 @@ def write_report(
             "done": len(data.done),
             "failed": len(data.failed),
             "reused": reused_cells,
+        },
+        "seeds": {
+            "per_cell": sorted({r.cell.seeds for r in data.records}),
+            "override": seeds_override,
         },
         "failed_cells": [{"name": r.cell.name, "error": r.error} for r in data.failed],
         "claims": [c.to_dict() for c in claims],
@@ -286,7 +296,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"{cells['done']} of {cells['total']} cells finished ({cells['reused']} reused from "
         "an earlier run), "
-        f"{cells['failed']} failed.",
+        f"{cells['failed']} failed."
+        + _seeds_sentence(report.get("seeds")),
         "",
     ]
     for f in report["failed_cells"]:
@@ -304,6 +315,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _seeds_sentence(seeds: dict | None) -> str:
+    if not seeds:
+        return ""
+    n = ", ".join(str(x) for x in seeds["per_cell"])
+    text = f" Seeds (runs, or trained models) per cell: {n}"
+    if seeds.get("override") is not None:
+        text += f", set with `seeds={seeds['override']}` in place of the budget's"
+    return text + "."
 
 
 def _fmt_load(load) -> str:

@@ -3,7 +3,7 @@ into ``docs/results/<figure>/<budget>/`` (``report.md``, ``report.json``, the PN
 directories).
 
     nice -n 5 python docs/results/run_small.py [FIGURE ...] [--budget small] [--work /tmp/awmkit-small]
-        [--profile authors]
+        [--profile authors] [--seeds N]
 
 With ``--profile authors`` (the authors' settings and double pendulum) the reports go to
 ``docs/results/<figure>/<budget>-authors/``.
@@ -12,6 +12,10 @@ Each figure runs with ``--resume`` into ``WORK/<figure>/``, so a cut run continu
 Before a figure runs, the finished cells it shares with a figure already run (equal cells: same kind,
 system, horizon, method, seeds, key and config) are copied from that figure's directory instead of being
 run again; the report counts them as reused and its wall time covers only what this figure ran.
+
+``--seeds N`` gives every cell N seeds in place of the budget's (e.g. three trained models per cell of
+an offline figure at the ``paper`` budget, whose other settings keep their meaning); the report records
+it, and ``--report-only`` must be given the same ``--seeds``.
 
 ``--report-only`` rewrites the reports of figures from their finished cells (same claims, same numbers:
 the bootstrap is seeded), keeping the wall time and load average recorded when they ran; use it after
@@ -50,7 +54,7 @@ def _dest(budget: str, profile: str) -> str:
     return budget if profile == "awmkit" else f"{budget}-{profile}"
 
 
-def _rewrite(spec, budget: str, out: pathlib.Path, profile: str = "awmkit") -> None:
+def _rewrite(spec, budget: str, out: pathlib.Path, profile: str = "awmkit", seeds: int | None = None) -> None:
     from awmkit.experiments import CellRecord, read_result, write_report
 
     path = out / "report.json"
@@ -65,7 +69,7 @@ def _rewrite(spec, budget: str, out: pathlib.Path, profile: str = "awmkit") -> N
         }
     )
     records, copied = [], 0
-    for cell in spec.cells(budget, profile):
+    for cell in spec.cells(budget, profile, seeds):
         run_dir = out / "cells" / cell.name
         if read_result(run_dir) is None:  # the same cell finished for a figure sharing it?
             for other in sorted(out.parent.glob(f"*/cells/{cell.name}")):
@@ -88,6 +92,7 @@ def _rewrite(spec, budget: str, out: pathlib.Path, profile: str = "awmkit") -> N
         load_average=old["load_average"],
         reused_cells=old["cells"]["reused"] + copied,
         profile=profile,
+        seeds_override=seeds,
     )
     _copy(report, spec.name, _dest(budget, profile))
     print(f"== {spec.name}: report rewritten", flush=True)
@@ -136,22 +141,25 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="/tmp/awmkit-small", help="where the run directories go")
     p.add_argument("--report-only", action="store_true", help="rewrite the reports from finished cells")
     p.add_argument("--profile", default="awmkit", choices=("awmkit", "authors"), help="settings profile")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per cell in place of the budget's")
     args = p.parse_args(argv)
     work = pathlib.Path(args.work)
     for name in args.figures:
         spec = specs[name]
         out = work / name
         if args.report_only:
-            _rewrite(spec, args.budget, out, args.profile)
+            _rewrite(spec, args.budget, out, args.profile, args.seeds)
             continue
         finished = _finished_cells(work, [work / other for other in specs if other != name])
-        for cell in spec.cells(args.budget, args.profile):
+        for cell in spec.cells(args.budget, args.profile, args.seeds):
             target = out / "cells" / cell.name
             if cell in finished and not (target / "result.json").exists():
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(finished[cell], target)
         print(f"== {name}", flush=True)
-        report = reproduce(name, budget=args.budget, out=out, resume=True, profile=args.profile)
+        report = reproduce(
+            name, budget=args.budget, out=out, resume=True, profile=args.profile, seeds=args.seeds
+        )
         _copy(report, name, _dest(args.budget, args.profile))
         summary = ", ".join(f"{c.id} {c.status}" for c in report.claims)
         print(f"== {name}: {summary}; wall {report.data['wall_time_s']:.0f} s", flush=True)

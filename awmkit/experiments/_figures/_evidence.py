@@ -111,6 +111,36 @@ def paired_difference(a, b, *, n_resamples: int = 2000, seed: int = 0, confidenc
     return {"mean": round(float(d.mean()), 4), "low": round(float(low), 4), "high": round(float(high), 4)}
 
 
+def clustered_mean(
+    groups: Sequence, *, n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95
+) -> dict:
+    """The mean of values that come in groups (one group per trained model: its ascents from every
+    start) with a two-stage percentile bootstrap interval: the groups resampled with replacement, then
+    the values within each drawn group. With one group it is the ordinary bootstrap over its values; with
+    several, the interval also carries the spread between models (coarsely: K models give at most
+    C(2K-1, K) distinct draws of models)."""
+    arrays = [np.asarray(g, dtype=float).ravel() for g in groups]
+    if not arrays or any(a.size == 0 for a in arrays):
+        raise ValueError("`groups` must hold at least one non-empty group of values")
+    rng = np.random.default_rng(seed)
+    k = len(arrays)
+    picks = rng.integers(0, k, size=(n_resamples, k))
+    means = np.empty(n_resamples)
+    for i, row in enumerate(picks):
+        means[i] = np.mean(
+            np.concatenate([a[rng.integers(0, a.size, a.size)] for a in (arrays[j] for j in row)])
+        )
+    low, high = np.quantile(means, [(1 - confidence) / 2, (1 + confidence) / 2])
+    pooled = np.concatenate(arrays)
+    return {
+        "mean": round(float(pooled.mean()), 4),
+        "low": round(float(low), 4),
+        "high": round(float(high), 4),
+        "per_model": [round(float(a.mean()), 4) for a in arrays],
+        "models": k,
+    }
+
+
 # --- gradient ascent on the initial action -------------------------------------------------------------
 
 

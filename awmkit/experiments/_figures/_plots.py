@@ -274,30 +274,34 @@ def growth(data: FigureData, path: pathlib.Path, *, title: str) -> pathlib.Path:
     return _save(fig, path)
 
 
-def _named_legend(fig, ax, labels: list[str]) -> None:
+def _named_legend(fig, ax, labels: list[str], handles: list | None = None) -> None:
     if labels:
         ncol = min(len(labels), max(1, int(fig.get_figwidth() / 2.6)))
-        fig.legend(ax.lines, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+        handles = ax.lines if handles is None else handles
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
 def landscapes(data: FigureData, path: pathlib.Path, *, title: str) -> pathlib.Path:
     """The return against the initial action for the simulator and every model (Figures 3c, 4c)."""
     fig, (ax,) = _figure(1, 1, (5.8, 3.9))
     labels: list[str] = []
+    handles: list = []
     for m in data.methods():
         try:
             r = data.cells(m)[0].result
         except NotEvaluable:
             continue
         if not labels:
-            ax.plot(r["grid"], r["simulator"], color=method_color("simulator"), lw=2)
+            handles += ax.plot(r["grid"], r["simulator"], color=method_color("simulator"), lw=2)
             labels.append("simulator")
-        if m != "simulator":
-            ax.plot(r["grid"], r["landscapes"][0], color=method_color(m), lw=1.2)
+        if m != "simulator":  # the first trained model drawn, any others faint
+            handles += ax.plot(r["grid"], r["landscapes"][0], color=method_color(m), lw=1.2)
+            for y in r["landscapes"][1:]:
+                ax.plot(r["grid"], y, color=method_color(m), lw=0.8, alpha=0.35)
             labels.append(m)
     ax.set_xlabel("initial action $a_0$", fontsize=8)
     ax.set_ylabel("return", fontsize=8)
     ax.grid(alpha=0.3)
-    _named_legend(fig, ax, labels)
+    _named_legend(fig, ax, labels, handles)
     _title(fig, title)
     return _save(fig, path)

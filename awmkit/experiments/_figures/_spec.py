@@ -60,15 +60,21 @@ class FigureSpec:
     selection: tuple[str, ...] = ()
     shares: tuple[str, ...] = ()
 
-    def cells(self, budget: str, profile: str = "awmkit") -> list[Cell]:
+    def cells(self, budget: str, profile: str = "awmkit", seeds: int | None = None) -> list[Cell]:
         """The grid of ``budget`` (one of ``BUDGETS``) under the settings ``profile`` (``"awmkit"``, or
         ``"authors"``: the authors' per-model BPO settings and their double pendulum; see
-        [Fidelity](../fidelity.md#settings-profiles))."""
+        [Fidelity](../fidelity.md#settings-profiles)). ``seeds`` replaces every cell's number of seeds
+        (runs, or trained models of an ``offline_model`` cell) and nothing else: the budget's other
+        settings keep their meaning, and seed ``i`` of a cell is the same run whatever the count."""
         from ._evidence import apply_profile
 
         if budget not in BUDGETS:
             raise ValueError(f"unknown budget {budget!r}; valid budgets are: {', '.join(BUDGETS)}")
+        if seeds is not None and (isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1):
+            raise ValueError(f"`seeds` must be a positive integer or None, got {seeds!r}")
         cells = apply_profile(self.grid(budget), profile)
+        if seeds is not None:
+            cells = [dataclasses.replace(c, seeds=seeds) for c in cells]
         names = [c.name for c in cells]
         if len(set(names)) != len(names):
             raise AssertionError(f"{self.name} {budget}: duplicate cell names")
