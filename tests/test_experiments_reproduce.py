@@ -29,14 +29,7 @@ CLAIM_KEYS = {"id", "claim", "paper", "ours", "holds", "why"}
 
 
 def _cli(*args, timeout=900):
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")]),
-        # Every program the child compiles goes to the session's persistent cache (conftest.py), so
-        # that a resume in this process reads them back instead of compiling them again.
-        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
-        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
-    }
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, "-m", "awmkit", "reproduce", *args],
         capture_output=True,
