@@ -111,7 +111,7 @@ def measure(horizons, batch, repeats, unrolls, unroll_up_to=100, log=sys.stderr)
             variants += [("after", u) for u in unrolls if u != 1]
         fns = {}
         for variant, unroll in variants:
-            fn = jax.jit(jax.vmap(lambda t, v=variant, u=unroll: generate(v, transformer, t, u)))
+            fn = jax.jit(jax.vmap(lambda t, v=variant, u=unroll, m=transformer: generate(v, m, t, u)))
             start = time.perf_counter()
             out = jax.block_until_ready(fn(tokens))
             compile_s = time.perf_counter() - start
@@ -125,7 +125,7 @@ def measure(horizons, batch, repeats, unrolls, unroll_up_to=100, log=sys.stderr)
                 start = time.perf_counter()
                 jax.block_until_ready(fn(tokens))
                 times[k].append(time.perf_counter() - start)
-        for (variant, unroll), (fn, compile_s, error) in fns.items():
+        for (variant, unroll), (_, compile_s, error) in fns.items():
             ts = times[(variant, unroll)]
             row = {
                 "variant": variant,

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
             for row in report["results"]:
                 key = (row.get("model") or row.get("variant"), row["horizon"], row.get("unroll"))
                 by_key.setdefault(key, []).append(row)
-        for key, group in by_key.items():
+        for group in by_key.values():
             merged = {**group[0], "tree": name}
             merged["round_times_s"] = [g["time_s"] for g in group]
             merged["time_s"] = statistics.median(merged["round_times_s"])

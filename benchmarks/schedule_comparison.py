@@ -26,6 +26,7 @@ awm-transformer --out b.json``) and be combined with ``--merge a.json b.json --o
 """
 
 import argparse
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -66,7 +67,7 @@ def worker(spec: dict) -> dict:
     for j in range(spec["seeds"]):
         model, policy = result.seed_model(j), result.seed_policy(j)
         keys = jax.random.split(jax.random.key(10_000 + j), 16)
-        episodes = jax.vmap(lambda k: rollout(env, policy, k))(keys)
+        episodes = jax.vmap(lambda k, p=policy: rollout(env, p, k))(keys)
         held_out.append(float(jnp.mean(jax.vmap(model.loss)(episodes))))
     state = result.state
     counts = {}
@@ -156,8 +157,6 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, str(ROOT))
     from awmkit.evaluation import normalised_return
-
-    import concurrent.futures
 
     trees = {"old": args.old_tree.resolve(), "new": args.new_tree.resolve()}
     cells = [(m, e, h) for m in args.models for e in args.envs for h in args.horizons]

@@ -130,6 +130,7 @@ def reference(env, tmp_path_factory):
     return train(env, SMALL, model="simulator", key=7, seeds=2, out=out, progress=False)
 
 
+@pytest.mark.xdist_group("bpo_reference")  # one worker builds `reference`
 def test_simulator_bpo_learns_well_beyond_random(env, reference):
     random = float(awmkit.envs.random_return(env, jax.random.key(0)))
     initial = reference.eval_returns[0]
@@ -143,6 +144,7 @@ def test_simulator_bpo_learns_well_beyond_random(env, reference):
     assert reference.num_traces == 1
 
 
+@pytest.mark.xdist_group("bpo_reference")  # one worker builds `reference`
 def test_vmapped_seeds_equal_single_seed_runs(env, reference):
     alone = train(env, SMALL, model="simulator", key=7, seeds=[1], progress=False)
     seed1 = jax.tree.map(lambda x: x[1:], eqx.filter(reference.state, eqx.is_array))
@@ -172,6 +174,7 @@ def _kill_after(monkeypatch, saves: int):
     monkeypatch.setattr(RunDir, "write_checkpoint", save)
 
 
+@pytest.mark.xdist_group("bpo_reference")  # one worker builds `reference`
 def test_kill_and_resume_isbit_identical(env, reference, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         _kill_after(m, saves=3)  # the initial checkpoint and chunks 1, 2; killed after chunk 3's metrics

@@ -249,7 +249,9 @@ def test_paths_linear_for_recurrent_structures(kind, getkey):
             _assert_affine(dots)
 
 
-@pytest.mark.parametrize("kind", ["awm-transformer", "attention"])
+# The minimal attention AWM in the default suite; the transformer AWM (same assertions, 15 s with -n 2 on two
+# cores, mostly the first eager run of its many operations) in the slow one, as the recurrent test does.
+@pytest.mark.parametrize("kind", [pytest.param("awm-transformer", marks=SLOW), "attention"])
 def test_paths_constant_for_attention_awms(kind, getkey):
     env = make("hiv_treatment", horizon=4)
     paths = gradient_paths(_model(kind, env, getkey()), 4)

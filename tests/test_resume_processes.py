@@ -1,9 +1,11 @@
-"""``awmkit train`` killed with SIGKILL and resumed in a new process, for BPO, SAC and the Online DT.
+"""``awmkit train`` killed with SIGKILL and resumed in a new process, for BPO, SAC and the Online DT;
+while the killed run still held its directory, a second process was refused in one line naming it.
 
 Every run here is a fresh ``python -m awmkit`` process, as a user's would be: a run's fingerprint must
 be the same in every process (it once held memory addresses, so ``--resume`` refused every checkpoint
 written by another process). The runs are tiny (a few hundred steps, small networks) so each takes
-seconds; one uninterrupted reference run per algorithm is shared by the tests.
+seconds; one uninterrupted reference run per algorithm is shared by the tests (and with
+test_run_processes.py: tests/train_children.py).
 """
 
 import json
@@ -15,29 +17,10 @@ import sys
 import time
 
 import pytest
+import train_children
+from train_children import COMMON, FLAGS
 
 from awmkit.cli import main
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-COMMON = ["--env", "cancer_treatment", "--horizon", "10", "--seeds", "2", "--key", "3"]
-FLAGS = {
-    "bpo": [
-        "--model", "markovian", "--steps", "100", "--warmup-steps", "20", "--dynamics-batch-size", "4",
-        "--policy-batch-size", "4", "--dynamics-update-every", "5", "--policy-update-every", "5",
-        "--policy-lr", "1e-3",
-        "--eval-interval", "20", "--eval-episodes", "2", "--chunk-size", "2",
-    ],
-    "sac": [
-        "--algo", "sac", "--steps", "200", "--warmup-steps", "40", "--eval-interval", "40", "--batch-size", "8",
-        "--critic-width", "8", "--policy-width", "8", "--critic-lr", "1e-3", "--policy-lr", "1e-3",
-        "--eval-episodes", "2",
-    ],
-    "odt": [
-        "--algo", "odt", "--steps", "100", "--warmup-steps", "20", "--updates-per-iteration", "2",
-        "--batch-size", "4", "--context-length", "3", "--embed-width", "8", "--depth", "1", "--num-heads", "2",
-        "--mlp-width", "8", "--eval-interval", "20", "--eval-episodes", "2", "--target-return", "-40",
-    ],
-}  # fmt: skip
 
 # Runs ``awmkit`` with every checkpoint write after the first chunk's held back: the child announces
 # (in the file argv[1]) that it reached the second chunk's checkpoint, with that chunk's metrics
@@ -62,31 +45,8 @@ sys.exit(main(sys.argv[2:]))
 
 
 @pytest.fixture(scope="module")
-def child_env(tmp_path_factory) -> dict:
-    """The children's environment: this tree first on the path, and one persistent compilation cache
-    so that the killed, resumed and reference runs of an algorithm compile its programs once."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    return env
-
-
-def _train(env: dict, algo: str, out: pathlib.Path, *extra: str) -> subprocess.CompletedProcess:
-    argv = [
-        sys.executable,
-        "-m",
-        "awmkit",
-        "train",
-        *COMMON,
-        *FLAGS[algo],
-        "--out",
-        str(out),
-        "--json",
-        *extra,
-    ]
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+def child_env() -> dict:
+    return train_children.child_env()
 
 
 def _snapshot(root: pathlib.Path) -> dict:
@@ -103,29 +63,19 @@ def _checkpoint_chunk(out: pathlib.Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def references(tmp_path_factory, child_env):
-    """One uninterrupted run per algorithm, made on first use: ``algo -> (algo, run directory, its
-    --json summary)``."""
-    cache: dict = {}
-
-    def get(algo: str):
-        if algo not in cache:
-            out = tmp_path_factory.mktemp(f"reference-{algo}") / "run"
-            done = _train(child_env, algo, out, "--no-progress")
-            assert done.returncode == 0, done.stderr
-            cache[algo] = algo, out, json.loads(done.stdout)
-        return cache[algo]
-
-    return get
+def references(tmp_path_factory):
+    """One uninterrupted run per algorithm, made on first use (and shared with test_run_processes.py):
+    ``algo -> (algo, run directory, its --json summary)``."""
+    return lambda algo: train_children.reference(algo, tmp_path_factory)
 
 
 # BPO in the default suite; SAC and the Online DT (the same host loop) in the slow one.
 ALGOS = ["bpo", pytest.param("sac", marks=pytest.mark.slow), pytest.param("odt", marks=pytest.mark.slow)]
 
 
-@pytest.mark.xdist_group("resume_processes")
+@pytest.mark.xdist_group(train_children.GROUP)
 @pytest.mark.parametrize("algo", ALGOS)
-def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references, child_env, tmp_path):
+def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references, child_env, tmp_path, capsys):
     algo, full, summary = references(algo)
     out, flag = tmp_path / "run", tmp_path / "held"
     argv = [sys.executable, "-c", _HELD, str(flag), "train", *COMMON, *FLAGS[algo], "--out", str(out)]
@@ -138,6 +88,16 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references,
             assert child.poll() is None, f"the run ended before it was killed:\n{child.stderr.read()}"
             assert time.monotonic() < deadline, "the run never reached its second checkpoint"
             time.sleep(0.02)
+        # While it holds the run (its lock taken, mid-run), another process (this one) is refused in one
+        # line naming the holder: the same command, resumed or not, and another run into the directory.
+        for key, extra in (("3", []), ("3", ["--resume"]), ("4", []), ("4", ["--resume"])):
+            argv = ["train", *COMMON, *FLAGS[algo], "--out", str(out), "--no-progress", *extra]
+            argv[argv.index("--key") + 1] = key
+            assert main(argv) == 1, key
+            lines = capsys.readouterr().err.strip().splitlines()
+            assert len(lines) == 1, lines
+            assert f"{out} is in use by another awmkit process (pid {child.pid} on " in lines[0]
+            assert "--key 3" in lines[0] and lines[0].endswith("or choose another directory")
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.kill()
@@ -151,7 +111,7 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references,
     metrics = (out / "metrics.jsonl").read_text().splitlines()
     assert any(json.loads(line)["chunk"] == 1 for line in metrics)  # lines ahead of the checkpoint
 
-    resumed = _train(child_env, algo, out, "--resume")
+    resumed = train_children.train(child_env, algo, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert "warm-up" not in resumed.stderr and "steps/s  ETA" in resumed.stderr, resumed.stderr
     again = json.loads(resumed.stdout)
@@ -161,9 +121,10 @@ def test_sigkill_then_resume_in_a_new_process_is_bit_identical(algo, references,
     assert (out / "metrics.jsonl").read_text() == (full / "metrics.jsonl").read_text()
     result, reference_result = (json.loads((d / "result.json").read_text()) for d in (out, full))
     assert result["final_return"] == reference_result["final_return"]
+    assert not (out / "run.lock").exists()  # released by the run that finished
 
 
-@pytest.mark.xdist_group("resume_processes")
+@pytest.mark.xdist_group(train_children.GROUP)
 @pytest.mark.parametrize("algo", ALGOS)
 def test_resuming_a_finished_run_reports_it_and_changes_nothing(algo, references, capsys):
     algo, full, summary = references(algo)
@@ -186,7 +147,7 @@ def test_resuming_a_finished_run_reports_it_and_changes_nothing(algo, references
         assert after[name] == before[name], f"{name} changed"
 
 
-@pytest.mark.xdist_group("resume_processes")
+@pytest.mark.xdist_group(train_children.GROUP)
 @pytest.mark.parametrize("algo", ALGOS)
 def test_resume_mismatch_names_the_differing_flags_first(algo, references, capsys):
     algo, full, _ = references(algo)

@@ -1,7 +1,8 @@
 """Run directories that hold (issue 20): the trainers' one signature, the lock, torn metrics, hand
 edits, a full disk, out of memory and the loggers' calls, on tiny in-process BPO runs (the same host loop
 runs SAC and the Online DT). The runs share one compiled program, so each takes a fraction of a second
-after the first; the tests of other processes (two on one --out, Ctrl-C) are in test_run_processes.py."""
+after the first; the tests of other processes are in test_resume_processes.py (two on one --out) and
+test_run_processes.py (Ctrl-C, a stale lock)."""
 
 import errno
 import inspect
@@ -136,6 +137,7 @@ def test_every_byte_of_the_checkpoint_is_covered_by_its_hash(tmp_path):
             read_checkpoint_file(out.checkpoint, "f")
 
 
+@pytest.mark.xdist_group("run_faults_reference")  # one worker builds `reference`
 def test_metrics_without_their_checkpoint_are_refused(env, tmp_path, reference):
     out = tmp_path / "run"
     out.mkdir()
@@ -149,6 +151,7 @@ def test_metrics_without_their_checkpoint_are_refused(env, tmp_path, reference):
     assert (out / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
 
 
+@pytest.mark.xdist_group("run_faults_reference")  # one worker builds `reference`
 def test_warm_up_rows_without_a_checkpoint_are_redone(env, tmp_path, reference):
     """A run killed between its warm-up rows and its first checkpoint starts over."""
     out = tmp_path / "run"
@@ -174,6 +177,7 @@ def _die_at_checkpoint(monkeypatch, chunk: int):
     monkeypatch.setattr(RunDir, "write_checkpoint", write)
 
 
+@pytest.mark.xdist_group("run_faults_reference")  # one worker builds `reference`
 def test_a_torn_last_metrics_line_is_dropped_and_the_resumed_run_is_identical(tmp_path, reference, capsys):
     out = tmp_path / "run"
     with pytest.MonkeyPatch.context() as m:
@@ -215,6 +219,7 @@ def _fsyncs(monkeypatch, fail_at: int | None) -> list:
     return calls
 
 
+@pytest.mark.xdist_group("run_faults_reference")  # one worker builds `reference`
 def test_a_full_disk_at_every_write_ends_in_one_line_and_resumes_identically(tmp_path, reference, capsys):
     with pytest.MonkeyPatch.context() as m:
         sites = _fsyncs(m, None)
@@ -238,6 +243,7 @@ def test_a_full_disk_at_every_write_ends_in_one_line_and_resumes_identically(tmp
         capsys.readouterr()
 
 
+@pytest.mark.xdist_group("run_faults_reference")  # one worker builds `reference`
 def test_ctrl_c_exits_130_with_the_resume_command_and_resumes_identically(tmp_path, reference, capsys):
     out = tmp_path / "run"
     with pytest.MonkeyPatch.context() as m:

@@ -1,10 +1,12 @@
-"""Run directories between processes (issue 20): two ``awmkit train`` on one ``--out`` (one finishes
-intact, the other is refused in one line naming it), a lock left by a SIGKILLed process, and Ctrl-C
-(exit 130, one line with the exact resume command, resumed bit-identically). Every run is a fresh
-``python -m awmkit`` process sharing one persistent compilation cache."""
+"""Run directories between processes (issue 20): a lock left by a SIGKILLed process, and Ctrl-C (exit
+130, one line with the exact resume command, resumed bit-identically). Two processes on one ``--out``
+(the second refused in one line naming the first) are tested in the default suite by
+test_resume_processes.py, while its killed run holds the directory. Every run is a fresh
+``python -m awmkit`` process sharing one persistent compilation cache; the runs are
+test_resume_processes.py's tiny BPO run, whose uninterrupted reference the two modules share
+(tests/train_children.py)."""
 
 import json
-import os
 import pathlib
 import shlex
 import signal
@@ -13,14 +15,10 @@ import sys
 import time
 
 import pytest
+import train_children
+from train_children import COMMON, FLAGS
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-ARGS = [
-    "train", "--env", "cancer_treatment", "--horizon", "10", "--model", "simulator", "--seeds", "2",
-    "--key", "3", "--steps", "80", "--warmup-steps", "20", "--dynamics-batch-size", "4",
-    "--policy-batch-size", "4", "--policy-update-every", "5", "--eval-interval", "20", "--chunk-size", "2",
-    "--no-progress",
-]  # fmt: skip
+ARGS = ["train", *COMMON, *FLAGS["bpo"], "--no-progress"]
 
 # ``awmkit`` whose checkpoint of chunk 2 waits (the lock held, chunk 1's metrics ahead of the last
 # checkpoint): it writes argv[1] when it got there and goes on once the file argv[2] exists.
@@ -44,13 +42,8 @@ sys.exit(main(sys.argv[3:]))
 
 
 @pytest.fixture(scope="module")
-def child_env(tmp_path_factory) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    env["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
-    return env
+def child_env() -> dict:
+    return train_children.child_env()
 
 
 def _awmkit(env: dict, *argv: str) -> subprocess.CompletedProcess:
@@ -59,11 +52,9 @@ def _awmkit(env: dict, *argv: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def reference(child_env, tmp_path_factory) -> pathlib.Path:
-    out = tmp_path_factory.mktemp("reference") / "run"
-    done = _awmkit(child_env, *ARGS, "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    return out
+def reference(tmp_path_factory) -> pathlib.Path:
+    """The uninterrupted run of ``ARGS`` (made once, shared with test_resume_processes.py)."""
+    return train_children.reference("bpo", tmp_path_factory)[1]
 
 
 def _held(env: dict, out: pathlib.Path, tmp: pathlib.Path, *extra: str):
@@ -85,32 +76,8 @@ def _same_run(out: pathlib.Path, reference: pathlib.Path) -> None:
     assert ours["final_return"] == theirs["final_return"]
 
 
-@pytest.mark.xdist_group("run_processes")
-def test_two_processes_on_one_out_one_finishes_the_other_is_refused(child_env, reference, tmp_path):
-    out = tmp_path / "run"
-    first, release = _held(child_env, out, tmp_path)
-    try:
-        for key in ("3", "4"):  # the same command, and another run into the same directory
-            argv = list(ARGS)
-            argv[argv.index("--key") + 1] = key
-            second = _awmkit(child_env, *argv, "--out", str(out))
-            lines = second.stderr.strip().splitlines()
-            assert second.returncode == 1 and len(lines) == 1, second.stderr
-            assert f"{out} is in use by another awmkit process (pid {first.pid} on " in lines[0]
-            assert "--key 3" in lines[0] and lines[0].endswith("or choose another directory")
-            resumed = _awmkit(child_env, *argv, "--out", str(out), "--resume")
-            assert resumed.returncode == 1 and "in use by another awmkit process" in resumed.stderr
-        release.write_text("")
-        assert first.wait(timeout=600) == 0, first.stderr.read()
-    finally:
-        first.kill()
-        first.wait()
-    _same_run(out, reference)
-    assert not (out / "run.lock").exists()  # released
-
-
 @pytest.mark.slow  # the default suite interrupts an in-process run (test_run_faults.py)
-@pytest.mark.xdist_group("run_processes")
+@pytest.mark.xdist_group(train_children.GROUP)
 def test_sigint_exits_130_with_the_resume_command_and_resumes_identically(child_env, reference, tmp_path):
     out = tmp_path / "run"
     child, _ = _held(child_env, out, tmp_path)
@@ -133,7 +100,7 @@ def test_sigint_exits_130_with_the_resume_command_and_resumes_identically(child_
 
 
 @pytest.mark.slow  # the default suite's test_resume_processes.py resumes a SIGKILLed run too
-@pytest.mark.xdist_group("run_processes")
+@pytest.mark.xdist_group(train_children.GROUP)
 def test_a_lock_left_by_a_sigkilled_process_does_not_block_its_resume(child_env, reference, tmp_path):
     out = tmp_path / "run"
     child, _ = _held(child_env, out, tmp_path)

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from awmkit.cli import main
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 SPEC = """
@@ -19,7 +21,7 @@ env = "cancer_treatment"
 horizon = 10
 
 [config.bpo]
-steps = 600
+steps = 200
 warmup_steps = 10
 dynamics_batch_size = 4
 policy_batch_size = 4
@@ -83,18 +85,17 @@ def _chunk(checkpoint: pathlib.Path) -> int:
         return -1
 
 
-def test_a_killed_sweep_resumes_to_the_uninterrupted_results(tmp_path):
+def test_a_killed_sweep_resumes_to_the_uninterrupted_results(tmp_path, capsys):
     spec = tmp_path / "grid.toml"
     spec.write_text(SPEC)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        # The three processes compile the same programs: share them through JAX's persistent cache.
-        "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "jax-cache"),
+        # The killed and the resumed sweep, and the uninterrupted one in this process, compile the same
+        # programs: share them through the session's persistent cache (JAX_COMPILATION_CACHE_DIR, set by
+        # conftest.py), however small.
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
     }
-    whole = _finish(_sweep(spec, tmp_path / "whole", env))
-
     out = tmp_path / "killed"
     proc = _sweep(spec, out, env)
     first, second = (out / "cells" / n for n in NAMES[:2])
@@ -110,6 +111,9 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_results(tmp_path):
     assert NAMES[2] in unfinished  # killed while cells ran, not after the sweep
 
     resumed = _finish(_sweep(spec, out, env, "--resume"))
+    # The uninterrupted sweep, here: a third process, reading the cache the other two wrote.
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "whole"), "--json", "--no-progress"]) == 0
+    whole = json.loads(capsys.readouterr().out)
     assert [c["name"] for c in resumed["cells"]] == NAMES == [c["name"] for c in whole["cells"]]
     for a, b in zip(whole["cells"], resumed["cells"]):
         assert a["status"] == b["status"] == "done"

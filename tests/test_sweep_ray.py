@@ -15,15 +15,19 @@ from sweep_kinds import killed_marker, tiny_cell  # noqa: E402
 from awmkit.experiments import run_sweep  # noqa: E402
 from awmkit.experiments._ray import ray_cluster  # noqa: E402
 
+# One worker runs this module, so the module's Ray cluster is started once (pytest-xdist --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("sweep_ray")
+
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    # Workers share compiled programs through JAX's persistent cache (inherited from this environment):
-    # a retried cell does not compile again. It changes no result: the cache holds the same programs.
-    cache = tmp_path_factory.mktemp("jax-cache")
-    names = ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
+def cluster():
+    # Workers share compiled programs through the session's persistent cache (JAX_COMPILATION_CACHE_DIR,
+    # set by conftest.py and inherited from this environment), every program however small: a retried
+    # cell does not compile again, nor does this process's local sweep. It changes no result: the cache
+    # holds the same programs.
+    names = ("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",)
     saved = {k: os.environ.get(k) for k in names}
-    os.environ.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    os.environ.update(JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     try:
         with ray_cluster([tiny_cell("a"), tiny_cell("b")], None) as session:
             yield session

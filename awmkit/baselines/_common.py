@@ -28,6 +28,39 @@ def check_common(trainer: str, model, policy, seeds, key, loggers, out, resume):
     return seed_ids, root, record, check_loggers(loggers), check_out(out, resume)
 
 
+def check_config_fields(
+    config,
+    *,
+    positive_ints: Sequence[str] = (),
+    non_negative_ints: Sequence[str] = (),
+    unit_interval: Sequence[str] = (),
+    positive: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+) -> None:
+    """The field checks SAC's and the Online DT's configs share: each named field of ``config`` has
+    the kind of value its group says, and `warmup_steps` is below `steps`; a one-line ``ValueError``
+    names the first field that does not."""
+    for name in positive_ints:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+    for name in non_negative_ints:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
+    for name in unit_interval:
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise ValueError(f"`{name}` must lie in [0, 1], got {getattr(config, name)!r}")
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"`{name}` must be positive, got {getattr(config, name)!r}")
+    for name in non_negative:
+        if not getattr(config, name) >= 0:
+            raise ValueError(f"`{name}` must be non-negative, got {getattr(config, name)!r}")
+    if config.warmup_steps >= config.steps:
+        raise ValueError(f"`warmup_steps` ({config.warmup_steps}) must be below `steps` ({config.steps})")
+
+
 def train_chunked(
     *,
     algo: str,

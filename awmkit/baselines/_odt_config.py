@@ -7,6 +7,7 @@ from typing import Any
 import jax
 
 from ..envs import Env, random_return
+from ._common import check_config_fields
 
 FLAG_HELP = {
     "steps": "environment steps per seed, warm-up included",
@@ -103,31 +104,27 @@ class ODTConfig:
     float64: bool = False
 
     def __post_init__(self):
-        ints = (
-            "steps",
-            "warmup_steps",
-            "episodes_per_iteration",
-            "updates_per_iteration",
-            "batch_size",
-            "context_length",
-            "embed_width",
-            "depth",
-            "num_heads",
-            "mlp_width",
-            "lr_warmup_updates",
-            "buffer_episodes",
-            "eval_interval",
-            "eval_episodes",
+        check_config_fields(
+            self,
+            positive_ints=(
+                "steps",
+                "warmup_steps",
+                "episodes_per_iteration",
+                "updates_per_iteration",
+                "batch_size",
+                "context_length",
+                "embed_width",
+                "depth",
+                "num_heads",
+                "mlp_width",
+                "lr_warmup_updates",
+                "buffer_episodes",
+                "eval_interval",
+                "eval_episodes",
+            ),
+            positive=("lr", "grad_clip", "init_temperature", "temperature_lr"),
+            non_negative=("weight_decay",),
         )
-        for name in ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        for name in ("lr", "grad_clip", "init_temperature", "temperature_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)!r}")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"`weight_decay` must be non-negative, got {self.weight_decay!r}")
         if self.rtg not in ("expert", "overshot"):
             raise ValueError(f"`rtg` must be 'expert' or 'overshot', got {self.rtg!r}")
         if self.target_return is not None and not math.isfinite(self.target_return):
@@ -140,8 +137,6 @@ class ODTConfig:
             raise ValueError(
                 f"`embed_width` ({self.embed_width}) must be a multiple of `num_heads` ({self.num_heads})"
             )
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"`warmup_steps` ({self.warmup_steps}) must be below `steps` ({self.steps})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -29,7 +29,7 @@ from ..runs._result import (
     check_config,
     check_env,
 )
-from ._common import check_common, filter_scan, train_chunked
+from ._common import check_common, check_config_fields, filter_scan, train_chunked
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -94,41 +94,30 @@ class SACConfig:
     float64: bool = False
 
     def __post_init__(self):
-        ints = (
-            "steps",
-            "warmup_steps",
-            "batch_size",
-            "critic_replay_ratio",
-            "policy_replay_ratio",
-            "buffer_size",
-            "critic_width",
-            "policy_width",
-            "eval_interval",
-            "eval_episodes",
+        check_config_fields(
+            self,
+            positive_ints=(
+                "steps",
+                "warmup_steps",
+                "batch_size",
+                "critic_replay_ratio",
+                "policy_replay_ratio",
+                "buffer_size",
+                "critic_width",
+                "policy_width",
+                "eval_interval",
+                "eval_episodes",
+            ),
+            non_negative_ints=("critic_depth", "policy_depth"),
+            unit_interval=("discount", "polyak"),
+            positive=("critic_lr", "policy_lr", "reward_scale"),
+            non_negative=("entropy_coef",),
         )
-        for name in ints:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-        for name in ("critic_depth", "policy_depth"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be a non-negative integer, got {value!r}")
-        for name in ("discount", "polyak"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"`{name}` must lie in [0, 1], got {getattr(self, name)!r}")
-        for name in ("critic_lr", "policy_lr", "reward_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"`{name}` must be positive, got {getattr(self, name)!r}")
-        if not self.entropy_coef >= 0:
-            raise ValueError(f"`entropy_coef` must be non-negative, got {self.entropy_coef!r}")
         if self.policy_replay_ratio % self.critic_replay_ratio:
             raise ValueError(
                 f"`policy_replay_ratio` ({self.policy_replay_ratio}) must be a multiple of "
                 f"`critic_replay_ratio` ({self.critic_replay_ratio})"
             )
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"`warmup_steps` ({self.warmup_steps}) must be below `steps` ({self.steps})")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation import IntervalEstimate, iqm, normalised_return, stratified_bootstrap_ci
+from ..runs import RunDir
 from ._cell import Cell
 
 _SCORES = ("normalised", "return")
@@ -57,7 +58,7 @@ class CellRecord:
         """From a ``CellOutcome`` of [`awmkit.experiments.run_sweep`][]; the learning curves are read
         from the run directory's ``metrics.jsonl``."""
         run_dir = pathlib.Path(outcome.run_dir) if outcome.run_dir is not None else None
-        curves = read_curves(run_dir / "metrics.jsonl") if run_dir is not None else {}
+        curves = read_curves(RunDir(run_dir).metrics) if run_dir is not None else {}
         return cls(outcome.cell, outcome.status, outcome.result, outcome.error, run_dir, curves)
 
 

@@ -2,8 +2,8 @@
 
 ``config.json`` (the run's configuration), ``metrics.jsonl`` (one JSON row per seed and evaluation,
 appended after each chunk), ``result.json`` (written when the run finishes), ``checkpoints/checkpoint.eqx``
-(the whole training state after the last completed chunk), ``learning_curve.png`` and ``run.lock`` (the
-exclusive lock of the process writing the run). Every write is atomic (a temporary file renamed over the
+(the whole training state after the last completed chunk), ``learning_curve.png``, ``run.lock`` (the
+exclusive lock of the process writing the run), and the loggers' folders ``tensorboard/`` and ``wandb/``. Every write is atomic (a temporary file renamed over the
 old one) or an append of whole lines; every file error names the file.
 """
 
@@ -36,6 +36,8 @@ CHECKPOINTS = "checkpoints"
 CHECKPOINT = "checkpoint.eqx"
 CURVE = "learning_curve.png"
 LOCK = "run.lock"
+TENSORBOARD = "tensorboard"  # the TensorBoard logger's event files
+WANDB = "wandb"  # the W&B logger's files (``wandb.init(dir=<run dir>)`` makes it)
 
 # The checkpoint's first line is its JSON header, whose last member is the SHA-256 of every byte before
 # it on that line plus the newline and the serialised payload: an edit anywhere is refused.
@@ -124,6 +126,14 @@ class RunDir:
     @property
     def lock_file(self) -> pathlib.Path:
         return self.root / LOCK
+
+    @property
+    def tensorboard(self) -> pathlib.Path:
+        return self.root / TENSORBOARD
+
+    @property
+    def wandb(self) -> pathlib.Path:
+        return self.root / WANDB
 
     def artifact(self, name: str) -> pathlib.Path:
         """``checkpoints/<name>``: a trainer's extra file (e.g. the final policies)."""

@@ -13,10 +13,8 @@ import types
 from typing import Any
 
 from ._loggers import AbstractLogger, CloseStatus, register_logger
+from ._rundir import RunDir
 from ._scalars import MissingExtraError, flat_hparams, nan_reports, points, recorded_rows
-
-#: The sub-directory of a run directory that holds its event files.
-TENSORBOARD_DIR = "tensorboard"
 
 _STATUS = {"finished": "STATUS_SUCCESS", "stopped": "STATUS_ABORTED", "interrupted": "STATUS_ABORTED"}
 
@@ -90,7 +88,7 @@ class TensorBoardLogger(AbstractLogger):
             raise ValueError(
                 "TensorBoardLogger: the run has no directory (out=None); pass TensorBoardLogger(logdir=...)"
             )
-        self._logdir = self._given if self._given is not None else pathlib.Path(run_dir) / TENSORBOARD_DIR
+        self._logdir = self._given if self._given is not None else RunDir(run_dir).tensorboard
         self._logdir.mkdir(parents=True, exist_ok=True)
         earlier_files = any(self._logdir.glob("*tfevents*"))
         self._writer = self._tb.EventFileWriter(str(self._logdir), flush_secs=30)

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._loggers import AbstractLogger, CloseStatus, register_logger
+from ._rundir import RunDir
 from ._scalars import MissingExtraError, nan_reports, points, recorded_rows
 
-#: The sub-directory of a run directory that holds W&B's files (``wandb.init(dir=<run dir>)`` makes it).
-WANDB_DIR = "wandb"
-#: The file in `WANDB_DIR` that keeps the W&B run id, for resumed runs.
+#: The file in the run directory's W&B folder (`RunDir.wandb`) that keeps the W&B run id, for resumed runs.
 STATE_FILE = "awmkit_run.json"
 
 _EXIT_CODES = {"finished": 0, "stopped": 1, "interrupted": 130, "failed": 1}
@@ -104,11 +103,11 @@ class WandbLogger(AbstractLogger):
         run_id = None  # W&B draws a fresh one
         self._state_path = None
         if run_dir is not None:
-            self._state_path = pathlib.Path(run_dir) / WANDB_DIR / STATE_FILE
+            self._state_path = RunDir(run_dir).wandb / STATE_FILE
             # Also without `resumed`: a run started over (killed before its first checkpoint) keeps its id.
             if self._state_path.exists():
                 run_id = json.loads(self._state_path.read_text()).get("id")
-        (base / WANDB_DIR).mkdir(parents=True, exist_ok=True)
+        RunDir(base).wandb.mkdir(parents=True, exist_ok=True)
         init = dict(self._init)
         if init["name"] is None and run_dir is not None:
             init["name"] = pathlib.Path(run_dir).name

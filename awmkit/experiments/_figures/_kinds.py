@@ -40,6 +40,7 @@ from ..._version import __version__
 from ...diagnostics import fit_growth, horizon_growth, random_dataset, return_landscape, train_offline
 from ...envs import make
 from ...models import names
+from ...runs import RunDir
 from .._cell import Cell, register_cell_kind
 from ._evidence import EVIDENCE_OPTIONS, check_evidence_options, extra_measurements
 
@@ -78,7 +79,7 @@ def _trained_model(cell: Cell, env, seed: int, opts: dict, run_dir: pathlib.Path
     model = models.make(cell.model, env, key=k_init)
     if cell.model == "simulator":
         return model, None
-    path = run_dir / "checkpoints" / f"model-seed{seed}.eqx"
+    path = RunDir(run_dir).artifact(f"model-seed{seed}.eqx")
     if resume and path.exists():
         return eqx.tree_deserialise_leaves(path, models.fit_normaliser(model, _shape_data(env))), None
     model, losses = train_offline(
@@ -106,10 +107,10 @@ def _shape_data(env):
 
 def _start(cell: Cell, run_dir: pathlib.Path, resume: bool, opts: dict) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume and (run_dir / "metrics.jsonl").exists():
+    if not resume and RunDir(run_dir).metrics.exists():
         raise ValueError(f"{run_dir} already holds a run; pass resume=True to continue it")
     _write_json(
-        run_dir / "config.json",
+        RunDir(run_dir).config,
         {
             "awmkit_version": __version__,
             "algo": cell.kind,
@@ -122,11 +123,11 @@ def _start(cell: Cell, run_dir: pathlib.Path, resume: bool, opts: dict) -> None:
             **opts,
         },
     )
-    (run_dir / "metrics.jsonl").write_text("")  # rewritten whole: a resumed cell redoes its measurements
+    RunDir(run_dir).metrics.write_text("")  # rewritten whole: a resumed cell redoes its measurements
 
 
 def _append(run_dir: pathlib.Path, row: dict) -> None:
-    with open(run_dir / "metrics.jsonl", "a") as f:
+    with open(RunDir(run_dir).metrics, "a") as f:
         f.write(json.dumps(row) + "\n")
 
 
@@ -142,7 +143,7 @@ def _finish(cell: Cell, run_dir: pathlib.Path, opts: dict, t0: float, extra: dic
         "wall_time_s": time.perf_counter() - t0,
         **extra,
     }
-    _write_json(run_dir / "result.json", result)
+    _write_json(RunDir(run_dir).result, result)
     return result
 
 
