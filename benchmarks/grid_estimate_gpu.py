@@ -122,6 +122,22 @@ def per_step(model: str, horizon: int, cells: dict, cpu_hours: dict, anchor: str
     return {"per_step_s": max(scaled, floor), "compile_s": compile_s(anchor), "rule": rule}
 
 
+def _by_signature(rows: list[dict]) -> list[dict]:
+    """One row per distinct (model, horizon, seeds, steps), as ``grid_estimate.py`` gives per timed cell:
+    its hours per cell, its compile seconds and how many grid cells it stands for."""
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        key = (r["model"], r["horizon"], r["seeds"], r["steps"])
+        if key not in out:
+            out[key] = {
+                "cell": r["name"], "model": r["model"], "horizon": r["horizon"], "seeds": r["seeds"],
+                "steps": r["steps"], "hours_per_cell": r["seconds"] / 3600, "compile_s": r["compile_s"],
+                "grid_cells": 0, "per_step_ms": r["per_step_ms"], "rule": r["rule"],
+            }  # fmt: skip
+        out[key]["grid_cells"] += 1
+    return sorted(out.values(), key=lambda r: (r["horizon"], r["model"]))
+
+
 def estimate(cells_of_grid, measured: dict, cpu_hours: dict) -> dict:
     """Per BPO cell its GPU seconds (training, compilation), and the totals run one cell after another."""
     from awmkit.bpo import BPOConfig
@@ -143,8 +159,10 @@ def estimate(cells_of_grid, measured: dict, cpu_hours: dict) -> dict:
     seconds = sum(r["seconds"] for r in rows)
     compile_s = sum(r["compile_s"] for r in rows)
     return {
+        "results": _by_signature(rows),
         "cells": rows,
         "summary": {
+            "cells": len(rows) + len(missing),
             "bpo_cells": len(rows),
             "not_estimated": missing,
             "hours": seconds / 3600,
@@ -178,6 +196,7 @@ def main(argv=None) -> int:
     result = estimate(grid, measured, cpu_hours)
     report = {
         "benchmark": f"grid estimate on {args.device} from measurements: {args.figure} at budget {args.budget}",
+        "machine": {"backend": f"{args.device}, from the measurements in {directory.name} (no GPU ran this)"},
         "config": {
             "figure": args.figure,
             "budget": args.budget,

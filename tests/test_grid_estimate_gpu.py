@@ -71,3 +71,7 @@ def test_script_writes_the_grid_estimate(tmp_path):
     assert awm["steps"] == 3000 and math.isclose(awm["seconds"], 3.0)
     assert math.isclose(report["summary"]["hours"] * 3600, sum(c["seconds"] for c in report["cells"]))
     assert report["summary"]["bpo_cells"] == 8 and "figure2 at small on h200" in done.stderr
+    assert sum(r["grid_cells"] for r in report["results"]) == 8  # one row per model and horizon
+    assert {(r["model"], r["horizon"]) for r in report["results"]} == {
+        (c["model"], c["horizon"]) for c in cells.values()
+    }
