@@ -132,6 +132,32 @@ SPECS: dict[str, dict] = {
             f"({d['summary']['hours_one_setting']:,.0f} without the entropy sweep): a GPU cluster's grid."
         ),
     },
+    "figure2_medium_estimate": {
+        "title": "Figures 2 and 6 at the medium budget: predicted CPU and H200 time",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells (H = 20, 50, 100; 5 seeds; 20 000 steps), about "
+            f"{d['summary']['hours']:.1f} CPU-hours one after another on the 2-core CPU, timed beside other jobs "
+            f"(1-minute load average {d['machine']['load_average_before'][0]:.1f} before, "
+            f"{d['machine']['load_average_after'][0]:.1f} after: a free machine takes less); the H200 file is computed from the committed H200 cell measurements "
+            "(`benchmarks/grid_estimate_gpu.py`, an upper bound)."
+        ),
+    },
+    "figure5a_medium_estimate": {
+        "title": "A Figure 5a slice at the medium budget (H = 200, 500): predicted CPU and H200 time",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells (bioreactor and cancer treatment, 5 seeds, 20 000 steps), about "
+            f"{d['summary']['hours']:.0f} CPU-hours one after another (1-minute load average "
+            f"{d['machine']['load_average_before'][0]:.1f} before, {d['machine']['load_average_after'][0]:.1f} "
+            "after); the H200 file (from the committed H200 "
+            "cell measurements, an upper bound) puts it under an hour."
+        ),
+    },
     "generation": {
         "title": "Token-by-token generation (imagined rollouts)",
         "rows": lambda d: d["results"],
