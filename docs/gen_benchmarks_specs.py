@@ -74,6 +74,15 @@ def _step_takeaway(d):
     )
 
 
+def _timed_load(d: dict) -> str:
+    """Where a grid estimate was timed: the CPU's load average, or the GPU measurements it scales."""
+    m = d.get("machine", {})
+    if "load_average_before" not in m:
+        return f"{m.get('backend', 'no machine recorded')}"
+    before, after = m["load_average_before"][0], m["load_average_after"][0]
+    return f"the 2-core CPU, timed beside other jobs: 1-minute load average {before:.1f} before, {after:.1f} after"
+
+
 SPECS: dict[str, dict] = {
     "bpo_throughput": {
         "title": "BPO throughput by kind of iteration",
@@ -139,10 +148,8 @@ SPECS: dict[str, dict] = {
                     ("grid_cells", "cells like it")],
         "takeaway": lambda d: (
             f"{d['summary']['cells']} cells (H = 20, 50, 100; 5 seeds; 20 000 steps), about "
-            f"{d['summary']['hours']:.1f} CPU-hours one after another on the 2-core CPU, timed beside other jobs "
-            f"(1-minute load average {d['machine']['load_average_before'][0]:.1f} before, "
-            f"{d['machine']['load_average_after'][0]:.1f} after: a free machine takes less); the H200 file is computed from the committed H200 cell measurements "
-            "(`benchmarks/grid_estimate_gpu.py`, an upper bound)."
+            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
+            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
         ),
     },
     "figure5a_medium_estimate": {
@@ -152,10 +159,8 @@ SPECS: dict[str, dict] = {
                     ("grid_cells", "cells like it")],
         "takeaway": lambda d: (
             f"{d['summary']['cells']} cells (bioreactor and cancer treatment, 5 seeds, 20 000 steps), about "
-            f"{d['summary']['hours']:.0f} CPU-hours one after another (1-minute load average "
-            f"{d['machine']['load_average_before'][0]:.1f} before, {d['machine']['load_average_after'][0]:.1f} "
-            "after); the H200 file (from the committed H200 "
-            "cell measurements, an upper bound) puts it under an hour."
+            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
+            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
         ),
     },
     "generation": {
