@@ -74,6 +74,15 @@ def _step_takeaway(d):
     )
 
 
+def _timed_load(d: dict) -> str:
+    """Where a grid estimate was timed: the CPU's load average, or the GPU measurements it scales."""
+    m = d.get("machine", {})
+    if "load_average_before" not in m:
+        return f"{m.get('backend', 'no machine recorded')}"
+    before, after = m["load_average_before"][0], m["load_average_after"][0]
+    return f"the 2-core CPU, timed beside other jobs: 1-minute load average {before:.1f} before, {after:.1f} after"
+
+
 SPECS: dict[str, dict] = {
     "bpo_throughput": {
         "title": "BPO throughput by kind of iteration",
@@ -130,6 +139,28 @@ SPECS: dict[str, dict] = {
         "takeaway": lambda d: (
             f"{d['summary']['cells']} cells, about {d['summary']['hours']:,.0f} CPU-hours one after another "
             f"({d['summary']['hours_one_setting']:,.0f} without the entropy sweep): a GPU cluster's grid."
+        ),
+    },
+    "figure2_medium_estimate": {
+        "title": "Figures 2 and 6 at the medium budget: predicted CPU and H200 time",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells (H = 20, 50, 100; 5 seeds; 20 000 steps), about "
+            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
+            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
+        ),
+    },
+    "figure5a_medium_estimate": {
+        "title": "A Figure 5a slice at the medium budget (H = 200, 500): predicted CPU and H200 time",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells (bioreactor and cancer treatment, 5 seeds, 20 000 steps), about "
+            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
+            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
         ),
     },
     "generation": {

@@ -278,3 +278,28 @@ def test_a_cut_run_is_decided_on_its_finished_horizons_and_says_so():
     result = spec.claims[0].evaluate(spec.data(records, n_resamples=100))
     assert result.holds is True and result.ours["horizon"] == 20
     assert "decided on the finished cells only: 4 of 8 failed or unfinished" in result.why
+
+
+def test_a_partial_grid_is_reported_as_partial(tmp_path):
+    """A run cut before every cell finished: report.md says so before its claims, names the missing
+    cells, and the claims are decided at the longest horizon every method finished."""
+    from awmkit.experiments import write_report
+
+    spec = figures()["figure2"]
+    records = _records(spec, True)
+    longest = max(r.cell.horizon for r in records)
+    cut = [
+        CellRecord(r.cell, "failed", None, "not finished when the run was cut (time ran out)")
+        if r.cell.horizon == longest
+        else r
+        for r in records
+    ]
+    report = write_report(spec, "small", cut, tmp_path / "cut")
+    text = (tmp_path / "cut" / "report.md").read_text()
+    missing = [r.cell.name for r in records if r.cell.horizon == longest]
+    assert f"**Partial result: {len(records) - len(missing)} of {len(records)} cells finished.**" in text
+    assert all(f"`{name}`" in text.split("## Claims")[0] for name in missing)
+    decided = [c for c in report.claims if c.holds is not None]
+    assert decided and all(c.ours["horizon"] < longest for c in decided)
+    write_report(spec, "small", records, tmp_path / "whole")
+    assert "Partial result" not in (tmp_path / "whole" / "report.md").read_text()

@@ -19,6 +19,10 @@ def test_authors_profile_reaches_every_cell_kind_that_has_one():
     myriad = specs["figure5b"].cells("small", "authors")
     assert {c.config.get("profile") for c in myriad if c.kind == "bpo"} == {"authors"}
     assert all("profile" not in c.config for c in myriad if c.kind != "bpo")
+    pendulum = specs["figure2"].cells("medium", "authors")  # Figures 2 / 6 train on the authors' pendulum too
+    assert all(c.config["env_options"] == {"initial_angle": "authors", "reward": "authors"} for c in pendulum)
+    assert {c.config["profile"] for c in pendulum} == {"authors"}
+    assert all("env_options" not in c.config for c in specs["figure2"].cells("medium"))
     with pytest.raises(ValueError, match="unknown profile 'theirs'; valid profiles are: awmkit, authors"):
         specs["figure2"].cells("small", "theirs")
 
@@ -48,3 +52,49 @@ def test_tail_rate_recovers_an_exponential_and_flattens_a_power_law():
         tail_rate(h, noise, tail_from=190)
     d = paired_difference([1.0, 1.0, 1.0], [0.5, 0.6, 0.4], n_resamples=200)
     assert d["mean"] == 0.5 and d["low"] > 0
+
+
+def test_bad_bpo_env_options_are_one_line():
+    cell = figures()["figure2"].cells("smoke")[0]
+    for options, match in (
+        ({"initial_angle": "degrees"}, "env_options does not fit 'double_pendulum'.*initial_angle"),
+        ({"nope": 1}, "env_options does not fit 'double_pendulum'.*'nope'"),
+        ([1, 2], "option env_options must map parameter names to values"),
+    ):
+        with pytest.raises(ValueError, match=match) as info:
+            dataclasses.replace(cell, config={**cell.config, "env_options": options})
+        assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="valid fields are: .*env_options"):
+        dataclasses.replace(cell, config={**cell.config, "env_option": {}})
+
+
+def test_bpo_cells_train_and_estimate_on_their_env_options(monkeypatch, tmp_path):
+    """The environment a ``bpo`` cell trains on (alone, packed) and is estimated on carries its
+    ``env_options``; the BPO config never sees them."""
+    from awmkit import bpo
+    from awmkit.experiments import _cell
+    from awmkit.experiments._estimate import estimate_grid
+
+    seen = []
+
+    def capture(env, *args, **kwargs):
+        config = args[-1]  # train(env, config), train_packed(env, configs), estimate_run(env, model, config)
+        seen.append((env.problem.initial_angle, env.problem.reward, config))
+        raise RuntimeError("captured")
+
+    cell = figures()["figure2"].cells("smoke", "authors")[0]
+    for name in ("train", "train_packed", "estimate_run"):
+        monkeypatch.setattr(bpo, name, capture)
+    for call in (
+        lambda: _cell._run_bpo(cell, tmp_path / "one", False),
+        lambda: _cell.run_packed_cells([cell], [tmp_path / "packed"]),
+        lambda: estimate_grid([cell]),
+    ):
+        with pytest.raises(RuntimeError, match="captured"):
+            call()
+    assert [s[:2] for s in seen] == [("authors", "authors")] * 3
+    assert seen[0][2].profile == seen[1][2][0].profile == seen[2][2].profile == "authors"
+    plain = figures()["figure2"].cells("smoke")[0]
+    with pytest.raises(RuntimeError, match="captured"):
+        _cell._run_bpo(plain, tmp_path / "plain", False)
+    assert seen[-1][:2] == ("text", "text")

@@ -258,11 +258,13 @@ def read_result(run_dir: str | os.PathLike) -> dict | None:
 # --- the built-in kinds ----------------------------------------------------------------------------
 
 
-def _config(cls: type, cell: Cell):
-    """``cls(**cell.config)``, refusing unknown fields by name with the valid ones (the field names of
-    ``cls`` at this version of awmkit, whatever they are)."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(cell.config) - set(names))
+def _config(cls: type, cell: Cell, fields: Mapping[str, Any] | None = None, also: Sequence[str] = ()):
+    """``cls(**fields)`` (default: the cell's config), refusing unknown fields by name with the valid ones
+    (the field names of ``cls`` at this version of awmkit, whatever they are, and the kind's other
+    options, `also`)."""
+    fields = cell.config if fields is None else fields
+    names = [f.name for f in dataclasses.fields(cls)] + list(also)
+    unknown = sorted(set(fields) - set(names))
     if unknown:
         raise ValueError(
             f"cell {cell.name!r}: unknown config field{'s' if len(unknown) > 1 else ''} "
@@ -270,15 +272,43 @@ def _config(cls: type, cell: Cell):
             f"{', '.join(names)}"
         )
     try:
-        return cls(**cell.config)
+        return cls(**fields)
     except (ValueError, TypeError) as e:
         raise ValueError(f"cell {cell.name!r}: {e}") from None
+
+
+#: A ``bpo`` cell's option that is not a [`awmkit.bpo.BPOConfig`][] field: the environment's parameters,
+#: passed to [`awmkit.envs.make`][] (e.g. ``{"initial_angle": "authors", "reward": "authors"}`` for the
+#: authors' double pendulum); absent means the environment's defaults.
+ENV_OPTIONS = "env_options"
+
+
+def check_env_options(cell: Cell, value) -> dict:
+    """``value`` as a cell's ``env_options`` (parameter -> value of the cell's environment), or a one-line
+    ``ValueError`` naming the cell: not a mapping, or a parameter or value the environment refuses (the
+    problem is built alone: no goal integrated, nothing compiled)."""
+    from ..envs._registry import _build
+
+    where = f"cell {cell.name!r}"
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(f"{where}: option env_options must map parameter names to values, got {value!r}")
+    try:
+        _build(cell.env, dict(value))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: option env_options does not fit {cell.env!r}: {e}") from None
+    return dict(value)
+
+
+def env_options(cell: Cell) -> dict:
+    """The environment parameters of a ``bpo`` cell (its ``env_options``; ``{}`` when it has none)."""
+    return dict(cell.config.get(ENV_OPTIONS, {})) if cell.kind == "bpo" else {}
 
 
 def _bpo_config(cell: Cell):
     from ..bpo import BPOConfig
 
-    return _config(BPOConfig, cell)
+    fields = {k: v for k, v in cell.config.items() if k != ENV_OPTIONS}
+    return _config(BPOConfig, cell, fields, also=(ENV_OPTIONS,))
 
 
 def _validate_bpo(cell: Cell) -> None:
@@ -289,6 +319,8 @@ def _validate_bpo(cell: Cell) -> None:
             f"cell {cell.name!r}: unknown model {cell.model!r} for kind 'bpo'; valid models are: "
             f"{', '.join(MODEL_NAMES)}"
         )
+    if ENV_OPTIONS in cell.config:
+        check_env_options(cell, cell.config[ENV_OPTIONS])
     config = _bpo_config(cell)
     try:
         config.check_horizon(cell.horizon)
@@ -344,8 +376,8 @@ def _run_trainer(
         "sac": (baselines.SACConfig, baselines.train_sac),
         "odt": (baselines.ODTConfig, baselines.train_odt),
     }[kind]
-    env = make(cell.env, horizon=cell.horizon)
-    config = _config(cls, cell)
+    env = make(cell.env, horizon=cell.horizon, **env_options(cell))
+    config = _bpo_config(cell) if kind == "bpo" else _config(cls, cell)
     if kind == "odt":
         config = resolve_odt_config(config, env)
     out = RunDir(run_dir)
@@ -373,7 +405,7 @@ def run_packed_cells(
     from ..envs import make
 
     first = cells[0]
-    env = make(first.env, horizon=first.horizon)
+    env = make(first.env, horizon=first.horizon, **env_options(first))
     configs = [_bpo_config(c) for c in cells]
     bpo.train_packed(
         env, configs, model=first.model, seeds=first.seeds, key=first.key, outs=list(run_dirs), resume=resume

@@ -4,7 +4,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from ._cell import Cell, _bpo_config
+from ._cell import Cell, _bpo_config, env_options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +97,7 @@ def estimate_grid(
         if sig not in timed:
             if progress is not None:
                 progress(f"timing {first.name} x {len(group)} packed ({len(timed) + 1} timed so far)")
-            env = make(first.env, horizon=first.horizon)
+            env = make(first.env, horizon=first.horizon, **env_options(first))
             est = estimate_run(
                 env,
                 first.model,

@@ -245,6 +245,20 @@ def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _partial_banner(report: dict[str, Any]) -> list[str]:
+    """A partial grid says so before its claims: how many cells finished and which did not."""
+    cells = report["cells"]
+    if not cells["failed"]:
+        return []
+    missing = ", ".join(f"`{f['name']}`" for f in report["failed_cells"])
+    return [
+        f"**Partial result: {cells['done']} of {cells['total']} cells finished.** Not finished or failed: "
+        f"{missing}. Each claim is decided on the finished cells only (e.g. at the longest horizon every "
+        "method it compares has finished), or N/A when they cannot decide it.",
+        "",
+    ]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``report.md`` from a ``report.json`` dict."""
     lines = [
@@ -255,6 +269,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"> {report['caption']}",
         "",
+        *_partial_banner(report),
         "## Claims",
         "",
         "| | claim | paper | ours |",

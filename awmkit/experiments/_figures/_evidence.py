@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._cell import Cell
+from .._cell import ENV_OPTIONS, Cell, check_env_options
 
 #: Settings profiles of a figure's grid (see `apply_profile`).
 PROFILES = ("awmkit", "authors")
@@ -25,10 +25,11 @@ AUTHORS_PENDULUM = {"initial_angle": "authors", "reward": "authors"}
 
 def apply_profile(cells: Sequence[Cell], profile: str) -> list[Cell]:
     """The cells of a figure under a settings profile: ``"awmkit"`` leaves them as they are;
-    ``"authors"`` gives every ``bpo`` cell ``BPOConfig(profile="authors")`` and every ``offline_model``
-    cell on the double pendulum the authors' reading of the task (``initial_angle="authors"``,
-    ``reward="authors"``). Other cells (SAC, Online-DT, the one-bounce task) have no authors' variant
-    and are unchanged."""
+    ``"authors"`` gives every ``bpo`` cell ``BPOConfig(profile="authors")`` and every ``bpo`` or
+    ``offline_model`` cell on the double pendulum the authors' reading of the task (their
+    ``env_options``: ``initial_angle="authors"``, ``reward="authors"``), so Figures 2 and 6 train on the
+    same pendulum as Figures 4b and 4c. Other cells (SAC, Online-DT, the one-bounce task) have no
+    authors' variant and are unchanged."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; valid profiles are: {', '.join(PROFILES)}")
     if profile == "awmkit":
@@ -38,8 +39,8 @@ def apply_profile(cells: Sequence[Cell], profile: str) -> list[Cell]:
         config = dict(c.config)
         if c.kind == "bpo":
             config["profile"] = "authors"
-        elif c.kind == "offline_model" and c.env == "double_pendulum":
-            config["env_options"] = dict(AUTHORS_PENDULUM)
+        if c.kind in ("bpo", "offline_model") and c.env == "double_pendulum":
+            config[ENV_OPTIONS] = dict(AUTHORS_PENDULUM)
         out.append(dataclasses.replace(c, config=config))
     return out
 
@@ -215,16 +216,7 @@ EVIDENCE_OPTIONS = {
 def check_evidence_options(cell: Cell, opts: dict) -> None:
     """One-line errors for the options of `EVIDENCE_OPTIONS`."""
     where = f"cell {cell.name!r}"
-    if not isinstance(opts["env_options"], dict):
-        raise ValueError(
-            f"{where}: option env_options must map parameter names to values, got {opts['env_options']!r}"
-        )
-    from ...envs._registry import _REGISTRY
-
-    try:  # the problem alone (no goal integrated, nothing compiled): an unknown parameter or value fails
-        _REGISTRY[cell.env](**opts["env_options"])
-    except TypeError as e:
-        raise ValueError(f"{where}: option env_options does not fit {cell.env!r}: {e}") from None
+    check_env_options(cell, opts["env_options"])  # the same check as a ``bpo`` cell's
     for name, low in (("lyapunov_starts", 0), ("lyapunov_steps", 1), ("lyapunov_transient", 0)):
         value = opts[name]
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
