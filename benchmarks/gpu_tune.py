@@ -20,12 +20,17 @@ skipped:
 
 A candidate wins a stage only if it is at least 5% faster than the stage's baseline (the library's
 current default), so noise does not flip a default. The library's GPU defaults change only when a
-result of this script is committed (``awmkit.nn.AUTO_ATTENTION``, ``awmkit.models.GENERATION_UNROLL``,
-``awmkit.bpo.DEFAULT_SEED_GROUP_SIZE``; precision stays None unless float32 costs nothing).
+result of this script from a GPU is committed: ``benchmarks/gpu_defaults.py RESULT.json`` writes its
+choices into ``awmkit/data/gpu_defaults.json``, the table a GPU backend reads (attention, precision,
+unroll, runs per program; bf16 is never adopted; other backends never read it).
 
 Run on one H100/H200 (the device has no beartype/ray; nothing installed; about 9 minutes)::
 
     PYTHONPATH=$PWD python3 benchmarks/gpu_tune.py --out $OUT/gpu_tune.json
+
+or, with ``benchmarks/precision_error.py --horizons 100 500`` after it, both in at most 9 minutes::
+
+    bash benchmarks/gpu_session.sh
 
 CPU check of the whole pipeline (tiny sizes, the markovian model, so no attention stage;
 ``tests/test_gpu_tune.py`` runs it)::
@@ -188,7 +193,7 @@ def _machine() -> dict:
 
 def run(args) -> dict:
     on_gpu = jax.default_backend() in ("gpu", "cuda")
-    search = Search(args)
+    search = args.search = Search(args)
     hs = args.horizons
     # 1. runs per program, at every horizon; the best at the longest horizon is kept.
     best_runs = {}
@@ -300,9 +305,15 @@ def main(argv=None) -> int:
         )
         return 0
     load_before = os.getloadavg()
-    result = run(args)
+    args.search = None
+    try:
+        result = run(args)
+    except KeyboardInterrupt:  # SIGINT from a time limit (benchmarks/gpu_session.sh): keep the rows so far
+        rows = [] if args.search is None else args.search.rows
+        result = {"chosen": {}, "rows": rows, "interrupted": True,
+                  "wall_s": time.perf_counter() - (args.search.start if args.search else time.perf_counter())}  # fmt: skip
     report = {"benchmark": "gpu_tune", "machine": {**_machine(), "load_average_before": load_before},
-              "config": {k: v for k, v in vars(args).items() if k != "child"}, **result}  # fmt: skip
+              "config": {k: v for k, v in vars(args).items() if k not in ("child", "search")}, **result}  # fmt: skip
     print(table(result["rows"]))
     print(f"chosen: {json.dumps(result['chosen'], default=str)}  ({result['wall_s']:.0f} s)")
     if args.out:

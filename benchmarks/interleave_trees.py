@@ -8,7 +8,8 @@ Usage (the old tree, e.g. ``git archive <commit> awmkit | tar -x -C /tmp/old``):
         --out benchmarks/results/policy_gradient_cpu.json -- \\
         benchmarks/policy_gradient.py --models awm-transformer update/awm-transformer --horizons 100 500
 
-Each round runs the script once per tree in a fresh process (``PYTHONPATH=<tree>``); rows are keyed by
+Each round runs the script once per tree in a fresh process (``PYTHONPATH=<tree>``), the order
+alternating between rounds (before, after, after, before, ...); rows are keyed by
 ``(model or variant, horizon)`` and get the tree's name in ``tree``; ``time_s`` is the median of the
 rows' medians over rounds and ``round_times_s`` keeps each. ``speedup`` gives before/after per row.
 """
@@ -42,7 +43,9 @@ def main(argv=None) -> int:
     reports: dict[str, list[dict]] = {name: [] for name, _ in trees}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            for name, path in trees:
+            # ABBA: the trees alternate which goes first, so a load that rises (or falls) through a
+            # round does not favour one side.
+            for name, path in trees if r % 2 == 0 else trees[::-1]:
                 reports[name].append(_run(path, script, os.path.join(tmp, f"{name}-{r}.json")))
                 print(f"round {r} {name} done, load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     rows = []

@@ -17,6 +17,9 @@ Run (CPU, the documented table; about a minute)::
 GPU (one H100/H200; the same command with the machine's output folder)::
 
     PYTHONPATH=$PWD python3 benchmarks/precision_error.py --horizons 100 500 --out $OUT/precision_error_gpu.json
+
+(``benchmarks/gpu_session.sh`` runs it after ``gpu_tune.py``, both in at most 9 minutes; a SIGINT
+still writes the rows measured so far, with ``"interrupted": true``.)
 """
 
 import argparse
@@ -113,15 +116,21 @@ def main(argv=None) -> int:
     parser.add_argument("--horizons", type=int, nargs="+", default=[20, 100])
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    rows = []
-    for name in args.models:
-        for h in args.horizons:
-            for policy, errs in gradient_errors(name, h).items():
-                rows.append({"model": name, "horizon": h, "precision": policy, **errs})
-                print(
-                    f"{name:16s} H={h:4d} {policy:8s} pg {errs['policy_gradient']:.2e}  update {errs['model_gradient']:.2e}"
-                )
+    rows, interrupted = [], False
+    try:
+        for name in args.models:
+            for h in args.horizons:
+                for policy, errs in gradient_errors(name, h).items():
+                    rows.append({"model": name, "horizon": h, "precision": policy, **errs})
+                    print(
+                        f"{name:16s} H={h:4d} {policy:8s} pg {errs['policy_gradient']:.2e}  "
+                        f"update {errs['model_gradient']:.2e}",
+                        flush=True,
+                    )
+    except KeyboardInterrupt:  # SIGINT from a time limit (benchmarks/gpu_session.sh): keep the rows so far
+        interrupted = True
     report = {
+        "interrupted": interrupted,
         "benchmark": "gradient error of each matmul precision policy against float64",
         "machine": {
             "platform": platform.platform(),

@@ -44,6 +44,24 @@ def _speedups(d):
     return [{"case": k, "speedup": v} for k, v in d["speedup_before_over_after"].items()]
 
 
+def _before_after_rows(d):
+    times = {(r["tree"], r["model"], r["horizon"]): r["time_s"] for r in d["results"]}
+    return [
+        {
+            "case": k,
+            "before": times[("before", *_case(k))],
+            "after": times[("after", *_case(k))],
+            "speedup": v,
+        }
+        for k, v in d["speedup_before_over_after"].items()
+    ]
+
+
+def _case(key: str) -> tuple[str, int]:
+    model, h = key.rsplit("@H", 1)
+    return model, int(h)
+
+
 def _schedule_rows(d):
     return [
         {
@@ -198,6 +216,20 @@ SPECS: dict[str, dict] = {
             "The optimised CPU programs of the policy gradient and the model update are byte-identical "
             "before and after" if d["optimised_hlo_identical"] else "The optimised CPU programs changed."
         ) + " (the interleaved timings ran on a loaded machine and are noise: see the notes).",
+    },
+    "gpu_cpu_before_after": {
+        "title": "CPU policy gradient and model update before and after issue 19 (interleaved, ABBA)",
+        "rows": _before_after_rows,
+        "columns": [("case", "case"), ("before", "before (s)"), ("after", "after (s)"),
+                    ("speedup", "before / after")],
+        "takeaway": lambda d: (
+            ("The optimised CPU programs of the policy gradient and the model update are byte-identical before "
+             "and after" if d["optimised_hlo_identical"] else "The optimised CPU programs changed")
+            + f"; the interleaved medians ({d['config']['rounds']} rounds, load "
+            f"{d['machine']['load_average_before'][0]:.0f}-{d['machine']['load_average_after'][0]:.0f} on 2 cores: "
+            f"before/after {min(d['speedup_before_over_after'].values()):.2f}-"
+            f"{max(d['speedup_before_over_after'].values()):.2f}) are load noise."
+        ),
     },
     "precision_error": {
         "title": "Gradient error of each matmul precision policy against float64",

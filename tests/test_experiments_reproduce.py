@@ -256,3 +256,25 @@ def test_grid_estimate_times_each_costly_cell_once(monkeypatch):
     assert by["a"]["program"] == by["b"]["program"] == "a" and by["a"]["packed"] == 2
     assert by["a"]["seconds"] == by["b"]["seconds"] == 216.0 and by["c"]["packed"] == 1
     assert grid.seconds == pytest.approx(2 * 216 + 216 + 416 + 208) and grid.compile_s == pytest.approx(4.0)
+
+
+def test_reproduce_figure5a_paper_estimate_packs_the_entropy_sweep(capsys, monkeypatch):
+    """``awmkit reproduce figure5a --budget paper --estimate`` costs each entropy sweep (3 cells, one
+    system, model and horizon) as one packed program and says so; `estimate_run` is a recorder here."""
+    import awmkit.bpo
+
+    seen = []
+
+    class Fake:
+        seconds, compile_s = 600.0, 1.0
+
+    def fake(env, model, config, *, seeds, key, repeats, settings=1):
+        seen.append(settings)
+        return Fake()
+
+    monkeypatch.setattr(awmkit.bpo, "estimate_run", fake)
+    assert main(["reproduce", "figure5a", "--budget", "paper", "--estimate"]) == 0
+    out = capsys.readouterr().out
+    assert seen and set(seen) == {3}  # every timed program is an entropy sweep of 3 settings
+    assert "480 BPO cells packed into 160 programs" in out
+    assert "cancer_treatment-H20-awm-transformer-ent0.1 x 3" in out

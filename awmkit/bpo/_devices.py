@@ -21,18 +21,24 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
+from .._gpu_defaults import gpu_default
 from ._train import Program, TrainState, chunk_program, chunk_traced
 
 #: The number of seeds vmapped in one group when ``BPOConfig.seed_group_size`` is ``None``, per
-#: backend, chosen by ``benchmarks/seed_groups.py`` (CPU) and by the GPU's appetite for batch (all
-#: seeds of a device in one program). Backends not listed use all seeds.
+#: backend other than a GPU, chosen by ``benchmarks/seed_groups.py`` (CPU). Backends not listed use all
+#: seeds; a GPU uses the committed GPU table's ``seed_group_size`` (``awmkit/data/gpu_defaults.json``:
+#: ``None``, all seeds of a device in one program, until a ``gpu_tune.py`` result is committed).
 DEFAULT_SEED_GROUP_SIZE = {"cpu": 2}
 
 
 def default_seed_group_size(backend: str | None = None) -> int | None:
     """The measured default group size of `backend` (default: JAX's default backend); ``None``
     means all seeds of a device in one vmapped program."""
-    return DEFAULT_SEED_GROUP_SIZE.get(backend or jax.default_backend())
+    backend = backend or jax.default_backend()
+    try:
+        return gpu_default("seed_group_size", backend)
+    except KeyError:
+        return DEFAULT_SEED_GROUP_SIZE.get(backend)
 
 
 def _largest_divisor(n: int, at_most: int) -> int:

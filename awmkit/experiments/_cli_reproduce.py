@@ -187,14 +187,16 @@ def _estimate(args) -> int:
             "-" if c["seconds"] is None else fmt_time(c["seconds"]),
             "-" if c["compile_s"] is None else fmt_time(c["compile_s"]),
             c["estimated_from"] or "-",
+            "-" if not c.get("packed") else f"{c['program']} x {c['packed']}",
         )
         for c in grid.cells
     ]
-    print(table(rows, ["cell", "kind", "time (share)", "compile (pieces)", "timed as"]))
+    print(table(rows, ["cell", "kind", "time (share)", "compile (pieces)", "timed as", "packed program"]))
     note = f"; {len(grid.not_estimated)} cells of other kinds not estimated" if grid.not_estimated else ""
     print(
-        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO training, {grid.programs} "
-        f"programs (cells differing only in per-run values, e.g. an entropy sweep, packed into one) run one "
+        f"{args.name} at budget {args.budget}: {fmt_time(grid.seconds)} of BPO training, "
+        f"{len(grid.cells) - len(grid.not_estimated)} BPO cells packed into {grid.programs} programs (cells "
+        f"differing only in per-run values, e.g. an entropy sweep, share one) run one "
         f"after another on this machine, plus compilation (~{fmt_time(grid.compile_s)} for the timed pieces; "
         f"each program compiles a few times its pieces'); {grid.timed} distinct programs timed{note}"
     )

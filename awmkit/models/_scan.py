@@ -6,11 +6,14 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
+from .._gpu_defaults import gpu_default
+
 #: ``lax.scan``'s `unroll` for the world models' generation loops (`remat_scan`), per backend; 1 (no
 #: unrolling) everywhere until measured: on an H200 the transformer's generation is launch-bound
 #: (37-44 us per token at every H) and unroll 4 measured 29 us per token at H = 100
 #: (``benchmarks/generation.py``), so ``benchmarks/gpu_tune.py`` times it inside whole updates before
-#: a GPU default is committed. Set it with `set_generation_unroll`.
+#: a GPU default is committed. Set it with `set_generation_unroll`. A backend not listed uses 1, or on a
+#: GPU the committed GPU table's ``generation_unroll`` (``awmkit/data/gpu_defaults.json``).
 GENERATION_UNROLL: dict[str, int] = {}
 
 
@@ -21,13 +24,19 @@ def set_generation_unroll(unroll: int, backend: str | None = None) -> None:
     if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
         raise ValueError(f"`unroll` must be a positive integer, got {unroll!r}")
     backend = backend or jax.default_backend()
-    if GENERATION_UNROLL.get(backend, 1) != unroll:
-        GENERATION_UNROLL[backend] = unroll
+    if _unroll(backend) != unroll:
         jax.clear_caches()
+    GENERATION_UNROLL[backend] = unroll
 
 
-def _unroll() -> int:
-    return GENERATION_UNROLL.get(jax.default_backend(), 1)
+def _unroll(backend: str | None = None) -> int:
+    backend = backend or jax.default_backend()
+    if backend in GENERATION_UNROLL:
+        return GENERATION_UNROLL[backend]
+    try:
+        return int(gpu_default("generation_unroll", backend))
+    except KeyError:
+        return 1
 
 
 def remat_scan(body, init, xs, length: int, remat: bool):

@@ -9,9 +9,9 @@
 | ``"pallas"`` | JAX's Pallas flash attention (``jax.experimental.pallas.ops.gpu.attention.mha``, Triton) with its fused backward pass, float32 | NVIDIA GPUs; on a CPU in Pallas's interpret mode (slow: for tests) | no |
 
 The choice is read when a function is traced; `set_attention` clears JAX's compilation caches when it
-changes it, so that no program compiled under the old choice is reused. The GPU default stays
-``"xla"`` until ``benchmarks/gpu_tune.py`` has measured the others on a GPU and its result is
-committed.
+changes it, so that no program compiled under the old choice is reused. On a GPU ``"auto"`` is the
+committed GPU table's choice (``awmkit/data/gpu_defaults.json``, written from a ``benchmarks/gpu_tune.py``
+result; ``"xla"`` until one from a GPU is committed).
 """
 
 import functools
@@ -19,14 +19,16 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from .._gpu_defaults import gpu_default
 from ._precision import einsum
 
 #: The attention implementations `set_attention` accepts.
 ATTENTION_IMPLEMENTATIONS = ("auto", "blocked", "xla", "cudnn", "pallas")
 
-#: What ``"auto"`` means per backend (measured: ``benchmarks/policy_gradient.py``; backends not listed
-#: use ``"blocked"``).
-AUTO_ATTENTION = {"cpu": "blocked", "gpu": "xla", "cuda": "xla"}
+#: What ``"auto"`` means per backend other than a GPU (measured: ``benchmarks/policy_gradient.py``;
+#: backends not listed use ``"blocked"``). On a GPU ``"auto"`` is the committed GPU table's
+#: ``attention`` (``awmkit/data/gpu_defaults.json``: ``"xla"`` until a ``gpu_tune.py`` result is committed).
+AUTO_ATTENTION = {"cpu": "blocked"}
 
 # Query-block length of the blocked attention. 64 measured best on the 2-core CPU
 # (benchmarks/policy_gradient.py, H = 100 and 500, interleaved against None, 32 and 128): the policy
@@ -56,7 +58,12 @@ def attention_implementation(backend: str | None = None) -> str:
     """The implementation the current choice resolves to on `backend` (default: JAX's)."""
     backend = backend or jax.default_backend()
     name = _CURRENT[0]
-    return AUTO_ATTENTION.get(backend, "blocked") if name == "auto" else name
+    if name != "auto":
+        return name
+    try:
+        return gpu_default("attention", backend)
+    except KeyError:
+        return AUTO_ATTENTION.get(backend, "blocked")
 
 
 def causal_attention(q, k, v, scale: float):

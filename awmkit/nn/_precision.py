@@ -19,6 +19,11 @@ while a function is traced:
   the ``*-transformer`` world models) round their operands explicitly (`matmul`), because the CPU
   compiler ignores the precision setting: their CPU error is the GPU's, up to summation order.
 
+When no policy is set (neither function used), a GPU backend uses the committed GPU table's
+``matmul_precision`` (``awmkit/data/gpu_defaults.json``; ``None`` until a ``benchmarks/gpu_tune.py``
+result is committed) for the transformer layers' matmuls (`matmul`, `einsum`); other backends use
+``None``.
+
 The gradient errors against float64 of each policy are measured by
 ``benchmarks/precision_error.py`` (docs: "GPU and packed runs").
 """
@@ -28,11 +33,14 @@ import contextlib
 import jax
 import jax.numpy as jnp
 
+from .._gpu_defaults import gpu_default
+
 #: The matmul precision policies (``None``: JAX's default).
 MATMUL_PRECISIONS = ("float32", "tf32", "bf16")
 
 _JAX_PRECISION = {"float32": "highest", "tf32": "tensorfloat32", "bf16": "bfloat16"}
 _CURRENT: list[str | None] = [None]
+_SET = [False]  # whether a policy was set (else a GPU backend takes the committed table's)
 
 
 def check_matmul_precision(name, what: str = "matmul_precision") -> None:
@@ -48,8 +56,8 @@ def matmul_precision(name: str | None):
     """Traces the world models' matmuls under the precision policy `name` (one of
     ``MATMUL_PRECISIONS``, or ``None`` for JAX's default). Nested uses restore the outer policy."""
     check_matmul_precision(name)
-    outer = _CURRENT[0]
-    _CURRENT[0] = name
+    outer = _CURRENT[0], _SET[0]
+    _CURRENT[0], _SET[0] = name, True
     try:
         if name is None:
             yield
@@ -57,7 +65,7 @@ def matmul_precision(name: str | None):
             with jax.default_matmul_precision(_JAX_PRECISION[name]):
                 yield
     finally:
-        _CURRENT[0] = outer
+        _CURRENT[0], _SET[0] = outer
 
 
 def set_matmul_precision(name: str | None) -> None:
@@ -65,13 +73,26 @@ def set_matmul_precision(name: str | None) -> None:
     it also sets JAX's ``jax_default_matmul_precision``, so programs compiled under another policy are
     not reused)."""
     check_matmul_precision(name)
-    _CURRENT[0] = name
+    _CURRENT[0], _SET[0] = name, True
     jax.config.update("jax_default_matmul_precision", None if name is None else _JAX_PRECISION[name])
 
 
 def current_matmul_precision() -> str | None:
-    """The policy in force (``None``: JAX's default)."""
-    return _CURRENT[0]
+    """The policy in force (``None``: JAX's default): the one set, else on a GPU backend the committed
+    GPU table's."""
+    if _SET[0]:
+        return _CURRENT[0]
+    try:
+        return gpu_default("matmul_precision", jax.default_backend())
+    except KeyError:
+        return None
+
+
+def _policy():
+    """The policy of the next world-model matmul, and the JAX precision to trace it under when it comes
+    from the GPU table (a set policy has set JAX's already)."""
+    policy = current_matmul_precision()
+    return policy, (None if _SET[0] or policy is None else _JAX_PRECISION[policy])
 
 
 def _round_operand(x, policy: str | None):
@@ -86,21 +107,25 @@ def einsum(spec: str, a, b):
     """``jnp.einsum(spec, a, b)`` under the current policy: bf16 operands with float32 accumulation
     for ``"bf16"``, TF32-rounded operands for ``"tf32"`` on a CPU (the GPU's compiler rounds them
     itself); the result has ``a``'s dtype."""
-    policy = _CURRENT[0]
-    if policy is None or policy == "float32":
-        return jnp.einsum(spec, a, b)
-    out = jnp.einsum(
-        spec, _round_operand(a, policy), _round_operand(b, policy), preferred_element_type=jnp.float32
-    )
+    policy, traced = _policy()
+    with contextlib.nullcontext() if traced is None else jax.default_matmul_precision(traced):
+        if policy is None or policy == "float32":
+            return jnp.einsum(spec, a, b)
+        out = jnp.einsum(
+            spec, _round_operand(a, policy), _round_operand(b, policy), preferred_element_type=jnp.float32
+        )
     return out.astype(a.dtype)
 
 
 def matmul(a, b):
     """``a @ b`` under the current policy (see `einsum`)."""
-    policy = _CURRENT[0]
-    if policy is None or policy == "float32":
-        return a @ b
-    out = jnp.matmul(_round_operand(a, policy), _round_operand(b, policy), preferred_element_type=jnp.float32)
+    policy, traced = _policy()
+    with contextlib.nullcontext() if traced is None else jax.default_matmul_precision(traced):
+        if policy is None or policy == "float32":
+            return a @ b
+        out = jnp.matmul(
+            _round_operand(a, policy), _round_operand(b, policy), preferred_element_type=jnp.float32
+        )
     return out.astype(a.dtype)
 
 
