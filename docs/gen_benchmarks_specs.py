@@ -150,6 +150,16 @@ SPECS: dict[str, dict] = {
             f"({d['summary']['hours_one_setting']:,.0f} without the entropy sweep): a GPU cluster's grid."
         ),
     },
+    "figure5a_paper_estimate_cpu_packed": {
+        "title": "Figure 5a at the paper's budget: predicted CPU time with packed entropy sweeps",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell (share)"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells in {d['summary']['programs']} packed programs, about "
+            f"{d['summary']['hours']:,.0f} CPU-hours one after another: packing saves compilations, not time, on a CPU."
+        ),
+    },
     "generation": {
         "title": "Token-by-token generation (imagined rollouts)",
         "rows": lambda d: d["results"],
