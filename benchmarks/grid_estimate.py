@@ -104,6 +104,7 @@ def main(argv=None) -> int:
         "cells": len(cells),
         "bpo_cells": len(bpo),
         "timed_cells": grid.timed,
+        "programs": grid.programs,  # packed programs (an entropy sweep of one system, horizon and model is one)
         "not_estimated": len(grid.not_estimated),
         "hours": grid.seconds / 3600,
         "hours_one_setting": one_setting / 3600,

@@ -181,6 +181,18 @@ SPECS: dict[str, dict] = {
             "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
         ),
     },
+    "figure5a_paper_estimate_cpu_packed": {
+        "title": "Figure 5a at the paper's budget: predicted CPU time with packed entropy sweeps",
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell (share)"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells in {d['summary']['programs']} packed programs, about "
+            f"{d['summary']['hours']:,.0f} CPU-hours one after another ({_timed_load(d)}): not comparable with the "
+            "unpacked estimate above (timed at load 1.5); packing saves compilations, not time, on a CPU. "
+            "Re-measure on an idle machine."
+        ),
+    },
     "generation": {
         "title": "Token-by-token generation (imagined rollouts)",
         "rows": lambda d: d["results"],
