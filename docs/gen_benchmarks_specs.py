@@ -101,6 +101,21 @@ def _timed_load(d: dict) -> str:
     return f"the 2-core CPU, timed beside other jobs: 1-minute load average {before:.1f} before, {after:.1f} after"
 
 
+def _medium_estimate_spec(title: str, grid: str) -> dict:
+    """The spec of a medium-budget grid estimate (`benchmarks/grid_estimate.py --budget medium`)."""
+    return {
+        "title": title,
+        "rows": lambda d: d["results"],
+        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
+                    ("grid_cells", "cells like it")],
+        "takeaway": lambda d: (
+            f"{d['summary']['cells']} cells ({grid}), about "
+            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
+            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
+        ),
+    }  # fmt: skip
+
+
 SPECS: dict[str, dict] = {
     "bpo_throughput": {
         "title": "BPO throughput by kind of iteration",
@@ -159,28 +174,13 @@ SPECS: dict[str, dict] = {
             f"({d['summary']['hours_one_setting']:,.0f} without the entropy sweep): a GPU cluster's grid."
         ),
     },
-    "figure2_medium_estimate": {
-        "title": "Figures 2 and 6 at the medium budget: predicted CPU and H200 time",
-        "rows": lambda d: d["results"],
-        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
-                    ("grid_cells", "cells like it")],
-        "takeaway": lambda d: (
-            f"{d['summary']['cells']} cells (H = 20, 50, 100; 5 seeds; 20 000 steps), about "
-            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
-            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
-        ),
-    },
-    "figure5a_medium_estimate": {
-        "title": "A Figure 5a slice at the medium budget (H = 200, 500): predicted CPU and H200 time",
-        "rows": lambda d: d["results"],
-        "columns": [("model", "model"), ("horizon", "H"), ("hours_per_cell", "hours per cell"),
-                    ("grid_cells", "cells like it")],
-        "takeaway": lambda d: (
-            f"{d['summary']['cells']} cells (bioreactor and cancer treatment, 5 seeds, 20 000 steps), about "
-            f"{d['summary']['hours']:.1f} hours one after another ({_timed_load(d)}); the H200 estimate "
-            "(`benchmarks/grid_estimate_gpu.py`, from the committed H200 cells: an upper bound) is below."
-        ),
-    },
+    "figure2_medium_estimate": _medium_estimate_spec(
+        "Figures 2 and 6 at the medium budget: predicted CPU and H200 time", "H = 20, 50, 100; 5 seeds; 20 000 steps"
+    ),
+    "figure5a_medium_estimate": _medium_estimate_spec(
+        "A Figure 5a slice at the medium budget (H = 200, 500): predicted CPU and H200 time",
+        "bioreactor and cancer treatment, 5 seeds, 20 000 steps",
+    ),
     "figure5a_paper_estimate_cpu_packed": {
         "title": "Figure 5a at the paper's budget: predicted CPU time with packed entropy sweeps",
         "rows": lambda d: d["results"],
