@@ -40,11 +40,11 @@ def gpu_table() -> dict:
     return table
 
 
-def gpu_default(key: str, backend: str):
-    """The committed GPU default `key` when `backend` is a GPU backend; ``KeyError`` otherwise (the
-    caller keeps its own default), so a CPU never reads the table."""
+def gpu_default(key: str, backend: str, otherwise):
+    """The committed GPU default `key` when `backend` is a GPU backend, else `otherwise` (the caller's
+    own default for that backend), so a CPU never reads the table."""
     if backend not in GPU_BACKENDS:
-        raise KeyError(backend)
+        return otherwise
     return gpu_table()["defaults"][key]
 
 

@@ -35,10 +35,7 @@ def default_seed_group_size(backend: str | None = None) -> int | None:
     """The measured default group size of `backend` (default: JAX's default backend); ``None``
     means all seeds of a device in one vmapped program."""
     backend = backend or jax.default_backend()
-    try:
-        return gpu_default("seed_group_size", backend)
-    except KeyError:
-        return DEFAULT_SEED_GROUP_SIZE.get(backend)
+    return gpu_default("seed_group_size", backend, DEFAULT_SEED_GROUP_SIZE.get(backend))
 
 
 def _largest_divisor(n: int, at_most: int) -> int:

@@ -33,10 +33,7 @@ def _unroll(backend: str | None = None) -> int:
     backend = backend or jax.default_backend()
     if backend in GENERATION_UNROLL:
         return GENERATION_UNROLL[backend]
-    try:
-        return int(gpu_default("generation_unroll", backend))
-    except KeyError:
-        return 1
+    return int(gpu_default("generation_unroll", backend, 1))
 
 
 def remat_scan(body, init, xs, length: int, remat: bool):

@@ -60,10 +60,7 @@ def attention_implementation(backend: str | None = None) -> str:
     name = _CURRENT[0]
     if name != "auto":
         return name
-    try:
-        return gpu_default("attention", backend)
-    except KeyError:
-        return AUTO_ATTENTION.get(backend, "blocked")
+    return gpu_default("attention", backend, AUTO_ATTENTION.get(backend, "blocked"))
 
 
 def causal_attention(q, k, v, scale: float):

@@ -82,10 +82,7 @@ def current_matmul_precision() -> str | None:
     GPU table's."""
     if _SET[0]:
         return _CURRENT[0]
-    try:
-        return gpu_default("matmul_precision", jax.default_backend())
-    except KeyError:
-        return None
+    return gpu_default("matmul_precision", jax.default_backend(), None)
 
 
 def _policy():
